@@ -1,0 +1,410 @@
+//! The catalog: one redb database per corpus holding the format version, the
+//! schema, the segment list with generation numbers, tombstones, and the
+//! ingest and generation logs.
+//!
+//! redb allows one process at a time to hold the file, so the catalog is
+//! opened only for the instant of a read or a commit (with retries while
+//! another process holds it); readers then work from an immutable
+//! [`CatalogState`] snapshot and memory-mapped segments. Values are
+//! `postcard` prefixed by a little-endian u16 version.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use redb::{Database, DatabaseError, ReadableTable, TableDefinition};
+use roaring::RoaringBitmap;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::format;
+use crate::schema::Schema;
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const SEGMENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("segments");
+const TOMBSTONES: TableDefinition<u64, &[u8]> = TableDefinition::new("tombstones");
+const INGEST_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("ingest_log");
+const GENERATIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("generations");
+
+/// Version prefix of every postcard value in the catalog.
+const VALUE_VERSION: u16 = 1;
+
+/// File name of the catalog inside a corpus directory.
+pub const CATALOG_FILE: &str = "catalog.redb";
+
+/// A segment as the catalog lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentEntry {
+    /// Segment id (unique, increasing).
+    pub id: u64,
+    /// File name inside the corpus directory.
+    pub file: String,
+    /// Documents written in it (deleted ones included).
+    pub docs: u32,
+    /// Sum of text bytes.
+    pub text_bytes: u64,
+    /// File size.
+    pub file_bytes: u64,
+    /// Generation that added it.
+    pub added_generation: u64,
+}
+
+/// Provenance of one ingested input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestLogEntry {
+    /// Generation the ingest committed.
+    pub generation: u64,
+    /// Input name as given (`-` for stdin).
+    pub source: String,
+    /// Bytes read from the input (compressed size for compressed files).
+    pub size: u64,
+    /// xxh3-128 of the input bytes as read, hex.
+    pub content_hash: String,
+    /// Unix time the ingest started.
+    pub started_unix: u64,
+    /// Unix time of the commit.
+    pub committed_unix: u64,
+    /// Records ingested.
+    pub ingested: u64,
+    /// Records skipped as duplicate keys.
+    pub skipped: u64,
+    /// Records that replaced an older document with the same key.
+    pub replaced: u64,
+    /// Records rejected.
+    pub rejected: u64,
+    /// Constant facets added with `--set`.
+    pub set: Vec<(String, String)>,
+}
+
+/// One committed change of the corpus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenerationEntry {
+    /// The generation number this commit created.
+    pub generation: u64,
+    /// `ingest`, `delete` or `compact`.
+    pub op: String,
+    /// Unix time of the commit.
+    pub unix: u64,
+    /// A short description (query deleted, files ingested, ...).
+    pub detail: String,
+    /// Live documents after the commit.
+    pub live_docs: u64,
+}
+
+/// A consistent snapshot of the catalog.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogState {
+    /// Current generation (0 for an empty corpus).
+    pub generation: u64,
+    /// The schema.
+    pub schema: Schema,
+    /// Live segments in id order.
+    pub segments: Vec<SegmentEntry>,
+    /// Deleted ordinals per segment id.
+    pub tombstones: BTreeMap<u64, RoaringBitmap>,
+    /// Next free segment id.
+    pub next_segment_id: u64,
+    /// Facets documents are clustered by inside segments.
+    pub cluster_fields: Vec<String>,
+}
+
+/// Changes committed atomically in one transaction.
+#[derive(Debug, Default)]
+pub struct Commit {
+    /// Segments to add.
+    pub add: Vec<SegmentEntry>,
+    /// Segment ids to remove (their tombstones go too).
+    pub remove: Vec<u64>,
+    /// Ordinals to tombstone, per segment (merged with existing ones).
+    pub tombstones: Vec<(u64, RoaringBitmap)>,
+    /// A new schema, when it changed.
+    pub schema: Option<Schema>,
+    /// Ingest provenance records.
+    pub ingest_log: Vec<IngestLogEntry>,
+    /// What this commit does.
+    pub op: String,
+    /// Its description.
+    pub detail: String,
+    /// The next free segment id after this commit.
+    pub next_segment_id: u64,
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    let mut out = VALUE_VERSION.to_le_bytes().to_vec();
+    out.extend(
+        postcard::to_stdvec(v)
+            .map_err(|e| Error::Invalid(format!("encoding catalog value: {e}")))?,
+    );
+    Ok(out)
+}
+
+fn decode<T: DeserializeOwned>(path: &Path, what: &str, b: &[u8]) -> Result<T> {
+    if b.len() < 2 {
+        return Err(Error::corrupt(
+            path,
+            format!("catalog {what}: value too short"),
+        ));
+    }
+    let v = u16::from_le_bytes([b[0], b[1]]);
+    if v != VALUE_VERSION {
+        return Err(Error::Version {
+            path: path.into(),
+            found: v as u32,
+            supported: VALUE_VERSION as u32,
+        });
+    }
+    postcard::from_bytes(&b[2..]).map_err(|e| Error::corrupt(path, format!("catalog {what}: {e}")))
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Handle on a corpus's catalog file.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    path: PathBuf,
+}
+
+impl Catalog {
+    /// The catalog of the corpus in `dir`.
+    pub fn new(dir: &Path) -> Catalog {
+        Catalog {
+            path: dir.join(CATALOG_FILE),
+        }
+    }
+
+    /// Whether the catalog file exists.
+    pub fn exists(&self) -> bool {
+        self.path.exists()
+    }
+
+    /// The catalog file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> Error {
+        Error::Catalog {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        }
+    }
+
+    /// Opens the database, waiting (up to a minute) while another process holds it.
+    fn db(&self, create: bool) -> Result<Database> {
+        let start = Instant::now();
+        let mut wait = Duration::from_millis(1);
+        loop {
+            let r = if create {
+                Database::create(&self.path)
+            } else {
+                Database::open(&self.path)
+            };
+            match r {
+                Ok(db) => return Ok(db),
+                Err(DatabaseError::DatabaseAlreadyOpen)
+                    if start.elapsed() < Duration::from_secs(60) =>
+                {
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_millis(50));
+                }
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+    }
+
+    /// Creates an empty catalog (idempotent).
+    pub fn create(&self, schema: &Schema, cluster_fields: &[String]) -> Result<()> {
+        let db = self.db(true)?;
+        let tx = db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut m = tx.open_table(META).map_err(|e| self.err(e))?;
+            if m.get("format_version").map_err(|e| self.err(e))?.is_none() {
+                m.insert(
+                    "format_version",
+                    format::CATALOG_VERSION.to_le_bytes().as_slice(),
+                )
+                .map_err(|e| self.err(e))?;
+                m.insert("generation", 0u64.to_le_bytes().as_slice())
+                    .map_err(|e| self.err(e))?;
+                m.insert("next_segment_id", 1u64.to_le_bytes().as_slice())
+                    .map_err(|e| self.err(e))?;
+                m.insert("schema", encode(schema)?.as_slice())
+                    .map_err(|e| self.err(e))?;
+                m.insert(
+                    "cluster_fields",
+                    encode(&cluster_fields.to_vec())?.as_slice(),
+                )
+                .map_err(|e| self.err(e))?;
+            }
+            tx.open_table(SEGMENTS).map_err(|e| self.err(e))?;
+            tx.open_table(TOMBSTONES).map_err(|e| self.err(e))?;
+            tx.open_table(INGEST_LOG).map_err(|e| self.err(e))?;
+            tx.open_table(GENERATIONS).map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Reads a consistent snapshot.
+    pub fn state(&self) -> Result<CatalogState> {
+        let db = self.db(false)?;
+        let tx = db.begin_read().map_err(|e| self.err(e))?;
+        let m = tx.open_table(META).map_err(|e| self.err(e))?;
+        let get = |k: &str| -> Result<Vec<u8>> {
+            m.get(k)
+                .map_err(|e| self.err(e))?
+                .map(|v| v.value().to_vec())
+                .ok_or_else(|| Error::corrupt(&self.path, format!("catalog lacks `{k}`")))
+        };
+        let u64_of = |k: &str| -> Result<u64> {
+            let b = get(k)?;
+            b.try_into()
+                .map(u64::from_le_bytes)
+                .map_err(|_| Error::corrupt(&self.path, format!("catalog `{k}` malformed")))
+        };
+        let version = get("format_version")?;
+        let version = u32::from_le_bytes(
+            version
+                .try_into()
+                .map_err(|_| Error::corrupt(&self.path, "catalog format_version malformed"))?,
+        );
+        if version > format::CATALOG_VERSION {
+            return Err(Error::Version {
+                path: self.path.clone(),
+                found: version,
+                supported: format::CATALOG_VERSION,
+            });
+        }
+        let mut st = CatalogState {
+            generation: u64_of("generation")?,
+            next_segment_id: u64_of("next_segment_id")?,
+            schema: decode(&self.path, "schema", &get("schema")?)?,
+            cluster_fields: decode(&self.path, "cluster_fields", &get("cluster_fields")?)?,
+            ..Default::default()
+        };
+        let segs = tx.open_table(SEGMENTS).map_err(|e| self.err(e))?;
+        for r in segs.iter().map_err(|e| self.err(e))? {
+            let (_, v) = r.map_err(|e| self.err(e))?;
+            st.segments.push(decode(&self.path, "segment", v.value())?);
+        }
+        let tomb = tx.open_table(TOMBSTONES).map_err(|e| self.err(e))?;
+        for r in tomb.iter().map_err(|e| self.err(e))? {
+            let (k, v) = r.map_err(|e| self.err(e))?;
+            let bm = RoaringBitmap::deserialize_from(v.value())
+                .map_err(|e| Error::corrupt(&self.path, format!("tombstones: {e}")))?;
+            st.tombstones.insert(k.value(), bm);
+        }
+        Ok(st)
+    }
+
+    /// Applies `c` atomically, creating generation `expected + 1`. Fails when
+    /// the catalog moved past `expected` meanwhile (another writer).
+    pub fn commit(&self, expected_generation: u64, c: Commit, live_docs: u64) -> Result<u64> {
+        let db = self.db(false)?;
+        let tx = db.begin_write().map_err(|e| self.err(e))?;
+        let generation;
+        {
+            let mut m = tx.open_table(META).map_err(|e| self.err(e))?;
+            let cur = m
+                .get("generation")
+                .map_err(|e| self.err(e))?
+                .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
+                .ok_or_else(|| Error::corrupt(&self.path, "catalog lacks its generation"))?;
+            if cur != expected_generation {
+                return Err(Error::Invalid(format!(
+                    "the corpus changed during this command (generation {expected_generation} -> {cur}); run it again"
+                )));
+            }
+            generation = cur + 1;
+            m.insert("generation", generation.to_le_bytes().as_slice())
+                .map_err(|e| self.err(e))?;
+            m.insert(
+                "next_segment_id",
+                c.next_segment_id.to_le_bytes().as_slice(),
+            )
+            .map_err(|e| self.err(e))?;
+            if let Some(s) = &c.schema {
+                m.insert("schema", encode(s)?.as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
+            let mut segs = tx.open_table(SEGMENTS).map_err(|e| self.err(e))?;
+            let mut tomb = tx.open_table(TOMBSTONES).map_err(|e| self.err(e))?;
+            for id in &c.remove {
+                segs.remove(id).map_err(|e| self.err(e))?;
+                tomb.remove(id).map_err(|e| self.err(e))?;
+            }
+            for s in &c.add {
+                let mut s = s.clone();
+                s.added_generation = generation;
+                segs.insert(s.id, encode(&s)?.as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
+            for (id, bm) in &c.tombstones {
+                let mut merged = match tomb.get(id).map_err(|e| self.err(e))? {
+                    Some(v) => RoaringBitmap::deserialize_from(v.value())
+                        .map_err(|e| Error::corrupt(&self.path, format!("tombstones: {e}")))?,
+                    None => RoaringBitmap::new(),
+                };
+                merged |= bm;
+                let mut buf = Vec::new();
+                merged.serialize_into(&mut buf).map_err(|e| self.err(e))?;
+                tomb.insert(id, buf.as_slice()).map_err(|e| self.err(e))?;
+            }
+            let mut log = tx.open_table(INGEST_LOG).map_err(|e| self.err(e))?;
+            let first = log
+                .last()
+                .map_err(|e| self.err(e))?
+                .map(|(k, _)| k.value() + 1)
+                .unwrap_or(1);
+            for (next, mut e) in (first..).zip(c.ingest_log) {
+                e.generation = generation;
+                e.committed_unix = unix_now();
+                log.insert(next, encode(&e)?.as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
+            let mut gens = tx.open_table(GENERATIONS).map_err(|e| self.err(e))?;
+            let g = GenerationEntry {
+                generation,
+                op: c.op,
+                unix: unix_now(),
+                detail: c.detail,
+                live_docs,
+            };
+            gens.insert(generation, encode(&g)?.as_slice())
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(generation)
+    }
+
+    /// The ingest log, oldest first.
+    pub fn ingest_log(&self) -> Result<Vec<IngestLogEntry>> {
+        self.read_all(INGEST_LOG, "ingest log")
+    }
+
+    /// The generation log, oldest first.
+    pub fn generations(&self) -> Result<Vec<GenerationEntry>> {
+        self.read_all(GENERATIONS, "generation log")
+    }
+
+    fn read_all<T: DeserializeOwned>(
+        &self,
+        t: TableDefinition<u64, &[u8]>,
+        what: &str,
+    ) -> Result<Vec<T>> {
+        let db = self.db(false)?;
+        let tx = db.begin_read().map_err(|e| self.err(e))?;
+        let tab = tx.open_table(t).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for r in tab.iter().map_err(|e| self.err(e))? {
+            let (_, v) = r.map_err(|e| self.err(e))?;
+            out.push(decode(&self.path, what, v.value())?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,35 @@
+//! `corpusql compact`: rewrites segments without deleted documents, clustered.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Arguments of `compact`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Target size of the new segments' documents, in MiB.
+    #[arg(long, default_value_t = 256)]
+    pub segment_mb: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `compact`.
+pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
+    let r = corpusql::maintain::compact(dir, a.segment_mb.max(1) << 20)?;
+    if a.json {
+        super::print_json(&r)?;
+    } else {
+        println!(
+            "compacted {} segments into {} ({} documents kept, {} deleted dropped; {} -> {}) -> generation {}",
+            r.segments_before,
+            r.segments_after,
+            r.docs,
+            r.dropped,
+            super::human_bytes(r.bytes_before),
+            super::human_bytes(r.bytes_after),
+            r.generation
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

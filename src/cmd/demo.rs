@@ -1,0 +1,128 @@
+//! `corpusql demo`: generates the bundled multilingual demo corpus, ingests
+//! it, and shows a few queries with their counts and timings.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::bail;
+use corpusql::{ingest, Corpus, IngestOptions, Input};
+
+/// Arguments of `demo`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Documents to generate.
+    #[arg(long, default_value_t = corpusql::demo::DEFAULT_DOCS)]
+    pub docs: usize,
+    /// Generator seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Where to build the demo corpus (replaced if it holds an older demo).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Only write the generated JSONL here and stop.
+    #[arg(long)]
+    pub jsonl: Option<PathBuf>,
+}
+
+const QUERIES: &[&str] = &[
+    "*",
+    "lang=fr",
+    "lang=fr and license in (cc-by-4.0, pd)",
+    "lang=fr and not source=gallica",
+    "license=pd and year < 1900",
+    "lang in (de, es, it) and bytes > 2000",
+    "lang=code and prog_lang=rust",
+    "source=wikipedia-* and year >= 2015",
+    "not year exists",
+];
+
+/// Runs `demo`.
+pub fn run(_corpus_dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
+    let t = Instant::now();
+    let mut jsonl = Vec::new();
+    corpusql::demo::generate(a.docs, a.seed, &mut jsonl)?;
+    if let Some(p) = &a.jsonl {
+        std::fs::write(p, &jsonl)?;
+        eprintln!("wrote {} documents to {}", a.docs, p.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let dir = a
+        .dir
+        .unwrap_or_else(|| std::env::temp_dir().join("corpusql-demo"));
+    if dir.exists() {
+        if !dir.join(corpusql::catalog::CATALOG_FILE).exists()
+            && std::fs::read_dir(&dir)?.next().is_some()
+        {
+            bail!(
+                "{} exists and is not a corpus; choose another --dir",
+                dir.display()
+            );
+        }
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let gen_s = t.elapsed().as_secs_f64();
+    println!(
+        "generated {} documents ({}) of French, English, German, Spanish, Italian and code in {:.2}s",
+        a.docs,
+        super::human_bytes(jsonl.len() as u64),
+        gen_s
+    );
+    let input = Input::Reader("demo.jsonl".into(), Box::new(std::io::Cursor::new(jsonl)));
+    let r = ingest(&dir, vec![input], &IngestOptions::default())?;
+    println!(
+        "ingested {} documents into {} in {:.2}s ({} segment, generation {})\n",
+        r.ingested,
+        dir.display(),
+        r.seconds,
+        r.segments,
+        r.generation
+    );
+    let corpus = Corpus::open(&dir)?;
+    let mut rows = vec![vec![
+        "query".to_string(),
+        "docs".into(),
+        "text".into(),
+        "time".into(),
+    ]];
+    for q in QUERIES {
+        let t = Instant::now();
+        let sel = corpus.query(q)?;
+        let n = sel.count();
+        let b = sel.text_bytes()?;
+        rows.push(vec![
+            q.to_string(),
+            n.to_string(),
+            super::human_bytes(b),
+            format!("{:.2} ms", t.elapsed().as_secs_f64() * 1000.0),
+        ]);
+    }
+    super::print_table(&rows, 1)?;
+    let sel = corpus.query("lang=fr and license in (cc-by-4.0, pd)")?;
+    let st = corpusql::stats::stats(
+        &corpus,
+        &sel,
+        &["source".to_string(), "license".to_string()],
+    )?;
+    println!("\nlang=fr and license in (cc-by-4.0, pd), by source and license:");
+    for g in st.groups.iter().take(8) {
+        let v: Vec<String> = g
+            .values
+            .iter()
+            .map(|v| v.clone().unwrap_or_default())
+            .collect();
+        println!(
+            "  {:<40} {:>6} docs  {:>5.1}%",
+            v.join(" / "),
+            g.docs,
+            100.0 * g.doc_share
+        );
+    }
+    println!("\ntry it yourself:");
+    println!("  export CORPUSQL_DIR={}", dir.display());
+    println!("  corpusql count \"lang=fr and license in (cc-by-4.0, pd)\"");
+    println!("  corpusql \"lang=de and year >= 2000\" --fields id,title --limit 3");
+    println!("  corpusql stats --by lang,license");
+    println!("  corpusql schema; corpusql verify");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,124 @@
+//! `corpusql ingest FILE...`: JSONL into the corpus, one atomic commit.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use corpusql::ingest::{IngestOptions, Input, OnDuplicate, RecordOptions};
+
+/// Arguments of `ingest`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Input files (.jsonl, .jsonl.gz, .jsonl.zst); `-` reads stdin.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Add a constant facet to records lacking the field (repeatable): `--set license=pd`.
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    pub set: Vec<String>,
+    /// Field holding the text.
+    #[arg(long, default_value = "text")]
+    pub text_field: String,
+    /// Field holding the key.
+    #[arg(long, default_value = "id")]
+    pub id_field: String,
+    /// What to do with a key that already exists.
+    #[arg(long, value_enum, default_value = "skip")]
+    pub on_duplicate: Dup,
+    /// Write rejected lines here (JSONL: file, line, reason, raw).
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    /// Exit 0 even when records were rejected.
+    #[arg(long)]
+    pub allow_rejects: bool,
+    /// Memory budget of one segment being built, in MiB.
+    #[arg(long, default_value_t = 256)]
+    pub segment_mb: usize,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Duplicate-key policy.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Dup {
+    /// Keep the existing document.
+    Skip,
+    /// Replace the existing document.
+    Replace,
+    /// Abort the ingest.
+    Error,
+}
+
+/// Runs `ingest`.
+pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
+    let mut set = Vec::new();
+    for s in &a.set {
+        let Some((k, v)) = s.split_once('=') else {
+            bail!("--set {s}: expected FIELD=VALUE");
+        };
+        if k == a.text_field || k == a.id_field {
+            bail!("--set {s}: `{k}` is the text or key field");
+        }
+        set.push((k.trim().to_string(), v.to_string()));
+    }
+    let opts = IngestOptions {
+        record: RecordOptions {
+            text_field: a.text_field,
+            id_field: a.id_field,
+            set,
+        },
+        on_duplicate: match a.on_duplicate {
+            Dup::Skip => OnDuplicate::Skip,
+            Dup::Replace => OnDuplicate::Replace,
+            Dup::Error => OnDuplicate::Error,
+        },
+        rejects: a.rejects.clone(),
+        segment_bytes: a.segment_mb.max(1) << 20,
+        progress: !a.quiet && std::io::stderr().is_terminal(),
+        max_reported: 1000,
+    };
+    let inputs = a.files.into_iter().map(Input::Path).collect();
+    let r = corpusql::ingest(dir, inputs, &opts)
+        .with_context(|| format!("ingest into {}", dir.display()))?;
+    for rej in &r.rejects {
+        eprintln!("rejected {rej}");
+    }
+    if r.rejected as usize > r.rejects.len() {
+        eprintln!(
+            "... and {} more rejects{}",
+            r.rejected as usize - r.rejects.len(),
+            a.rejects
+                .as_ref()
+                .map(|p| format!(" (all in {})", p.display()))
+                .unwrap_or_default()
+        );
+    }
+    if a.json {
+        super::print_json(&serde_json::json!({
+            "ingested": r.ingested, "skipped": r.skipped, "replaced": r.replaced,
+            "rejected": r.rejected, "blank": r.blank, "text_bytes": r.text_bytes,
+            "input_bytes": r.input_bytes, "segments": r.segments, "generation": r.generation,
+            "seconds": r.seconds,
+        }))?;
+    } else {
+        println!(
+            "ingested {} documents ({}), skipped {} duplicates, replaced {}, rejected {} in {:.2}s -> generation {}",
+            r.ingested,
+            super::human_bytes(r.text_bytes),
+            r.skipped,
+            r.replaced,
+            r.rejected,
+            r.seconds,
+            r.generation
+        );
+    }
+    Ok(if r.rejected > 0 && !a.allow_rejects {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,35 @@
+//! `corpusql query QUERY` (or a bare query): matching documents as JSONL.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use corpusql::export::{write_jsonl, Projection};
+use corpusql::Corpus;
+
+/// Arguments of `query`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The query, e.g. `lang=fr and license in (cc-by-4.0, pd)`.
+    pub query: String,
+    /// Print only these fields, e.g. `id,license`.
+    #[arg(long)]
+    pub fields: Option<String>,
+    /// Print at most this many documents.
+    #[arg(long)]
+    pub limit: Option<u64>,
+}
+
+/// Runs `query`.
+pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
+    let corpus = Corpus::open(dir)?;
+    let mut sel = corpus.query(&a.query)?;
+    super::print_notes(&sel);
+    if let Some(n) = a.limit {
+        sel.truncate(n);
+    }
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    write_jsonl(&sel, &Projection::parse(a.fields.as_deref()), &mut out)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,238 @@
+//! A corpus directory: the catalog plus immutable segment files, opened as a
+//! consistent snapshot. Writers (ingest, delete, compact) hold the directory's
+//! `LOCK` file for their whole run and commit through the catalog in one
+//! transaction; readers take no lock and never see a half-done change.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
+
+use crate::catalog::{Catalog, CatalogState, SegmentEntry};
+use crate::error::{Error, IoContext, Result};
+use crate::schema::Schema;
+use crate::segment::Segment;
+
+/// File name of the writers' lock.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// Default facets documents are clustered by inside segments.
+pub const DEFAULT_CLUSTER_FIELDS: [&str; 3] = ["lang", "source", "license"];
+
+/// One segment of a snapshot with its live documents.
+#[derive(Debug, Clone)]
+pub struct LiveSegment {
+    /// The catalog entry.
+    pub entry: SegmentEntry,
+    /// The open segment.
+    pub segment: Arc<Segment>,
+    /// Ordinals not deleted.
+    pub live: RoaringBitmap,
+}
+
+/// An open corpus: a snapshot of one generation.
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    dir: PathBuf,
+    catalog: Catalog,
+    state: CatalogState,
+    segments: Vec<LiveSegment>,
+}
+
+/// The writers' exclusive lock on a corpus directory, released on drop.
+#[derive(Debug)]
+pub struct WriteLock {
+    _file: File,
+}
+
+impl WriteLock {
+    /// Takes the lock, waiting for another writer to finish.
+    pub fn acquire(dir: &Path) -> Result<WriteLock> {
+        let path = dir.join(LOCK_FILE);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .at(&path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                eprintln!(
+                    "waiting for another corpusql writer on {} ...",
+                    dir.display()
+                );
+                file.lock().at(&path)?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+        }
+        Ok(WriteLock { _file: file })
+    }
+
+    fn try_acquire(dir: &Path) -> Option<WriteLock> {
+        let path = dir.join(LOCK_FILE);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .ok()?;
+        file.try_lock().ok()?;
+        Some(WriteLock { _file: file })
+    }
+}
+
+/// The file name of segment `id`.
+pub fn segment_file_name(id: u64) -> String {
+    format!("seg-{id:010}.cqs")
+}
+
+impl Corpus {
+    /// Opens the corpus in `dir` at its current generation.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Corpus> {
+        let dir = dir.as_ref().to_path_buf();
+        let catalog = Catalog::new(&dir);
+        if !catalog.exists() {
+            return Err(Error::NoCorpus { path: dir });
+        }
+        if let Some(_lock) = WriteLock::try_acquire(&dir) {
+            let st = catalog.state()?;
+            collect_orphans(&dir, &st)?;
+        }
+        // A compaction may remove files between reading the catalog and
+        // opening them: read the catalog again then.
+        let mut tries = 0;
+        loop {
+            let state = catalog.state()?;
+            match Self::open_segments(&dir, &state) {
+                Ok(segments) => {
+                    return Ok(Corpus {
+                        dir,
+                        catalog,
+                        state,
+                        segments,
+                    })
+                }
+                Err(Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound && tries < 5 =>
+                {
+                    tries += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Creates an empty corpus in `dir` (or opens it when one exists).
+    pub fn create(dir: impl AsRef<Path>, schema: Schema) -> Result<Corpus> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).at(dir)?;
+        let catalog = Catalog::new(dir);
+        if !catalog.exists() {
+            let _lock = WriteLock::acquire(dir)?;
+            let cluster: Vec<String> = DEFAULT_CLUSTER_FIELDS
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            catalog.create(&schema, &cluster)?;
+        }
+        Corpus::open(dir)
+    }
+
+    fn open_segments(dir: &Path, state: &CatalogState) -> Result<Vec<LiveSegment>> {
+        use rayon::prelude::*;
+        state
+            .segments
+            .par_iter()
+            .map(|e| {
+                let seg = Segment::open(&dir.join(&e.file))?;
+                if seg.doc_count() != e.docs {
+                    return Err(Error::corrupt(
+                        seg.path(),
+                        format!(
+                            "catalog lists {} documents, the file holds {}",
+                            e.docs,
+                            seg.doc_count()
+                        ),
+                    ));
+                }
+                let mut live = seg.all();
+                if let Some(t) = state.tombstones.get(&e.id) {
+                    live -= t;
+                }
+                Ok(LiveSegment {
+                    entry: e.clone(),
+                    segment: Arc::new(seg),
+                    live,
+                })
+            })
+            .collect()
+    }
+
+    /// Re-reads the catalog (a new snapshot).
+    pub fn reload(&mut self) -> Result<()> {
+        *self = Corpus::open(&self.dir)?;
+        Ok(())
+    }
+
+    /// The corpus directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The catalog handle.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The catalog snapshot this corpus was opened at.
+    pub fn state(&self) -> &CatalogState {
+        &self.state
+    }
+
+    /// The generation of this snapshot.
+    pub fn generation(&self) -> u64 {
+        self.state.generation
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Schema {
+        &self.state.schema
+    }
+
+    /// The segments with their live documents.
+    pub fn segments(&self) -> &[LiveSegment] {
+        &self.segments
+    }
+
+    /// Number of live documents.
+    pub fn len(&self) -> u64 {
+        self.segments.iter().map(|s| s.live.len()).sum()
+    }
+
+    /// Whether the corpus holds no live document.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Deletes segment files and temporaries the catalog does not reference
+/// (left by a crash). Called with the write lock held.
+pub(crate) fn collect_orphans(dir: &Path, st: &CatalogState) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    let rd = std::fs::read_dir(dir).at(dir)?;
+    for e in rd {
+        let e = e.at(dir)?;
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let ours =
+            name.starts_with("seg-") && (name.ends_with(".cqs") || name.ends_with(".cqs.tmp"));
+        if ours && !st.segments.iter().any(|s| s.file == name) {
+            let p = e.path();
+            std::fs::remove_file(&p).at(&p)?;
+            removed.push(p);
+        }
+    }
+    Ok(removed)
+}

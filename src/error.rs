@@ -1,0 +1,101 @@
+//! The library's error type: every failure carries the data needed to act on
+//! it (the file, the line, the field) and, where one exists, a remedy.
+
+use std::path::PathBuf;
+
+use crate::query::QueryError;
+
+/// Errors returned by corpusql.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O error on a named file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A segment or catalog failed a structural or checksum check.
+    #[error("{}: corrupt: {detail} (run `corpusql verify`; restore the file from a backup or re-ingest its source)", path.display())]
+    Corrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// What was found wrong.
+        detail: String,
+    },
+    /// A file written by a newer format than this build reads.
+    #[error("{}: written by format version {found}; this corpusql reads up to {supported}: upgrade corpusql or re-ingest", path.display())]
+    Version {
+        /// The file concerned.
+        path: PathBuf,
+        /// The version found in the file.
+        found: u32,
+        /// The newest version this build reads.
+        supported: u32,
+    },
+    /// The directory holds no corpus.
+    #[error("no corpus at {} (create one with `corpusql --corpus {} ingest FILE`)", path.display(), path.display())]
+    NoCorpus {
+        /// The directory looked at.
+        path: PathBuf,
+    },
+    /// The catalog database failed.
+    #[error("catalog {}: {detail}", path.display())]
+    Catalog {
+        /// The catalog file.
+        path: PathBuf,
+        /// The database's message.
+        detail: String,
+    },
+    /// A query failed to parse or named something that does not exist.
+    #[error("{0}")]
+    Query(#[from] QueryError),
+    /// A document key was ingested twice under `--on-duplicate error`.
+    #[error("{file}:{line}: duplicate key `{key}` (use --on-duplicate skip or replace)")]
+    DuplicateKey {
+        /// The input file.
+        file: String,
+        /// The 1-based line.
+        line: u64,
+        /// The key.
+        key: String,
+    },
+    /// Invalid arguments or input that is not about one record.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A corruption error on `path`.
+    pub fn corrupt(path: impl Into<PathBuf>, detail: impl Into<String>) -> Self {
+        Error::Corrupt {
+            path: path.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Adds a path to `std::io::Result`s.
+pub(crate) trait IoContext<T> {
+    /// Maps the error to [`Error::Io`] naming `path`.
+    fn at(self, path: &std::path::Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: &std::path::Path) -> Result<T> {
+        self.map_err(|e| Error::io(path, e))
+    }
+}

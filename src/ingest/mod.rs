@@ -1,0 +1,574 @@
+//! Ingest: JSONL inputs -> validated records -> segments -> one catalog commit.
+//!
+//! A reader thread decompresses and cuts each input into chunks of whole
+//! lines; rayon parses the lines of a chunk in parallel; one thread applies
+//! them in input order (schema check, duplicate keys, rejects) to a segment
+//! builder that is written out whenever it reaches its memory budget, so
+//! memory stays bounded whatever the input size. Nothing is visible until
+//! the single catalog commit at the end; a crash before it leaves only
+//! unreferenced files, collected on the next open.
+
+pub mod input;
+pub mod record;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::catalog::{Catalog, Commit, IngestLogEntry, SegmentEntry};
+use crate::corpus::{collect_orphans, segment_file_name, WriteLock, DEFAULT_CLUSTER_FIELDS};
+use crate::error::{Error, IoContext, Result};
+use crate::schema::Schema;
+use crate::segment::{write_segment, DocRecord, Segment};
+
+pub use input::Input;
+pub use record::{parse_line, Parsed, RecordOptions};
+
+/// What to do with a record whose key already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnDuplicate {
+    /// Keep the first document, count the record as skipped.
+    #[default]
+    Skip,
+    /// Replace the older document (it is tombstoned).
+    Replace,
+    /// Abort the ingest; nothing is committed.
+    Error,
+}
+
+/// Ingest settings.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// How records are read.
+    pub record: RecordOptions,
+    /// Duplicate-key policy.
+    pub on_duplicate: OnDuplicate,
+    /// Where rejected lines are written (JSONL: file, line, reason, raw).
+    pub rejects: Option<PathBuf>,
+    /// Memory budget of one in-memory segment before it is written.
+    pub segment_bytes: usize,
+    /// Show a progress bar on a terminal.
+    pub progress: bool,
+    /// How many rejects the report keeps (all go to `rejects`).
+    pub max_reported: usize,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            record: RecordOptions::default(),
+            on_duplicate: OnDuplicate::Skip,
+            rejects: None,
+            segment_bytes: 256 << 20,
+            progress: false,
+            max_reported: 1000,
+        }
+    }
+}
+
+/// A rejected line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    /// Input name.
+    pub file: String,
+    /// 1-based line number.
+    pub line: u64,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Reject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.reason)
+    }
+}
+
+/// What an ingest did.
+#[derive(Debug, Clone, Default)]
+pub struct IngestReport {
+    /// Documents written.
+    pub ingested: u64,
+    /// Records skipped as duplicate keys.
+    pub skipped: u64,
+    /// Records that replaced an older document.
+    pub replaced: u64,
+    /// Records rejected.
+    pub rejected: u64,
+    /// Blank lines ignored.
+    pub blank: u64,
+    /// Text bytes ingested.
+    pub text_bytes: u64,
+    /// Raw input bytes read.
+    pub input_bytes: u64,
+    /// Segments written.
+    pub segments: usize,
+    /// Generation committed (unchanged when nothing was ingested).
+    pub generation: u64,
+    /// The first rejects (up to `max_reported`).
+    pub rejects: Vec<Reject>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+#[derive(Clone, Copy)]
+enum Loc {
+    Builder(u32),
+    New(u32),
+}
+
+struct State<'a> {
+    dir: &'a Path,
+    opts: &'a IngestOptions,
+    schema: Schema,
+    schema_changed: bool,
+    existing: Vec<(u64, Segment, RoaringBitmap)>,
+    builder: Vec<DocRecord>,
+    builder_bytes: usize,
+    index: HashMap<u64, Loc>,
+    overflow: HashMap<String, Loc>,
+    new_segs: Vec<(SegmentEntry, Option<Segment>)>,
+    tombstones: HashMap<u64, RoaringBitmap>,
+    next_id: u64,
+    cluster: Vec<String>,
+    report: IngestReport,
+    rejects_out: Option<std::io::BufWriter<std::fs::File>>,
+    per_input: (u64, u64, u64, u64),
+}
+
+impl State<'_> {
+    fn reject(&mut self, file: &str, line: u64, reason: String, raw: &[u8]) -> Result<()> {
+        self.report.rejected += 1;
+        self.per_input.3 += 1;
+        if let Some(w) = &mut self.rejects_out {
+            let mut out = Vec::with_capacity(raw.len() + 100);
+            out.extend_from_slice(b"{\"file\":");
+            crate::json::write_str(&mut out, file);
+            out.extend_from_slice(format!(",\"line\":{line},\"reason\":").as_bytes());
+            crate::json::write_str(&mut out, &reason);
+            out.extend_from_slice(b",\"raw\":");
+            crate::json::write_str(&mut out, &String::from_utf8_lossy(raw));
+            out.extend_from_slice(b"}\n");
+            let p = self.opts.rejects.as_deref().unwrap_or(Path::new("rejects"));
+            w.write_all(&out).at(p)?;
+        }
+        if self.report.rejects.len() < self.opts.max_reported {
+            self.report.rejects.push(Reject {
+                file: file.to_string(),
+                line,
+                reason,
+            });
+        }
+        Ok(())
+    }
+
+    /// Where `key` already lives, if anywhere.
+    fn find(&mut self, key: &str, h: u64) -> Result<Option<DupAt>> {
+        let hit = self.index.get(&h).copied();
+        let loc = match hit {
+            Some(l) if self.loc_holds(l, key)? => Some(l),
+            _ => self.overflow.get(key).copied(),
+        };
+        if let Some(l) = loc {
+            return Ok(Some(match l {
+                Loc::Builder(i) => DupAt::Builder(i),
+                Loc::New(s) => {
+                    let seg = self.new_segs[s as usize]
+                        .1
+                        .as_ref()
+                        .expect("opened by loc_holds");
+                    DupAt::Seg(
+                        self.new_segs[s as usize].0.id,
+                        seg.key_ordinal(key).unwrap_or(0),
+                    )
+                }
+            }));
+        }
+        for (id, seg, live) in &self.existing {
+            if let Some(ord) = seg.key_ordinal(key) {
+                let dead = self.tombstones.get(id).is_some_and(|t| t.contains(ord));
+                if live.contains(ord) && !dead {
+                    return Ok(Some(DupAt::Seg(*id, ord)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn loc_holds(&mut self, l: Loc, key: &str) -> Result<bool> {
+        Ok(match l {
+            Loc::Builder(i) => self.builder[i as usize].key == key,
+            Loc::New(s) => {
+                let e = &mut self.new_segs[s as usize];
+                if e.1.is_none() {
+                    e.1 = Some(Segment::open(&self.dir.join(&e.0.file))?);
+                }
+                let id = e.0.id;
+                let ord = e.1.as_ref().unwrap().key_ordinal(key);
+                ord.is_some_and(|o| !self.tombstones.get(&id).is_some_and(|t| t.contains(o)))
+            }
+        })
+    }
+
+    fn remember(&mut self, key: &str, h: u64, loc: Loc) -> Result<()> {
+        match self.index.get(&h).copied() {
+            Some(old) if !self.loc_holds(old, key)? => {
+                self.overflow.insert(key.to_string(), loc);
+            }
+            _ => {
+                self.index.insert(h, loc);
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, file: &str, line: u64, doc: DocRecord, raw: &[u8]) -> Result<()> {
+        for (f, kind) in &doc.present {
+            if let Some(k) = self.schema.fields.get(f) {
+                if k != kind {
+                    let reason = format!(
+                        "field `{f}` is {} in this corpus's schema, found {}",
+                        k.describe(),
+                        kind.describe()
+                    );
+                    return self.reject(file, line, reason, raw);
+                }
+            }
+        }
+        for (f, kind) in &doc.present {
+            if !self.schema.fields.contains_key(f) {
+                self.schema.fields.insert(f.clone(), *kind);
+                self.schema_changed = true;
+            }
+        }
+        let h = xxh3_64(doc.key.as_bytes());
+        if let Some(at) = self.find(&doc.key, h)? {
+            match self.opts.on_duplicate {
+                OnDuplicate::Skip => {
+                    self.report.skipped += 1;
+                    self.per_input.1 += 1;
+                    return Ok(());
+                }
+                OnDuplicate::Error => {
+                    return Err(Error::DuplicateKey {
+                        file: file.to_string(),
+                        line,
+                        key: doc.key,
+                    })
+                }
+                OnDuplicate::Replace => {
+                    self.report.replaced += 1;
+                    self.per_input.2 += 1;
+                    match at {
+                        DupAt::Builder(i) => {
+                            let old = std::mem::replace(&mut self.builder[i as usize], doc);
+                            self.builder_bytes -= old.heap_size();
+                            self.builder_bytes += self.builder[i as usize].heap_size();
+                            return Ok(());
+                        }
+                        DupAt::Seg(id, ord) => {
+                            self.tombstones.entry(id).or_default().insert(ord);
+                        }
+                    }
+                }
+            }
+        }
+        self.report.ingested += 1;
+        self.per_input.0 += 1;
+        self.report.text_bytes += doc.text.len() as u64;
+        self.builder_bytes += doc.heap_size();
+        let idx = self.builder.len() as u32;
+        self.remember(&doc.key, h, Loc::Builder(idx))?;
+        self.builder.push(doc);
+        if self.builder_bytes >= self.opts.segment_bytes {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.builder.is_empty() {
+            return Ok(());
+        }
+        let docs = std::mem::take(&mut self.builder);
+        self.builder_bytes = 0;
+        let keys: Vec<(u64, String)> = docs
+            .iter()
+            .map(|d| (xxh3_64(d.key.as_bytes()), d.key.clone()))
+            .collect();
+        let id = self.next_id;
+        self.next_id += 1;
+        let file = segment_file_name(id);
+        let w = write_segment(&self.dir.join(&file), docs, &self.cluster)?;
+        let s = self.new_segs.len() as u32;
+        self.new_segs.push((
+            SegmentEntry {
+                id,
+                file,
+                docs: w.docs,
+                text_bytes: w.text_bytes,
+                file_bytes: w.file_bytes,
+                added_generation: 0,
+            },
+            None,
+        ));
+        self.report.segments += 1;
+        for (h, k) in keys {
+            match self.index.get(&h) {
+                Some(Loc::Builder(_)) => {
+                    self.index.insert(h, Loc::New(s));
+                }
+                _ => {
+                    if let Some(l) = self.overflow.get_mut(&k) {
+                        if matches!(l, Loc::Builder(_)) {
+                            *l = Loc::New(s);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+enum DupAt {
+    Builder(u32),
+    Seg(u64, u32),
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Ingests `inputs` into the corpus in `dir` (created when missing) and
+/// commits them as one new generation.
+pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<IngestReport> {
+    let start = Instant::now();
+    std::fs::create_dir_all(dir).at(dir)?;
+    let _lock = WriteLock::acquire(dir)?;
+    let catalog = Catalog::new(dir);
+    if !catalog.exists() {
+        let schema = Schema {
+            key_field: opts.record.id_field.clone(),
+            text_field: opts.record.text_field.clone(),
+            ..Schema::default()
+        };
+        let cluster: Vec<String> = DEFAULT_CLUSTER_FIELDS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        catalog.create(&schema, &cluster)?;
+    }
+    let cstate = catalog.state()?;
+    collect_orphans(dir, &cstate)?;
+    let existing = cstate
+        .segments
+        .iter()
+        .map(|e| {
+            let seg = Segment::open(&dir.join(&e.file))?;
+            let mut live = seg.all();
+            if let Some(t) = cstate.tombstones.get(&e.id) {
+                live -= t;
+            }
+            Ok((e.id, seg, live))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let prior_live: u64 = existing.iter().map(|(_, _, l)| l.len()).sum();
+    let rejects_out = match &opts.rejects {
+        Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).at(p)?)),
+        None => None,
+    };
+    let mut st = State {
+        dir,
+        opts,
+        schema: cstate.schema.clone(),
+        schema_changed: false,
+        existing,
+        builder: Vec::new(),
+        builder_bytes: 0,
+        index: HashMap::new(),
+        overflow: HashMap::new(),
+        new_segs: Vec::new(),
+        tombstones: HashMap::new(),
+        next_id: cstate.next_segment_id,
+        cluster: cstate.cluster_fields.clone(),
+        report: IngestReport::default(),
+        rejects_out,
+        per_input: (0, 0, 0, 0),
+    };
+    let result = run(&mut st, inputs);
+    let log = match result {
+        Ok(log) => log,
+        Err(e) => {
+            for (e, _) in &st.new_segs {
+                let _ = std::fs::remove_file(dir.join(&e.file));
+            }
+            return Err(e);
+        }
+    };
+    if let Some(w) = st.rejects_out.take() {
+        let p = opts.rejects.as_deref().unwrap_or(Path::new("rejects"));
+        w.into_inner()
+            .map_err(|e| Error::io(p, e.into_error()))?
+            .sync_all()
+            .at(p)?;
+    }
+    let tombstoned: u64 = st.tombstones.values().map(|t| t.len()).sum();
+    let detail = log
+        .iter()
+        .map(|l| l.source.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let commit = Commit {
+        add: st.new_segs.iter().map(|(e, _)| e.clone()).collect(),
+        remove: vec![],
+        tombstones: st.tombstones.drain().collect(),
+        schema: st.schema_changed.then(|| st.schema.clone()),
+        ingest_log: log,
+        op: "ingest".into(),
+        detail,
+        next_segment_id: st.next_id,
+    };
+    let live = prior_live + st.report.ingested - tombstoned;
+    match catalog.commit(cstate.generation, commit, live) {
+        Ok(g) => st.report.generation = g,
+        Err(e) => {
+            for (e, _) in &st.new_segs {
+                let _ = std::fs::remove_file(dir.join(&e.file));
+            }
+            return Err(e);
+        }
+    }
+    st.report.seconds = start.elapsed().as_secs_f64();
+    Ok(st.report)
+}
+
+const CHUNK_BYTES: usize = 8 << 20;
+
+fn run(st: &mut State, inputs: Vec<Input>) -> Result<Vec<IngestLogEntry>> {
+    let mut log = Vec::new();
+    let bar = if st.opts.progress {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    for input in inputs {
+        let started = unix_now();
+        let mut opened = input::Opened::open(input)?;
+        let name = opened.name.clone();
+        let read = opened.read.clone();
+        if let Some(b) = &bar {
+            b.set_length(opened.total.unwrap_or(0));
+            b.set_position(0);
+            b.set_message(name.clone());
+        }
+        st.per_input = (0, 0, 0, 0);
+        let (tx, rx) = sync_channel::<Result<Vec<u8>>>(2);
+        let reader = std::thread::spawn(move || {
+            let mut carry = Vec::new();
+            loop {
+                match opened.next_chunk(&mut carry, CHUNK_BYTES) {
+                    Ok(c) if c.is_empty() => break,
+                    Ok(c) => {
+                        if tx.send(Ok(c)).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        break;
+                    }
+                }
+            }
+            opened
+        });
+        let mut line_no = 0u64;
+        let mut outcome = Ok(());
+        for chunk in rx.iter() {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            };
+            let mut lines: Vec<&[u8]> = chunk.split(|&b| b == b'\n').collect();
+            if chunk.last() == Some(&b'\n') {
+                lines.pop();
+            }
+            let first_line = line_no;
+            let parsed: Vec<Parsed> = lines
+                .par_iter()
+                .enumerate()
+                .with_min_len(256)
+                .map(|(i, l)| parse_line(l, first_line + i as u64 == 0, &st.opts.record))
+                .collect();
+            for (i, p) in parsed.into_iter().enumerate() {
+                let n = first_line + i as u64 + 1;
+                let r = match p {
+                    Parsed::Blank => {
+                        st.report.blank += 1;
+                        Ok(())
+                    }
+                    Parsed::Reject(reason) => st.reject(&name, n, reason, lines[i]),
+                    Parsed::Doc(d) => st.apply(&name, n, *d, lines[i]),
+                };
+                if let Err(e) = r {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+            line_no += lines.len() as u64;
+            if outcome.is_err() {
+                break;
+            }
+            if let Some(b) = &bar {
+                b.set_position(read.load(Ordering::Relaxed));
+            }
+        }
+        drop(rx);
+        let opened = reader
+            .join()
+            .map_err(|_| Error::Invalid(format!("{name}: reader thread panicked")))?;
+        outcome?;
+        let size = opened.read.load(Ordering::Relaxed);
+        st.report.input_bytes += size;
+        log.push(IngestLogEntry {
+            generation: 0,
+            source: name,
+            size,
+            content_hash: opened
+                .content_hash()
+                .map(|h| format!("xxh3-128:{h:032x}"))
+                .unwrap_or_default(),
+            started_unix: started,
+            committed_unix: 0,
+            ingested: st.per_input.0,
+            skipped: st.per_input.1,
+            replaced: st.per_input.2,
+            rejected: st.per_input.3,
+            set: st.opts.record.set.clone(),
+        });
+    }
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    st.flush()?;
+    Ok(log)
+}

@@ -1,0 +1,342 @@
+//! Parses one JSONL line into a [`DocRecord`]: validates UTF-8 and JSON,
+//! finds the key and the text, classifies every other field (facet, bool,
+//! number, json) and keeps the record's JSON around the text exactly as the
+//! input wrote it, so that export round-trips.
+
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
+
+use crate::format;
+use crate::json::{self, RawObject};
+use crate::schema::FieldKind;
+use crate::segment::DocRecord;
+
+/// How records are read.
+#[derive(Debug, Clone)]
+pub struct RecordOptions {
+    /// Field holding the text (default `text`).
+    pub text_field: String,
+    /// Field holding the key (default `id`).
+    pub id_field: String,
+    /// Constant facets added to records that lack the field.
+    pub set: Vec<(String, String)>,
+}
+
+impl Default for RecordOptions {
+    fn default() -> Self {
+        RecordOptions {
+            text_field: "text".into(),
+            id_field: "id".into(),
+            set: Vec::new(),
+        }
+    }
+}
+
+/// Outcome of parsing one line.
+#[derive(Debug)]
+pub enum Parsed {
+    /// A document.
+    Doc(Box<DocRecord>),
+    /// An empty or whitespace-only line, skipped.
+    Blank,
+    /// A rejected line, with the reason.
+    Reject(String),
+}
+
+/// Normalizes a language tag for the `lang` index: lowercase, primary subtag
+/// (`FR-fr` -> `fr`, `pt_BR` -> `pt`). The stored record keeps what the input wrote.
+pub fn normalize_lang(v: &str) -> Cow<'_, str> {
+    let t = v.trim();
+    let primary = t.split(['-', '_']).next().unwrap_or(t);
+    if primary.len() == t.len() && !t.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Cow::Borrowed(t);
+    }
+    if (2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Cow::Owned(primary.to_ascii_lowercase())
+    } else {
+        Cow::Owned(t.to_lowercase())
+    }
+}
+
+fn push_key(out: &mut Vec<u8>, k: &str) {
+    json::write_str(out, k);
+    out.push(b':');
+}
+
+/// Parses one line (without its `\n`). `first` strips a UTF-8 BOM.
+pub fn parse_line(line: &[u8], first: bool, opts: &RecordOptions) -> Parsed {
+    let mut line = line;
+    if first && line.starts_with(b"\xEF\xBB\xBF") {
+        line = &line[3..];
+    }
+    if line.iter().all(|b| b.is_ascii_whitespace()) {
+        return Parsed::Blank;
+    }
+    let s = match std::str::from_utf8(line) {
+        Ok(s) => s,
+        Err(e) => {
+            return Parsed::Reject(format!("invalid UTF-8 at byte {}", e.valid_up_to()));
+        }
+    };
+    match parse_str(s, opts) {
+        Ok(d) => Parsed::Doc(Box::new(d)),
+        Err(r) => Parsed::Reject(r),
+    }
+}
+
+fn parse_str(s: &str, opts: &RecordOptions) -> Result<DocRecord, String> {
+    let trimmed = s.trim_start();
+    if !trimmed.starts_with('{') {
+        let what = match trimmed.as_bytes().first() {
+            Some(b'[') => "an array",
+            Some(b'"') => "a string",
+            _ => "something else",
+        };
+        if serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok() {
+            return Err(format!("expected a JSON object, found {what}"));
+        }
+    }
+    let obj: RawObject = serde_json::from_str(s)
+        .map_err(|e| format!("invalid JSON: {}", json::describe_error(&e)))?;
+    let mut d = DocRecord::default();
+    let mut text: Option<String> = None;
+    let mut key: Option<String> = None;
+    let mut prefix = Vec::with_capacity(256);
+    let mut suffix = Vec::with_capacity(256);
+    prefix.push(b'{');
+    let mut seen_text = false;
+    let mut first_field = true;
+    for (i, (k, raw)) in obj.0.iter().enumerate() {
+        if obj.0[..i].iter().any(|(k2, _)| k2 == k) {
+            return Err(format!("field `{k}` appears twice"));
+        }
+        let out = if seen_text { &mut suffix } else { &mut prefix };
+        if !first_field {
+            out.push(b',');
+        }
+        first_field = false;
+        push_key(out, k);
+        let r = raw.get();
+        if *k == opts.text_field {
+            if !r.starts_with('"') {
+                return Err(format!(
+                    "field `{}` must be a string, found {}",
+                    opts.text_field,
+                    json::type_name(r)
+                ));
+            }
+            let t = json::parse_str(raw)
+                .map_err(|e| format!("field `{k}`: {}", json::describe_error(&e)))?;
+            text = Some(t.into_owned());
+            seen_text = true;
+            continue;
+        }
+        out.extend_from_slice(r.as_bytes());
+        if *k == opts.id_field {
+            key = Some(parse_key(raw, k)?);
+            continue;
+        }
+        classify(k, raw, &mut d)?;
+    }
+    for (f, v) in &opts.set {
+        if obj.0.iter().any(|(k, _)| k == f) {
+            continue;
+        }
+        let out = if seen_text { &mut suffix } else { &mut prefix };
+        out.push(b',');
+        push_key(out, f);
+        json::write_str(out, v);
+        d.facets.push((f.clone(), v.clone()));
+        d.present.push((f.clone(), FieldKind::Facet));
+    }
+    let Some(text) = text else {
+        return Err(format!(
+            "missing field `{}` (the document text)",
+            opts.text_field
+        ));
+    };
+    suffix.push(b'}');
+    d.key = match key {
+        Some(k) => k,
+        None => format!("xxh3:{:032x}", xxhash_rust::xxh3::xxh3_128(text.as_bytes())),
+    };
+    d.text = text;
+    d.prefix = prefix;
+    d.suffix = suffix;
+    Ok(d)
+}
+
+fn parse_key(raw: &RawValue, field: &str) -> Result<String, String> {
+    let r = raw.get();
+    if r.starts_with('"') {
+        let k = json::parse_str(raw)
+            .map_err(|e| format!("field `{field}`: {}", json::describe_error(&e)))?;
+        if k.is_empty() {
+            return Err(format!("field `{field}` (the key) is empty"));
+        }
+        if k.len() > 4096 {
+            return Err(format!(
+                "field `{field}` (the key) is longer than 4096 bytes"
+            ));
+        }
+        return Ok(k.into_owned());
+    }
+    if r.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        if let Ok(i) = r.parse::<i64>() {
+            return Ok(i.to_string());
+        }
+    }
+    Err(format!(
+        "field `{field}` (the key) must be a string or an integer, found {}",
+        if r.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+            "a non-integer number"
+        } else {
+            json::type_name(r)
+        }
+    ))
+}
+
+fn classify(k: &str, raw: &RawValue, d: &mut DocRecord) -> Result<(), String> {
+    let r = raw.get();
+    let bad = |e: serde_json::Error| format!("field `{k}`: {}", json::describe_error(&e));
+    match r.as_bytes()[0] {
+        b'"' => {
+            let v = json::parse_str(raw).map_err(bad)?;
+            check_len(k, &v)?;
+            let v = if k == "lang" {
+                normalize_lang(&v).into_owned()
+            } else {
+                v.into_owned()
+            };
+            d.facets.push((k.to_string(), v));
+            d.present.push((k.to_string(), FieldKind::Facet));
+        }
+        b't' | b'f' => {
+            d.facets.push((k.to_string(), r.to_string()));
+            d.present.push((k.to_string(), FieldKind::Bool));
+        }
+        b'n' => {}
+        b'[' => match serde_json::from_str::<Vec<Cow<str>>>(r) {
+            Ok(vals) => {
+                for v in vals {
+                    check_len(k, &v)?;
+                    if !d.facets.iter().any(|(f, x)| f == k && *x == v) {
+                        d.facets.push((k.to_string(), v.into_owned()));
+                    }
+                }
+                d.present.push((k.to_string(), FieldKind::Facet));
+            }
+            Err(e) if e.to_string().contains("surrogate") => return Err(bad(e)),
+            Err(_) => d.present.push((k.to_string(), FieldKind::Json)),
+        },
+        b'{' => {
+            serde_json::from_str::<serde::de::IgnoredAny>(r).map_err(bad)?;
+            d.present.push((k.to_string(), FieldKind::Json));
+        }
+        _ => {
+            let x: f64 = r
+                .parse()
+                .map_err(|_| format!("field `{k}`: unreadable number `{r}`"))?;
+            if !x.is_finite() {
+                return Err(format!("field `{k}`: number `{r}` is out of range"));
+            }
+            d.numbers.push((k.to_string(), x));
+            d.present.push((k.to_string(), FieldKind::Number));
+        }
+    }
+    Ok(())
+}
+
+fn check_len(k: &str, v: &str) -> Result<(), String> {
+    if v.len() > format::MAX_FACET_VALUE_BYTES {
+        return Err(format!(
+            "field `{k}`: a facet value of {} bytes is longer than the {} indexed; store long strings inside an object",
+            v.len(),
+            format::MAX_FACET_VALUE_BYTES
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(s: &str) -> DocRecord {
+        match parse_line(s.as_bytes(), false, &RecordOptions::default()) {
+            Parsed::Doc(d) => *d,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn reject(s: &[u8]) -> String {
+        match parse_line(s, false, &RecordOptions::default()) {
+            Parsed::Reject(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn fields_are_classified_and_json_is_kept_around_the_text() {
+        let d = doc(
+            r#"{"id": 7, "lang": "FR-fr", "text": "a\"b", "year": 1998, "ok": true, "tags": ["x", "y"], "meta": {"u": 1}, "n": null}"#,
+        );
+        assert_eq!(d.key, "7");
+        assert_eq!(d.text, "a\"b");
+        assert_eq!(
+            d.facets,
+            vec![
+                ("lang".into(), "fr".into()),
+                ("ok".into(), "true".into()),
+                ("tags".into(), "x".into()),
+                ("tags".into(), "y".into())
+            ]
+        );
+        assert_eq!(d.numbers, vec![("year".into(), 1998.0)]);
+        let mut out = d.prefix.clone();
+        crate::json::write_str(&mut out, &d.text);
+        out.extend_from_slice(&d.suffix);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["lang"], "FR-fr");
+        assert_eq!(v["meta"]["u"], 1);
+        assert_eq!(v["text"], "a\"b");
+    }
+
+    #[test]
+    fn bad_records_say_why() {
+        assert!(reject(br#"{"id": "a"}"#).contains("missing field `text`"));
+        assert!(reject(br#"{"id": "a", "text": {"x": 1}}"#)
+            .contains("must be a string, found an object"));
+        assert!(reject(br#"[1, 2]"#).contains("expected a JSON object, found an array"));
+        assert!(reject(br#"{"id": "a", "text": "x"#).contains("invalid JSON"));
+        assert!(reject(b"{\"id\": \"a\", \"text\": \"\xff\"}").contains("invalid UTF-8"));
+        assert!(reject(br#"{"id": "a", "text": "\ud800"}"#).contains("surrogate"));
+        assert!(reject(br#"{"id": 1.5, "text": "x"}"#).contains("must be a string or an integer"));
+        assert!(reject(br#"{"id": "a", "id": "b", "text": "x"}"#).contains("twice"));
+    }
+
+    #[test]
+    fn key_defaults_to_content_hash() {
+        let a = doc(r#"{"text": "same"}"#);
+        let b = doc(r#"{"text": "same", "lang": "fr"}"#);
+        assert_eq!(a.key, b.key);
+        assert!(a.key.starts_with("xxh3:"));
+    }
+
+    #[test]
+    fn blank_and_bom() {
+        assert!(matches!(
+            parse_line(b"  \r", false, &RecordOptions::default()),
+            Parsed::Blank
+        ));
+        assert!(matches!(
+            parse_line(
+                b"\xEF\xBB\xBF{\"text\": \"x\"}",
+                true,
+                &RecordOptions::default()
+            ),
+            Parsed::Doc(_)
+        ));
+    }
+}

@@ -1,0 +1,136 @@
+//! Small JSON helpers on hot paths: string escaping for export and raw
+//! object scanning for ingest (the field values are kept as the input wrote
+//! them, so export round-trips numbers and objects exactly).
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Whether `b` needs escaping inside a JSON string.
+#[inline]
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Appends `s` as a JSON string literal (with quotes) to `out`.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !needs_escape(b) {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+            }
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// A JSON object's top-level fields in input order, values left raw.
+pub struct RawObject<'a>(pub Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for RawObject<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawObject<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut fields = Vec::with_capacity(8);
+                while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let v: &'de RawValue = map.next_value()?;
+                    fields.push((k, v));
+                }
+                Ok(RawObject(fields))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Describes the JSON type of a raw value for error messages.
+pub fn type_name(raw: &str) -> &'static str {
+    match raw.as_bytes().first() {
+        Some(b'"') => "a string",
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b't') | Some(b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+/// Rejects any error from serde about the input shape with a readable reason.
+pub fn describe_error(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    // serde_json appends " at line 1 column N"; keep the column, drop the line.
+    match msg.rfind(" at line ") {
+        Some(i) => {
+            let tail = &msg[i..];
+            let col = tail.rsplit("column ").next().unwrap_or("");
+            format!("{} (column {col})", &msg[..i])
+        }
+        None => msg,
+    }
+}
+
+/// Parses a string literal (with escapes) into an owned or borrowed string.
+pub fn parse_str(raw: &RawValue) -> Result<std::borrow::Cow<'_, str>, serde_json::Error> {
+    let s = raw.get();
+    if s.len() >= 2 && !s.as_bytes()[1..s.len() - 1].contains(&b'\\') {
+        return Ok(std::borrow::Cow::Borrowed(&s[1..s.len() - 1]));
+    }
+    serde_json::from_str::<String>(s).map(std::borrow::Cow::Owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_round_trips_through_serde() {
+        for s in [
+            "",
+            "plain",
+            "quote \" back \\ nl \n tab \t",
+            "\u{0}\u{1f}é🎉",
+            "\r\u{8}\u{c}",
+        ] {
+            let mut out = Vec::new();
+            write_str(&mut out, s);
+            let back: String = serde_json::from_slice(&out).unwrap();
+            assert_eq!(back, s);
+        }
+    }
+
+    #[test]
+    fn raw_object_keeps_order_and_raw_values() {
+        let o: RawObject =
+            serde_json::from_str(r#"{"b": 1.50, "a": {"x": [1, 2]}, "t": "x\ny"}"#).unwrap();
+        let names: Vec<&str> = o.0.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(names, ["b", "a", "t"]);
+        assert_eq!(o.0[0].1.get(), "1.50");
+        assert_eq!(o.0[1].1.get(), r#"{"x": [1, 2]}"#);
+        assert_eq!(parse_str(o.0[2].1).unwrap(), "x\ny");
+    }
+}

@@ -1,0 +1,316 @@
+//! Changes to an existing corpus other than ingest: deleting by query
+//! (tombstones), compaction (rewriting live documents into new, freshly
+//! clustered segments), and verification of every checksum.
+
+use std::path::Path;
+
+use roaring::RoaringBitmap;
+use serde::Serialize;
+
+use crate::catalog::{Catalog, Commit, SegmentEntry};
+use crate::corpus::{collect_orphans, segment_file_name, Corpus, WriteLock};
+use crate::error::{Error, Result};
+use crate::ingest::record::{parse_line, Parsed, RecordOptions};
+use crate::segment::{write_segment, DocRecord, Segment};
+
+/// Tombstones every live document matching `query`; returns (count, generation).
+pub fn delete(dir: &Path, query: &str) -> Result<(u64, u64)> {
+    let _lock = WriteLock::acquire(dir)?;
+    let corpus = Corpus::open(dir)?;
+    let sel = corpus.query(query)?;
+    let n = sel.count();
+    if n == 0 {
+        return Ok((0, corpus.generation()));
+    }
+    let tombstones: Vec<(u64, RoaringBitmap)> = corpus
+        .segments()
+        .iter()
+        .zip(sel.parts())
+        .filter(|(_, (_, bm))| !bm.is_empty())
+        .map(|(s, (_, bm))| (s.entry.id, bm.clone()))
+        .collect();
+    let commit = Commit {
+        tombstones,
+        op: "delete".into(),
+        detail: query.to_string(),
+        next_segment_id: corpus.state().next_segment_id,
+        ..Default::default()
+    };
+    let g = corpus
+        .catalog()
+        .commit(corpus.generation(), commit, corpus.len() - n)?;
+    Ok((n, g))
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompactReport {
+    /// Segments before.
+    pub segments_before: usize,
+    /// Segments after.
+    pub segments_after: usize,
+    /// Live documents rewritten.
+    pub docs: u64,
+    /// Deleted documents dropped.
+    pub dropped: u64,
+    /// Bytes of segment files before.
+    pub bytes_before: u64,
+    /// Bytes of segment files after.
+    pub bytes_after: u64,
+    /// New generation.
+    pub generation: u64,
+}
+
+/// Rewrites every live document into new segments of about `segment_bytes`,
+/// clustered across the whole corpus by its cluster fields; deleted
+/// documents are dropped. One commit swaps old for new.
+pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
+    let _lock = WriteLock::acquire(dir)?;
+    let corpus = Corpus::open(dir)?;
+    let st = corpus.state().clone();
+    let bytes_before: u64 = st.segments.iter().map(|s| s.file_bytes).sum();
+    let total_docs: u64 = st.segments.iter().map(|s| s.docs as u64).sum();
+    let opts = RecordOptions {
+        text_field: st.schema.text_field.clone(),
+        id_field: st.schema.key_field.clone(),
+        set: Vec::new(),
+    };
+    // Cluster groups across all segments, in cluster-key order.
+    let all = corpus.all();
+    let by: Vec<String> = st
+        .cluster_fields
+        .iter()
+        .filter(|f| st.schema.fields.contains_key(*f))
+        .cloned()
+        .collect();
+    let mut groups: std::collections::BTreeMap<Vec<Option<String>>, Vec<RoaringBitmap>> =
+        Default::default();
+    for (p, (seg, bm)) in all.parts().iter().enumerate() {
+        let mut frontier: Vec<(Vec<Option<String>>, RoaringBitmap)> =
+            vec![(Vec::new(), bm.clone())];
+        for f in &by {
+            let mut next = Vec::new();
+            for (vals, b) in frontier {
+                // First value per document decides its cluster (as at ingest).
+                let mut rest = b.clone();
+                for (v, id) in seg.terms_with_prefix(f, "") {
+                    let sub = seg.postings_of(id)? & &rest;
+                    if !sub.is_empty() {
+                        rest -= &sub;
+                        let mut nv = vals.clone();
+                        nv.push(Some(v));
+                        next.push((nv, sub));
+                    }
+                }
+                if !rest.is_empty() {
+                    let mut nv = vals.clone();
+                    nv.push(None);
+                    next.push((nv, rest));
+                }
+            }
+            frontier = next;
+        }
+        for (vals, b) in frontier {
+            let e = groups
+                .entry(vals)
+                .or_insert_with(|| vec![RoaringBitmap::new(); all.parts().len()]);
+            e[p] |= b;
+        }
+    }
+    let mut next_id = st.next_segment_id;
+    let mut written: Vec<SegmentEntry> = Vec::new();
+    let mut builder: Vec<DocRecord> = Vec::new();
+    let mut builder_bytes = 0usize;
+    let mut docs = 0u64;
+    let mut flush = |builder: &mut Vec<DocRecord>, written: &mut Vec<SegmentEntry>| -> Result<()> {
+        if builder.is_empty() {
+            return Ok(());
+        }
+        let id = next_id;
+        next_id += 1;
+        let file = segment_file_name(id);
+        let w = write_segment(
+            &dir.join(&file),
+            std::mem::take(builder),
+            &st.cluster_fields,
+        )?;
+        written.push(SegmentEntry {
+            id,
+            file,
+            docs: w.docs,
+            text_bytes: w.text_bytes,
+            file_bytes: w.file_bytes,
+            added_generation: 0,
+        });
+        Ok(())
+    };
+    let result = (|| -> Result<()> {
+        for bms in groups.values() {
+            for (p, bm) in bms.iter().enumerate() {
+                if bm.is_empty() {
+                    continue;
+                }
+                let seg: &Segment = &all.parts()[p].0;
+                let sub = crate::select::Selection {
+                    parts: vec![(all.parts()[p].0.clone(), bm.clone())],
+                    notes: vec![],
+                };
+                for job in sub.jobs() {
+                    let block = seg.read_block(job.block)?;
+                    for &i in &job.docs {
+                        let mut json = Vec::new();
+                        block.write_json(i as usize, &mut json);
+                        let mut d = match parse_line(&json, false, &opts) {
+                            Parsed::Doc(d) => *d,
+                            _ => {
+                                return Err(Error::corrupt(
+                                    seg.path(),
+                                    format!(
+                                        "stored record of `{}` does not parse",
+                                        block.key(i as usize)
+                                    ),
+                                ))
+                            }
+                        };
+                        d.key = block.key(i as usize).to_string();
+                        builder_bytes += d.heap_size();
+                        builder.push(d);
+                        docs += 1;
+                        if builder_bytes >= segment_bytes {
+                            flush(&mut builder, &mut written)?;
+                            builder_bytes = 0;
+                        }
+                    }
+                }
+            }
+        }
+        flush(&mut builder, &mut written)
+    })();
+    let cleanup = |w: &[SegmentEntry]| {
+        for e in w {
+            let _ = std::fs::remove_file(dir.join(&e.file));
+        }
+    };
+    if let Err(e) = result {
+        cleanup(&written);
+        return Err(e);
+    }
+    let bytes_after: u64 = written.iter().map(|s| s.file_bytes).sum();
+    let commit = Commit {
+        add: written.clone(),
+        remove: st.segments.iter().map(|s| s.id).collect(),
+        op: "compact".into(),
+        detail: format!("{} segments -> {}", st.segments.len(), written.len()),
+        next_segment_id: next_id,
+        ..Default::default()
+    };
+    let g = match corpus.catalog().commit(st.generation, commit, docs) {
+        Ok(g) => g,
+        Err(e) => {
+            cleanup(&written);
+            return Err(e);
+        }
+    };
+    drop(corpus);
+    // The old files are no longer referenced: remove them now (readers that
+    // still map them keep their view until they close).
+    let new_state = Catalog::new(dir).state()?;
+    collect_orphans(dir, &new_state)?;
+    Ok(CompactReport {
+        segments_before: st.segments.len(),
+        segments_after: written.len(),
+        docs,
+        dropped: total_docs - docs,
+        bytes_before,
+        bytes_after,
+        generation: g,
+    })
+}
+
+/// The outcome of checking one segment.
+#[derive(Debug, Clone, Serialize)]
+pub struct SegmentCheck {
+    /// File name.
+    pub file: String,
+    /// Documents.
+    pub docs: u32,
+    /// Bytes checked.
+    pub bytes: u64,
+    /// `None` when everything checked out, else the problem.
+    pub error: Option<String>,
+}
+
+/// The outcome of `verify`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Generation checked.
+    pub generation: u64,
+    /// Per segment.
+    pub segments: Vec<SegmentCheck>,
+    /// Problems outside segments (catalog, tombstones, stray files).
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    /// True when nothing is wrong.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty() && self.segments.iter().all(|s| s.error.is_none())
+    }
+}
+
+/// Checks the catalog, every segment's every checksum and structure, and
+/// that tombstones stay within their segments.
+pub fn verify(dir: &Path) -> Result<VerifyReport> {
+    let catalog = Catalog::new(dir);
+    if !catalog.exists() {
+        return Err(Error::NoCorpus { path: dir.into() });
+    }
+    let st = catalog.state()?;
+    let mut segments = Vec::new();
+    let mut problems = Vec::new();
+    let checks: Vec<SegmentCheck> = {
+        use rayon::prelude::*;
+        st.segments
+            .par_iter()
+            .map(|e| {
+                let r = Segment::open(&dir.join(&e.file)).and_then(|s| {
+                    if s.doc_count() != e.docs {
+                        return Err(Error::corrupt(
+                            s.path(),
+                            format!(
+                                "catalog lists {} documents, the file holds {}",
+                                e.docs,
+                                s.doc_count()
+                            ),
+                        ));
+                    }
+                    s.verify()
+                });
+                SegmentCheck {
+                    file: e.file.clone(),
+                    docs: e.docs,
+                    bytes: *r.as_ref().unwrap_or(&0),
+                    error: r.err().map(|e| e.to_string()),
+                }
+            })
+            .collect()
+    };
+    segments.extend(checks);
+    for (id, t) in &st.tombstones {
+        match st.segments.iter().find(|s| s.id == *id) {
+            None => problems.push(format!(
+                "tombstones for segment {id}, which the catalog does not list"
+            )),
+            Some(s) => {
+                if t.max().is_some_and(|m| m >= s.docs) {
+                    problems.push(format!("tombstones of {} name documents beyond it", s.file));
+                }
+            }
+        }
+    }
+    Ok(VerifyReport {
+        generation: st.generation,
+        segments,
+        problems,
+    })
+}

@@ -1,0 +1,557 @@
+//! Opens a segment file (memory-mapped), checks its magic, version, section
+//! table and checksums, and answers lookups: keys, terms, postings, numeric
+//! columns and blocks. Only blocks are decompressed on demand; each carries
+//! its own CRC32C, checked before decompression.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use fst::{Automaton, IntoStreamer, Streamer};
+use memmap2::Mmap;
+use roaring::RoaringBitmap;
+
+use crate::error::{Error, IoContext, Result};
+use crate::format::{self, section};
+use crate::segment::{Block, FieldMeta, NumericMeta, SegmentMeta};
+
+/// A byte range of the mapped file that `fst` can read from.
+#[derive(Clone)]
+pub struct MappedSlice {
+    map: Arc<Mmap>,
+    start: usize,
+    end: usize,
+}
+
+impl AsRef<[u8]> for MappedSlice {
+    fn as_ref(&self) -> &[u8] {
+        &self.map[self.start..self.end]
+    }
+}
+
+/// Location of one block.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockEntry {
+    /// File offset of the compressed bytes.
+    pub offset: u64,
+    /// Compressed length.
+    pub len: u32,
+    /// Uncompressed length.
+    pub raw_len: u32,
+    /// Ordinal of the block's first document.
+    pub first_doc: u32,
+    /// Documents in the block.
+    pub docs: u32,
+    /// CRC32C of the compressed bytes.
+    pub crc: u32,
+}
+
+/// One entry of the section table.
+#[derive(Debug, Clone, Copy)]
+pub struct SectionEntry {
+    /// Section id ([`format::section`]).
+    pub id: u32,
+    /// File offset.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// CRC32C of the section's bytes.
+    pub crc: u32,
+}
+
+/// An open, checked segment.
+pub struct Segment {
+    path: PathBuf,
+    map: Arc<Mmap>,
+    sections: Vec<SectionEntry>,
+    blocks: Vec<BlockEntry>,
+    keys: fst::Map<MappedSlice>,
+    terms: fst::Map<MappedSlice>,
+    meta: SegmentMeta,
+    numeric_cache: Vec<OnceLock<Arc<Vec<f64>>>>,
+}
+
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("path", &self.path)
+            .field("docs", &self.meta.doc_count)
+            .finish()
+    }
+}
+
+impl Segment {
+    /// Opens and checks a segment: header, footer, section table and the
+    /// checksum of every section but the blocks (each block is checked when
+    /// read, and all of them by [`Segment::verify`]).
+    pub fn open(path: &Path) -> Result<Segment> {
+        let file = File::open(path).at(path)?;
+        // SAFETY: segment files are immutable once renamed into place; they
+        // are only ever replaced by new files under new names.
+        let map = unsafe { Mmap::map(&file) }.at(path)?;
+        let map = Arc::new(map);
+        let corrupt = |d: String| Error::corrupt(path, d);
+        let b: &[u8] = &map;
+        if b.len() < format::HEADER_LEN + format::FOOTER_LEN {
+            return Err(corrupt(format!(
+                "file is {} bytes, shorter than header and footer",
+                b.len()
+            )));
+        }
+        if b[..8] != format::SEGMENT_MAGIC {
+            return Err(corrupt("not a corpusql segment (bad magic)".into()));
+        }
+        let version = le_u32(b, format::HEADER_VERSION_OFFSET);
+        if version > format::MAX_READ_VERSION {
+            return Err(Error::Version {
+                path: path.into(),
+                found: version,
+                supported: format::MAX_READ_VERSION,
+            });
+        }
+        let f = &b[b.len() - format::FOOTER_LEN..];
+        if f[format::FOOTER_MAGIC_OFFSET..] != format::FOOTER_MAGIC {
+            return Err(corrupt(
+                "footer missing: the file is truncated or was never finished".into(),
+            ));
+        }
+        let fversion = le_u32(f, format::FOOTER_VERSION);
+        if fversion != version {
+            return Err(corrupt(format!(
+                "header says version {version}, footer {fversion}"
+            )));
+        }
+        let table_off = le_u64(f, format::FOOTER_TABLE_OFFSET) as usize;
+        let nsec = le_u32(f, format::FOOTER_SECTION_COUNT) as usize;
+        let table_crc = le_u32(f, format::FOOTER_TABLE_CRC);
+        let doc_count = le_u64(f, format::FOOTER_DOC_COUNT);
+        let table_end = table_off.checked_add(nsec.saturating_mul(format::SECTION_ENTRY_LEN));
+        if table_end != Some(b.len() - format::FOOTER_LEN) || nsec > 64 {
+            return Err(corrupt("section table out of bounds".into()));
+        }
+        let table = &b[table_off..table_off + nsec * format::SECTION_ENTRY_LEN];
+        if crc32c::crc32c(table) != table_crc {
+            return Err(corrupt("section table checksum mismatch".into()));
+        }
+        let mut sections = Vec::with_capacity(nsec);
+        for i in 0..nsec {
+            let e = &table[i * format::SECTION_ENTRY_LEN..];
+            let s = SectionEntry {
+                id: le_u32(e, 0),
+                offset: le_u64(e, 8),
+                len: le_u64(e, 16),
+                crc: le_u32(e, 24),
+            };
+            let end = s.offset.checked_add(s.len);
+            if s.offset < format::HEADER_LEN as u64 || end.is_none_or(|e| e > table_off as u64) {
+                return Err(corrupt(format!(
+                    "section {} out of bounds",
+                    section::name(s.id)
+                )));
+            }
+            sections.push(s);
+        }
+        for id in section::ALL {
+            if sections.iter().filter(|s| s.id == id).count() != 1 {
+                return Err(corrupt(format!(
+                    "section {} missing or repeated",
+                    section::name(id)
+                )));
+            }
+        }
+        let get = |id: u32| -> SectionEntry { *sections.iter().find(|s| s.id == id).unwrap() };
+        for id in section::ALL {
+            if id == section::BLOCKS {
+                continue;
+            }
+            let s = get(id);
+            let bytes = &b[s.offset as usize..(s.offset + s.len) as usize];
+            if crc32c::crc32c(bytes) != s.crc {
+                return Err(corrupt(format!(
+                    "section {} checksum mismatch",
+                    section::name(id)
+                )));
+            }
+        }
+        let slice = |id: u32| {
+            let s = get(id);
+            MappedSlice {
+                map: map.clone(),
+                start: s.offset as usize,
+                end: (s.offset + s.len) as usize,
+            }
+        };
+        let meta_sec = slice(section::META);
+        let mb = meta_sec.as_ref();
+        if mb.len() < 2 {
+            return Err(corrupt("meta section too short".into()));
+        }
+        let mv = u16::from_le_bytes([mb[0], mb[1]]);
+        if mv != format::META_VERSION {
+            return Err(Error::Version {
+                path: path.into(),
+                found: mv as u32,
+                supported: format::META_VERSION as u32,
+            });
+        }
+        let meta: SegmentMeta =
+            postcard::from_bytes(&mb[2..]).map_err(|e| corrupt(format!("meta section: {e}")))?;
+        if meta.doc_count as u64 != doc_count {
+            return Err(corrupt(
+                "footer and meta disagree on the document count".into(),
+            ));
+        }
+        let bi = slice(section::BLOCK_INDEX);
+        let bi = bi.as_ref();
+        if bi.len() % format::BLOCK_ENTRY_LEN != 0 {
+            return Err(corrupt(
+                "block index length is not a multiple of its entry".into(),
+            ));
+        }
+        let bsec = get(section::BLOCKS);
+        let mut blocks = Vec::with_capacity(bi.len() / format::BLOCK_ENTRY_LEN);
+        let mut next_doc = 0u32;
+        for e in bi.chunks_exact(format::BLOCK_ENTRY_LEN) {
+            let be = BlockEntry {
+                offset: le_u64(e, 0),
+                len: le_u32(e, 8),
+                raw_len: le_u32(e, 12),
+                first_doc: le_u32(e, 16),
+                docs: le_u32(e, 20),
+                crc: le_u32(e, 24),
+            };
+            if be.offset < bsec.offset
+                || be.offset + be.len as u64 > bsec.offset + bsec.len
+                || be.first_doc != next_doc
+                || be.docs == 0
+            {
+                return Err(corrupt(format!(
+                    "block index entry {} inconsistent",
+                    blocks.len()
+                )));
+            }
+            next_doc += be.docs;
+            blocks.push(be);
+        }
+        if next_doc != meta.doc_count {
+            return Err(corrupt("block index does not cover every document".into()));
+        }
+        let keys =
+            fst::Map::new(slice(section::KEYS)).map_err(|e| corrupt(format!("keys fst: {e}")))?;
+        let terms =
+            fst::Map::new(slice(section::TERMS)).map_err(|e| corrupt(format!("terms fst: {e}")))?;
+        if keys.len() != meta.doc_count as usize {
+            return Err(corrupt("key count differs from document count".into()));
+        }
+        let tlen = get(section::TERM_INDEX).len as usize;
+        if tlen != terms.len() * format::TERM_ENTRY_LEN {
+            return Err(corrupt(
+                "term index size differs from the term dictionary".into(),
+            ));
+        }
+        let numeric_cache = (0..meta.numeric.len()).map(|_| OnceLock::new()).collect();
+        Ok(Segment {
+            path: path.to_path_buf(),
+            map,
+            sections,
+            blocks,
+            keys,
+            terms,
+            meta,
+            numeric_cache,
+        })
+    }
+
+    fn section(&self, id: u32) -> &[u8] {
+        let s = self
+            .sections
+            .iter()
+            .find(|s| s.id == id)
+            .expect("checked on open");
+        &self.map[s.offset as usize..(s.offset + s.len) as usize]
+    }
+
+    fn corrupt(&self, d: impl Into<String>) -> Error {
+        Error::corrupt(&self.path, d)
+    }
+
+    /// The file this segment was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Documents in the segment.
+    pub fn doc_count(&self) -> u32 {
+        self.meta.doc_count
+    }
+
+    /// The segment's metadata.
+    pub fn meta(&self) -> &SegmentMeta {
+        &self.meta
+    }
+
+    /// The section table.
+    pub fn sections(&self) -> &[SectionEntry] {
+        &self.sections
+    }
+
+    /// The block index.
+    pub fn blocks(&self) -> &[BlockEntry] {
+        &self.blocks
+    }
+
+    /// Size of the mapped file.
+    pub fn file_len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    /// All ordinals.
+    pub fn all(&self) -> RoaringBitmap {
+        let mut b = RoaringBitmap::new();
+        if self.meta.doc_count > 0 {
+            b.insert_range(0..self.meta.doc_count);
+        }
+        b
+    }
+
+    /// The ordinal of `key`, if present.
+    pub fn key_ordinal(&self, key: &str) -> Option<u32> {
+        self.keys.get(key).map(|v| v as u32)
+    }
+
+    /// Ordinals of keys matching an `fst` automaton.
+    pub fn keys_matching<A: fst::Automaton>(&self, aut: A) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        let mut s = self.keys.search(aut).into_stream();
+        while let Some((_, v)) = s.next() {
+            out.insert(v as u32);
+        }
+        out
+    }
+
+    /// Keys starting with `prefix`, with their ordinals, in key order.
+    pub fn keys_with_prefix(&self, prefix: &str) -> Vec<(String, u32)> {
+        let mut s = self
+            .keys
+            .search(fst::automaton::Str::new(prefix).starts_with())
+            .into_stream();
+        let mut out = Vec::new();
+        while let Some((k, v)) = s.next() {
+            out.push((String::from_utf8_lossy(k).into_owned(), v as u32));
+        }
+        out
+    }
+
+    /// Keys in key order with their ordinals.
+    pub fn key_stream(&self) -> fst::map::Stream<'_> {
+        self.keys.stream()
+    }
+
+    fn term_entry(&self, term_id: u64) -> Result<(u64, u32, u32, u64)> {
+        let ti = self.section(section::TERM_INDEX);
+        let at = term_id as usize * format::TERM_ENTRY_LEN;
+        if at + format::TERM_ENTRY_LEN > ti.len() {
+            return Err(self.corrupt("term id beyond the term index"));
+        }
+        Ok((
+            le_u64(ti, at),
+            le_u32(ti, at + 8),
+            le_u32(ti, at + 12),
+            le_u64(ti, at + 16),
+        ))
+    }
+
+    fn bitmap_at(&self, offset: u64, len: u32) -> Result<RoaringBitmap> {
+        let p = self.section(section::POSTINGS);
+        let end = offset
+            .checked_add(len as u64)
+            .filter(|&e| e <= p.len() as u64);
+        let Some(end) = end else {
+            return Err(self.corrupt("postings entry out of bounds"));
+        };
+        let bm = RoaringBitmap::deserialize_from(&p[offset as usize..end as usize])
+            .map_err(|e| self.corrupt(format!("postings: {e}")))?;
+        if bm.max().is_some_and(|m| m >= self.meta.doc_count) {
+            return Err(self.corrupt("postings name a document beyond the segment"));
+        }
+        Ok(bm)
+    }
+
+    fn term_key(field: &str, value: &str) -> Vec<u8> {
+        let mut k = Vec::with_capacity(field.len() + value.len() + 1);
+        k.extend_from_slice(field.as_bytes());
+        k.push(format::TERM_SEP);
+        k.extend_from_slice(value.as_bytes());
+        k
+    }
+
+    /// Postings of `field = value` (empty when absent).
+    pub fn postings(&self, field: &str, value: &str) -> Result<RoaringBitmap> {
+        match self.terms.get(Self::term_key(field, value)) {
+            Some(id) => {
+                let (off, len, _, _) = self.term_entry(id)?;
+                self.bitmap_at(off, len)
+            }
+            None => Ok(RoaringBitmap::new()),
+        }
+    }
+
+    /// Every (value, term id) of `field` whose value starts with `prefix`.
+    pub fn terms_with_prefix(&self, field: &str, prefix: &str) -> Vec<(String, u64)> {
+        let lo = Self::term_key(field, prefix);
+        let mut hi = Self::term_key(field, "");
+        let hi_last = hi.len() - 1;
+        hi[hi_last] = format::TERM_SEP + 1;
+        let mut s = self.terms.range().ge(&lo).lt(&hi).into_stream();
+        let mut out = Vec::new();
+        let skip = field.len() + 1;
+        while let Some((k, v)) = s.next() {
+            if !k[skip..].starts_with(prefix.as_bytes()) {
+                break;
+            }
+            out.push((String::from_utf8_lossy(&k[skip..]).into_owned(), v));
+        }
+        out
+    }
+
+    /// Postings of a term id returned by [`Segment::terms_with_prefix`].
+    pub fn postings_of(&self, term_id: u64) -> Result<RoaringBitmap> {
+        let (off, len, _, _) = self.term_entry(term_id)?;
+        self.bitmap_at(off, len)
+    }
+
+    /// Document count and text bytes of a term id.
+    pub fn term_counts(&self, term_id: u64) -> Result<(u32, u64)> {
+        let (_, _, docs, bytes) = self.term_entry(term_id)?;
+        Ok((docs, bytes))
+    }
+
+    /// Metadata of a field present in this segment.
+    pub fn field(&self, name: &str) -> Option<&FieldMeta> {
+        self.meta.fields.iter().find(|f| f.name == name)
+    }
+
+    /// Documents holding `field` (empty when the segment lacks it).
+    pub fn presence(&self, field: &str) -> Result<RoaringBitmap> {
+        match self.field(field) {
+            Some(f) => self.bitmap_at(f.presence_offset, f.presence_len),
+            None => Ok(RoaringBitmap::new()),
+        }
+    }
+
+    /// Metadata of a numeric column.
+    pub fn numeric_meta(&self, name: &str) -> Option<&NumericMeta> {
+        self.meta.numeric.iter().find(|c| c.name == name)
+    }
+
+    /// The decoded numeric column `name` (values of absent documents are 0;
+    /// combine with [`Segment::presence`]). Decoded once per open segment.
+    pub fn numeric(&self, name: &str) -> Result<Option<Arc<Vec<f64>>>> {
+        let Some(i) = self.meta.numeric.iter().position(|c| c.name == name) else {
+            return Ok(None);
+        };
+        if let Some(c) = self.numeric_cache[i].get() {
+            return Ok(Some(c.clone()));
+        }
+        let c = &self.meta.numeric[i];
+        let sec = self.section(section::NUMERIC);
+        let end = c
+            .offset
+            .checked_add(c.len as u64)
+            .filter(|&e| e <= sec.len() as u64);
+        let Some(end) = end else {
+            return Err(self.corrupt(format!("numeric column {name} out of bounds")));
+        };
+        let n = self.meta.doc_count as usize;
+        let raw = zstd::bulk::decompress(&sec[c.offset as usize..end as usize], n * 8)
+            .map_err(|e| self.corrupt(format!("numeric column {name}: {e}")))?;
+        if raw.len() != n * 8 {
+            return Err(self.corrupt(format!("numeric column {name} has the wrong length")));
+        }
+        let col: Vec<f64> = raw
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        let col = Arc::new(col);
+        let _ = self.numeric_cache[i].set(col.clone());
+        Ok(Some(col))
+    }
+
+    /// Index of the block holding ordinal `ord`.
+    pub fn block_of(&self, ord: u32) -> usize {
+        self.blocks.partition_point(|b| b.first_doc + b.docs <= ord)
+    }
+
+    /// Reads, checks and decompresses block `i`.
+    pub fn read_block(&self, i: usize) -> Result<Block> {
+        let be = self
+            .blocks
+            .get(i)
+            .ok_or_else(|| self.corrupt("block index out of range"))?;
+        let bytes = &self.map[be.offset as usize..(be.offset + be.len as u64) as usize];
+        if crc32c::crc32c(bytes) != be.crc {
+            return Err(self.corrupt(format!("block {i} checksum mismatch")));
+        }
+        let raw = zstd::bulk::decompress(bytes, be.raw_len as usize)
+            .map_err(|e| self.corrupt(format!("block {i}: {e}")))?;
+        if raw.len() != be.raw_len as usize {
+            return Err(self.corrupt(format!("block {i} decompressed to the wrong size")));
+        }
+        let block = Block::decode(raw).map_err(|d| self.corrupt(format!("block {i}: {d}")))?;
+        if block.len() != be.docs as usize {
+            return Err(self.corrupt(format!(
+                "block {i} holds {} documents, index says {}",
+                block.len(),
+                be.docs
+            )));
+        }
+        Ok(block)
+    }
+
+    /// Checks everything: every section checksum, every block, every
+    /// postings list and numeric column. Returns the number of bytes checked.
+    pub fn verify(&self) -> Result<u64> {
+        for s in &self.sections {
+            let bytes = &self.map[s.offset as usize..(s.offset + s.len) as usize];
+            if crc32c::crc32c(bytes) != s.crc {
+                return Err(
+                    self.corrupt(format!("section {} checksum mismatch", section::name(s.id)))
+                );
+            }
+        }
+        for i in 0..self.blocks.len() {
+            self.read_block(i)?;
+        }
+        let mut s = self.terms.stream();
+        while let Some((_, id)) = s.next() {
+            self.postings_of(id)?;
+        }
+        for f in &self.meta.fields {
+            self.bitmap_at(f.presence_offset, f.presence_len)?;
+        }
+        for c in &self.meta.numeric {
+            self.numeric(&c.name)?;
+        }
+        Ok(self.map.len() as u64)
+    }
+
+    /// Streams every term `(field, value, term id)` of the dictionary.
+    pub fn for_each_term(&self, mut f: impl FnMut(&str, &str, u64)) {
+        let mut s = self.terms.stream();
+        while let Some((k, id)) = s.next() {
+            let Some(p) = k.iter().position(|&b| b == format::TERM_SEP) else {
+                continue;
+            };
+            let field = std::str::from_utf8(&k[..p]).unwrap_or("");
+            let value = std::str::from_utf8(&k[p + 1..]).unwrap_or("");
+            f(field, value, id);
+        }
+    }
+}

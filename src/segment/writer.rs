@@ -1,0 +1,361 @@
+//! Builds a segment file from documents: clusters them by their main facets,
+//! compresses blocks in parallel, builds the key and term `fst`s, postings
+//! and numeric columns, and writes everything with per-section CRC32C to a
+//! temporary name, fsynced, then renamed. The footer is written last, so an
+//! abandoned file is detectably incomplete.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+
+use crate::error::{Error, IoContext, Result};
+use crate::format::{self, section};
+use crate::schema::FieldKind;
+use crate::segment::{block, DocRecord, FieldMeta, NumericMeta, SegmentMeta};
+
+/// A numeric column being built: values, min, max.
+type Column = (Vec<f64>, f64, f64);
+
+/// What was written.
+#[derive(Debug, Clone)]
+pub struct WrittenSegment {
+    /// Final path of the segment file.
+    pub path: PathBuf,
+    /// Documents written.
+    pub docs: u32,
+    /// Sum of text bytes.
+    pub text_bytes: u64,
+    /// Size of the file.
+    pub file_bytes: u64,
+}
+
+/// A writer that tracks its offset and the CRC32C of the current section.
+struct SectionWriter<W: Write> {
+    inner: W,
+    offset: u64,
+    crc: u32,
+    sections: Vec<(u32, u64, u64, u32)>,
+    start: u64,
+}
+
+impl<W: Write> SectionWriter<W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<()> {
+        self.inner.write_all(b)?;
+        self.crc = crc32c::crc32c_append(self.crc, b);
+        self.offset += b.len() as u64;
+        Ok(())
+    }
+    fn begin(&mut self) {
+        self.start = self.offset;
+        self.crc = 0;
+    }
+    fn end(&mut self, id: u32) {
+        self.sections
+            .push((id, self.start, self.offset - self.start, self.crc));
+    }
+}
+
+/// Order in which documents are laid out: clustered by the first value of
+/// each cluster field (documents lacking one sort first), stable otherwise.
+fn cluster_order(docs: &[DocRecord], cluster_fields: &[String]) -> Vec<usize> {
+    let keys: Vec<Vec<&str>> = docs
+        .iter()
+        .map(|d| {
+            cluster_fields
+                .iter()
+                .map(|f| {
+                    d.facets
+                        .iter()
+                        .find(|(n, _)| n == f)
+                        .map(|(_, v)| v.as_str())
+                        .unwrap_or("")
+                })
+                .collect()
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..docs.len()).collect();
+    order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+    order
+}
+
+/// Writes `docs` as a new segment at `path` (via `path.tmp`), clustered by
+/// `cluster_fields`. The caller commits it to the catalog afterwards.
+pub fn write_segment(
+    path: &Path,
+    mut docs: Vec<DocRecord>,
+    cluster_fields: &[String],
+) -> Result<WrittenSegment> {
+    if docs.len() > u32::MAX as usize / 2 {
+        return Err(Error::Invalid("too many documents for one segment".into()));
+    }
+    let order = cluster_order(&docs, cluster_fields);
+    let mut slots: Vec<Option<DocRecord>> = docs.drain(..).map(Some).collect();
+    let docs: Vec<DocRecord> = order.iter().map(|&i| slots[i].take().unwrap()).collect();
+    drop(slots);
+    let n = docs.len();
+
+    // Blocks: contiguous ranges of about BLOCK_TARGET_BYTES.
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    let mut acc = 0;
+    for (i, d) in docs.iter().enumerate() {
+        acc += d.raw_len();
+        if acc >= format::BLOCK_TARGET_BYTES {
+            ranges.push(start..i + 1);
+            start = i + 1;
+            acc = 0;
+        }
+    }
+    if start < n {
+        ranges.push(start..n);
+    }
+    let compressed: Vec<(Vec<u8>, u32)> = ranges
+        .par_iter()
+        .map(|r| {
+            let mut raw = Vec::new();
+            block::encode(&docs[r.clone()], &mut raw);
+            let c =
+                zstd::bulk::compress(&raw, format::ZSTD_LEVEL).map_err(|e| Error::io(path, e))?;
+            Ok((c, raw.len() as u32))
+        })
+        .collect::<Result<_>>()?;
+
+    // Keys.
+    let mut keyed: Vec<(&str, u64)> = docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.key.as_str(), i as u64))
+        .collect();
+    keyed.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
+    if let Some(w) = keyed.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Error::Invalid(format!(
+            "duplicate key `{}` in one segment",
+            w[0].0
+        )));
+    }
+    let mut kb = fst::MapBuilder::memory();
+    for (k, v) in &keyed {
+        kb.insert(k, *v)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+    }
+    let keys_fst = kb.into_inner().map_err(|e| Error::Invalid(e.to_string()))?;
+    drop(keyed);
+
+    // Terms, presence and numeric columns.
+    let mut terms: HashMap<(&str, &str), (RoaringBitmap, u64)> = HashMap::new();
+    let mut presence: HashMap<&str, (FieldKind, RoaringBitmap)> = HashMap::new();
+    let mut numeric: HashMap<&str, (Vec<f64>, f64, f64)> = HashMap::new();
+    let mut text_bytes = 0u64;
+    for (i, d) in docs.iter().enumerate() {
+        let ord = i as u32;
+        let tb = d.text.len() as u64;
+        text_bytes += tb;
+        for (f, v) in &d.facets {
+            let e = terms
+                .entry((f.as_str(), v.as_str()))
+                .or_insert_with(|| (RoaringBitmap::new(), 0));
+            if e.0.push(ord) {
+                e.1 += tb;
+            }
+        }
+        for (f, k) in &d.present {
+            presence
+                .entry(f.as_str())
+                .or_insert_with(|| (*k, RoaringBitmap::new()))
+                .1
+                .push(ord);
+        }
+        for (f, x) in &d.numbers {
+            let e = numeric
+                .entry(f.as_str())
+                .or_insert_with(|| (vec![0.0; n], f64::INFINITY, f64::NEG_INFINITY));
+            e.0[i] = *x;
+            e.1 = e.1.min(*x);
+            e.2 = e.2.max(*x);
+        }
+    }
+    let bytes_col: Vec<f64> = docs.iter().map(|d| d.text.len() as f64).collect();
+
+    let mut term_list: Vec<(Vec<u8>, RoaringBitmap, u64)> = terms
+        .into_iter()
+        .map(|((f, v), (bm, b))| {
+            let mut k = Vec::with_capacity(f.len() + v.len() + 1);
+            k.extend_from_slice(f.as_bytes());
+            k.push(format::TERM_SEP);
+            k.extend_from_slice(v.as_bytes());
+            (k, bm, b)
+        })
+        .collect();
+    term_list.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut term_counts: HashMap<&str, u32> = HashMap::new();
+    for (k, _, _) in &term_list {
+        let f = k.split(|&b| b == format::TERM_SEP).next().unwrap_or(&[]);
+        *term_counts
+            .entry(std::str::from_utf8(f).unwrap_or(""))
+            .or_default() += 1;
+    }
+    let mut tb = fst::MapBuilder::memory();
+    for (i, (k, _, _)) in term_list.iter().enumerate() {
+        tb.insert(k, i as u64)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+    }
+    let terms_fst = tb.into_inner().map_err(|e| Error::Invalid(e.to_string()))?;
+
+    let mut postings = Vec::new();
+    let mut term_index = Vec::with_capacity(term_list.len() * format::TERM_ENTRY_LEN);
+    for (_, bm, bytes) in &term_list {
+        let off = postings.len() as u64;
+        bm.serialize_into(&mut postings)
+            .map_err(|e| Error::io(path, e))?;
+        term_index.extend_from_slice(&off.to_le_bytes());
+        term_index.extend_from_slice(&((postings.len() as u64 - off) as u32).to_le_bytes());
+        term_index.extend_from_slice(&(bm.len() as u32).to_le_bytes());
+        term_index.extend_from_slice(&bytes.to_le_bytes());
+    }
+    let mut fields: Vec<FieldMeta> = Vec::new();
+    let mut pres_list: Vec<(&str, (FieldKind, RoaringBitmap))> = presence.into_iter().collect();
+    pres_list.sort_by(|a, b| a.0.cmp(b.0));
+    for (name, (kind, bm)) in pres_list {
+        let off = postings.len() as u64;
+        bm.serialize_into(&mut postings)
+            .map_err(|e| Error::io(path, e))?;
+        fields.push(FieldMeta {
+            name: name.to_string(),
+            kind,
+            presence_offset: off,
+            presence_len: (postings.len() as u64 - off) as u32,
+            docs: bm.len() as u32,
+            terms: term_counts.get(name).copied().unwrap_or(0),
+        });
+    }
+
+    let mut numeric_sec = Vec::new();
+    let mut numeric_meta = Vec::new();
+    let mut num_list: Vec<(&str, Column)> = numeric.into_iter().collect();
+    num_list.sort_by(|a, b| a.0.cmp(b.0));
+    let (bmin, bmax) = bytes_col
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        });
+    let mut all_cols: Vec<(&str, Vec<f64>, f64, f64)> =
+        vec![(format::BYTES_FIELD, bytes_col, bmin, bmax)];
+    all_cols.extend(num_list.into_iter().map(|(n, (v, a, b))| (n, v, a, b)));
+    for (name, col, min, max) in all_cols {
+        let mut raw = Vec::with_capacity(col.len() * 8);
+        for x in &col {
+            raw.extend_from_slice(&x.to_le_bytes());
+        }
+        let c = zstd::bulk::compress(&raw, format::ZSTD_LEVEL).map_err(|e| Error::io(path, e))?;
+        numeric_meta.push(NumericMeta {
+            name: name.to_string(),
+            offset: numeric_sec.len() as u64,
+            len: c.len() as u32,
+            min,
+            max,
+        });
+        numeric_sec.extend_from_slice(&c);
+    }
+
+    let raw_bytes: u64 = docs.iter().map(|d| d.raw_len() as u64).sum();
+    let meta = SegmentMeta {
+        doc_count: n as u32,
+        text_bytes,
+        raw_bytes,
+        fields,
+        numeric: numeric_meta,
+        cluster_fields: cluster_fields.to_vec(),
+    };
+    let mut meta_bytes = format::META_VERSION.to_le_bytes().to_vec();
+    meta_bytes.extend(postcard::to_stdvec(&meta).map_err(|e| Error::Invalid(e.to_string()))?);
+
+    // Write the file.
+    let tmp = path.with_extension("cqs.tmp");
+    let file = File::create(&tmp).at(&tmp)?;
+    let mut w = SectionWriter {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        offset: 0,
+        crc: 0,
+        sections: Vec::new(),
+        start: 0,
+    };
+    let io = |e| Error::io(&tmp, e);
+    let mut header = Vec::with_capacity(format::HEADER_LEN);
+    header.extend_from_slice(&format::SEGMENT_MAGIC);
+    header.extend_from_slice(&format::FORMAT_VERSION.to_le_bytes());
+    header.extend_from_slice(&0u32.to_le_bytes());
+    w.write(&header).map_err(io)?;
+
+    w.begin();
+    let mut block_index = Vec::with_capacity(compressed.len() * format::BLOCK_ENTRY_LEN);
+    for ((c, raw_len), r) in compressed.iter().zip(&ranges) {
+        block_index.extend_from_slice(&w.offset.to_le_bytes());
+        block_index.extend_from_slice(&(c.len() as u32).to_le_bytes());
+        block_index.extend_from_slice(&raw_len.to_le_bytes());
+        block_index.extend_from_slice(&(r.start as u32).to_le_bytes());
+        block_index.extend_from_slice(&(r.len() as u32).to_le_bytes());
+        block_index.extend_from_slice(&crc32c::crc32c(c).to_le_bytes());
+        block_index.extend_from_slice(&0u32.to_le_bytes());
+        w.write(c).map_err(io)?;
+    }
+    w.end(section::BLOCKS);
+    for (id, bytes) in [
+        (section::BLOCK_INDEX, &block_index),
+        (section::KEYS, &keys_fst),
+        (section::TERMS, &terms_fst),
+        (section::TERM_INDEX, &term_index),
+        (section::POSTINGS, &postings),
+        (section::NUMERIC, &numeric_sec),
+        (section::META, &meta_bytes),
+    ] {
+        w.begin();
+        w.write(bytes).map_err(io)?;
+        w.end(id);
+    }
+    let mut table = Vec::with_capacity(w.sections.len() * format::SECTION_ENTRY_LEN);
+    for (id, off, len, crc) in &w.sections {
+        table.extend_from_slice(&id.to_le_bytes());
+        table.extend_from_slice(&0u32.to_le_bytes());
+        table.extend_from_slice(&off.to_le_bytes());
+        table.extend_from_slice(&len.to_le_bytes());
+        table.extend_from_slice(&crc.to_le_bytes());
+        table.extend_from_slice(&0u32.to_le_bytes());
+    }
+    let table_offset = w.offset;
+    let nsec = w.sections.len() as u32;
+    w.write(&table).map_err(io)?;
+    let mut footer = Vec::with_capacity(format::FOOTER_LEN);
+    footer.extend_from_slice(&table_offset.to_le_bytes());
+    footer.extend_from_slice(&nsec.to_le_bytes());
+    footer.extend_from_slice(&crc32c::crc32c(&table).to_le_bytes());
+    footer.extend_from_slice(&(n as u64).to_le_bytes());
+    footer.extend_from_slice(&format::FORMAT_VERSION.to_le_bytes());
+    footer.extend_from_slice(&format::FOOTER_MAGIC);
+    w.write(&footer).map_err(io)?;
+    let file_bytes = w.offset;
+    let file = w
+        .inner
+        .into_inner()
+        .map_err(|e| Error::io(&tmp, e.into_error()))?;
+    file.sync_all().at(&tmp)?;
+    drop(file);
+    std::fs::rename(&tmp, path).at(path)?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(WrittenSegment {
+        path: path.to_path_buf(),
+        docs: n as u32,
+        text_bytes,
+        file_bytes,
+    })
+}
+
+/// fsyncs a directory so a rename inside it is durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|f| f.sync_all()).at(dir)
+}

@@ -1,0 +1,272 @@
+//! Selections and readers: the documents a query matched, per segment, and
+//! the ways to read them — counts and byte totals from columns (no text
+//! touched), documents in storage order with each needed block decompressed
+//! once, projections of fields, and single-key lookups.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+
+use crate::corpus::Corpus;
+use crate::error::Result;
+use crate::plan::{self, Plan};
+use crate::segment::{Block, Segment};
+
+/// The documents matched by a query in one snapshot.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// Per segment of the snapshot (same order as [`Corpus::segments`]).
+    pub(crate) parts: Vec<(Arc<Segment>, RoaringBitmap)>,
+    /// Hints about the query (values no document has, with suggestions).
+    pub notes: Vec<String>,
+}
+
+/// One stored document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    /// The key.
+    pub key: String,
+    /// The text.
+    pub text: String,
+    /// The whole record as JSON, field order as ingested.
+    pub json: Vec<u8>,
+}
+
+impl Corpus {
+    /// Evaluates a query on this snapshot (segments in parallel).
+    pub fn query(&self, q: &str) -> Result<Selection> {
+        let plan = plan::plan(q, self.schema())?;
+        self.select(&plan)
+    }
+
+    /// Evaluates a plan on this snapshot.
+    pub fn select(&self, plan: &Plan) -> Result<Selection> {
+        let parts = self
+            .segments()
+            .par_iter()
+            .map(|s| {
+                Ok((
+                    s.segment.clone(),
+                    plan::eval(plan, &s.segment, &s.live, &s.live)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut sel = Selection {
+            parts,
+            notes: Vec::new(),
+        };
+        sel.notes = self.notes(plan);
+        Ok(sel)
+    }
+
+    /// Hints for `field = value` terms that no segment holds.
+    fn notes(&self, plan: &Plan) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![plan];
+        while let Some(p) = stack.pop() {
+            match p {
+                Plan::Terms { field, values } => {
+                    for v in values {
+                        let known = self.segments().iter().any(|s| {
+                            s.segment
+                                .postings(field, v)
+                                .map(|b| !b.is_empty())
+                                .unwrap_or(false)
+                        });
+                        if !known {
+                            let vals = self.values_of(field);
+                            let hint = crate::query::suggest(v, vals.iter().map(|s| s.as_str()))
+                                .map(|s| format!("; did you mean `{s}`?"))
+                                .unwrap_or_default();
+                            out.push(format!("no document has {field} = {v}{hint}"));
+                        }
+                    }
+                }
+                Plan::Not(c) => stack.push(c),
+                Plan::And(cs) | Plan::Or(cs) => stack.extend(cs.iter()),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Distinct indexed values of a facet across segments (sorted).
+    pub fn values_of(&self, field: &str) -> Vec<String> {
+        let mut set = std::collections::BTreeSet::new();
+        for s in self.segments() {
+            for (v, _) in s.segment.terms_with_prefix(field, "") {
+                set.insert(v);
+            }
+        }
+        set.into_iter().collect()
+    }
+
+    /// The live document with `key`.
+    pub fn get(&self, key: &str) -> Result<Option<Document>> {
+        for s in self.segments() {
+            if let Some(o) = s.segment.key_ordinal(key) {
+                if s.live.contains(o) {
+                    let b = s.segment.block_of(o);
+                    let block = s.segment.read_block(b)?;
+                    let i = (o - s.segment.blocks()[b].first_doc) as usize;
+                    return Ok(Some(document(&block, i)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every live document.
+    pub fn all(&self) -> Selection {
+        Selection {
+            parts: self
+                .segments()
+                .iter()
+                .map(|s| (s.segment.clone(), s.live.clone()))
+                .collect(),
+            notes: Vec::new(),
+        }
+    }
+}
+
+fn document(block: &Block, i: usize) -> Document {
+    let mut json = Vec::new();
+    block.write_json(i, &mut json);
+    Document {
+        key: block.key(i).to_string(),
+        text: block.text(i).to_string(),
+        json,
+    }
+}
+
+/// Work unit of a reader: one block and the matched documents in it.
+#[derive(Debug, Clone)]
+pub struct BlockJob {
+    /// Index into the selection's parts.
+    pub part: usize,
+    /// Block index in the segment.
+    pub block: usize,
+    /// Matched positions inside the block.
+    pub docs: Vec<u32>,
+}
+
+impl Selection {
+    /// Number of matched documents.
+    pub fn count(&self) -> u64 {
+        self.parts.iter().map(|(_, b)| b.len()).sum()
+    }
+
+    /// Sum of UTF-8 text bytes of the matched documents (from the `bytes` column).
+    pub fn text_bytes(&self) -> Result<u64> {
+        let mut total = 0u64;
+        for (seg, bm) in &self.parts {
+            if bm.is_empty() {
+                continue;
+            }
+            if bm.len() == seg.doc_count() as u64 {
+                total += seg.meta().text_bytes;
+                continue;
+            }
+            if let Some(col) = seg.numeric(crate::format::BYTES_FIELD)? {
+                total += bm.iter().map(|o| col[o as usize] as u64).sum::<u64>();
+            }
+        }
+        Ok(total)
+    }
+
+    /// The matched ordinals per segment.
+    pub fn parts(&self) -> &[(Arc<Segment>, RoaringBitmap)] {
+        &self.parts
+    }
+
+    /// Keeps at most the first `n` documents (in storage order).
+    pub fn truncate(&mut self, mut n: u64) {
+        for (_, bm) in &mut self.parts {
+            let len = bm.len();
+            if len <= n {
+                n -= len;
+            } else {
+                *bm = bm.iter().take(n as usize).collect();
+                n = 0;
+            }
+        }
+    }
+
+    /// The blocks to read, in storage order, with the matched documents of each.
+    pub fn jobs(&self) -> Vec<BlockJob> {
+        let mut jobs = Vec::new();
+        for (p, (seg, bm)) in self.parts.iter().enumerate() {
+            let blocks = seg.blocks();
+            let mut cur: Option<BlockJob> = None;
+            let mut bi = 0usize;
+            for o in bm.iter() {
+                while blocks[bi].first_doc + blocks[bi].docs <= o {
+                    bi += 1;
+                }
+                match &mut cur {
+                    Some(j) if j.block == bi => j.docs.push(o - blocks[bi].first_doc),
+                    _ => {
+                        if let Some(j) = cur.take() {
+                            jobs.push(j);
+                        }
+                        cur = Some(BlockJob {
+                            part: p,
+                            block: bi,
+                            docs: vec![o - blocks[bi].first_doc],
+                        });
+                    }
+                }
+            }
+            if let Some(j) = cur {
+                jobs.push(j);
+            }
+        }
+        jobs
+    }
+
+    /// Reads the block of a job.
+    pub fn read(&self, job: &BlockJob) -> Result<Block> {
+        self.parts[job.part].0.read_block(job.block)
+    }
+
+    /// Processes matched documents block by block, in parallel, handing the
+    /// results to `sink` in storage order. `map` turns one block's matched
+    /// documents into an output buffer.
+    pub fn map_blocks<T: Send>(
+        &self,
+        map: impl Fn(&Block, &[u32]) -> Result<T> + Sync,
+        mut sink: impl FnMut(T) -> Result<()>,
+    ) -> Result<()> {
+        let jobs = self.jobs();
+        let window = rayon::current_num_threads().max(1) * 4;
+        for chunk in jobs.chunks(window) {
+            let outs: Vec<Result<T>> = chunk
+                .par_iter()
+                .map(|j| {
+                    let b = self.read(j)?;
+                    map(&b, &j.docs)
+                })
+                .collect();
+            for o in outs {
+                sink(o?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Iterates the matched documents in storage order.
+    pub fn documents(&self) -> impl Iterator<Item = Result<Document>> + '_ {
+        self.jobs().into_iter().flat_map(move |j| {
+            let r: Vec<Result<Document>> = match self.read(&j) {
+                Ok(b) => j
+                    .docs
+                    .iter()
+                    .map(|&i| Ok(document(&b, i as usize)))
+                    .collect(),
+                Err(e) => vec![Err(e)],
+            };
+            r
+        })
+    }
+}
