@@ -292,6 +292,20 @@ impl State<'_> {
         Ok(())
     }
 
+    fn apply_chunk(&mut self, name: &str, pc: ParsedChunk) -> Result<()> {
+        for (i, p) in pc.parsed.into_iter().enumerate() {
+            let n = pc.first_line + i as u64 + 1;
+            let (a, b) = pc.ranges[i];
+            let line = &pc.chunk[a..b];
+            match p {
+                Parsed::Blank => self.report.blank += 1,
+                Parsed::Reject(reason) => self.reject(name, n, reason, line)?,
+                Parsed::Doc(d) => self.apply(name, n, *d, line)?,
+            }
+        }
+        Ok(())
+    }
+
     fn flush(&mut self) -> Result<()> {
         if self.builder.is_empty() {
             return Ok(());
@@ -454,6 +468,45 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
 
 const CHUNK_BYTES: usize = 8 << 20;
 
+/// A chunk of input lines, parsed.
+struct ParsedChunk {
+    chunk: Vec<u8>,
+    ranges: Vec<(usize, usize)>,
+    parsed: Vec<Parsed>,
+    first_line: u64,
+}
+
+/// Lines in a chunk (a last line without `\n` counts).
+fn line_count(c: &[u8]) -> u64 {
+    let n = memchr::memchr_iter(b'\n', c).count() as u64;
+    n + u64::from(!c.is_empty() && c.last() != Some(&b'\n'))
+}
+
+/// Parses every line of a chunk in parallel, keeping input order.
+fn parse_chunk(chunk: Vec<u8>, first_line: u64, opts: &RecordOptions) -> ParsedChunk {
+    let mut ranges = Vec::with_capacity(chunk.len() / 1024 + 1);
+    let mut start = 0;
+    for i in memchr::memchr_iter(b'\n', &chunk) {
+        ranges.push((start, i));
+        start = i + 1;
+    }
+    if start < chunk.len() {
+        ranges.push((start, chunk.len()));
+    }
+    let parsed = ranges
+        .par_iter()
+        .enumerate()
+        .with_min_len(64)
+        .map(|(i, &(a, b))| parse_line(&chunk[a..b], first_line + i as u64 == 0, opts))
+        .collect();
+    ParsedChunk {
+        chunk,
+        ranges,
+        parsed,
+        first_line,
+    }
+}
+
 fn run(st: &mut State, inputs: Vec<Input>) -> Result<Vec<IngestLogEntry>> {
     let mut log = Vec::new();
     let bar = if st.opts.progress {
@@ -500,44 +553,39 @@ fn run(st: &mut State, inputs: Vec<Input>) -> Result<Vec<IngestLogEntry>> {
         });
         let mut line_no = 0u64;
         let mut outcome = Ok(());
-        for chunk in rx.iter() {
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => {
+        let record_opts = st.opts.record.clone();
+        let mut prev: Option<ParsedChunk> = None;
+        // Pipeline: parse chunk N+1 on the pool while chunk N is applied.
+        loop {
+            let next = match rx.recv() {
+                Ok(Ok(c)) => Some(c),
+                Ok(Err(e)) => {
                     outcome = Err(e);
-                    break;
+                    None
                 }
+                Err(_) => None,
             };
-            let mut lines: Vec<&[u8]> = chunk.split(|&b| b == b'\n').collect();
-            if chunk.last() == Some(&b'\n') {
-                lines.pop();
+            if next.is_none() && prev.is_none() {
+                break;
             }
-            let first_line = line_no;
-            let parsed: Vec<Parsed> = lines
-                .par_iter()
-                .enumerate()
-                .with_min_len(256)
-                .map(|(i, l)| parse_line(l, first_line + i as u64 == 0, &st.opts.record))
-                .collect();
-            for (i, p) in parsed.into_iter().enumerate() {
-                let n = first_line + i as u64 + 1;
-                let r = match p {
-                    Parsed::Blank => {
-                        st.report.blank += 1;
-                        Ok(())
-                    }
-                    Parsed::Reject(reason) => st.reject(&name, n, reason, lines[i]),
-                    Parsed::Doc(d) => st.apply(&name, n, *d, lines[i]),
-                };
-                if let Err(e) = r {
-                    outcome = Err(e);
-                    break;
-                }
+            let first = line_no;
+            if let Some(c) = &next {
+                line_no += line_count(c);
             }
-            line_no += lines.len() as u64;
+            let (parsed, applied) = rayon::join(
+                || next.map(|c| parse_chunk(c, first, &record_opts)),
+                || match prev.take() {
+                    Some(p) => st.apply_chunk(&name, p),
+                    None => Ok(()),
+                },
+            );
+            if let Err(e) = applied {
+                outcome = Err(e);
+            }
             if outcome.is_err() {
                 break;
             }
+            prev = parsed;
             if let Some(b) = &bar {
                 b.set_position(read.load(Ordering::Relaxed));
             }

@@ -102,9 +102,10 @@ pub fn write_segment(
     let mut ranges = Vec::new();
     let mut start = 0;
     let mut acc = 0;
+    let target = block_target();
     for (i, d) in docs.iter().enumerate() {
         acc += d.raw_len();
-        if acc >= format::BLOCK_TARGET_BYTES {
+        if acc >= target {
             ranges.push(start..i + 1);
             start = i + 1;
             acc = 0;
@@ -118,8 +119,7 @@ pub fn write_segment(
         .map(|r| {
             let mut raw = Vec::new();
             block::encode(&docs[r.clone()], &mut raw);
-            let c =
-                zstd::bulk::compress(&raw, format::ZSTD_LEVEL).map_err(|e| Error::io(path, e))?;
+            let c = compress(&raw).map_err(|e| Error::io(path, e))?;
             Ok((c, raw.len() as u32))
         })
         .collect::<Result<_>>()?;
@@ -250,7 +250,7 @@ pub fn write_segment(
         for x in &col {
             raw.extend_from_slice(&x.to_le_bytes());
         }
-        let c = zstd::bulk::compress(&raw, format::ZSTD_LEVEL).map_err(|e| Error::io(path, e))?;
+        let c = compress(&raw).map_err(|e| Error::io(path, e))?;
         numeric_meta.push(NumericMeta {
             name: name.to_string(),
             offset: numeric_sec.len() as u64,
@@ -352,6 +352,33 @@ pub fn write_segment(
         docs: n as u32,
         text_bytes,
         file_bytes,
+    })
+}
+
+/// The zstd level for blocks: `CORPUSQL_ZSTD_LEVEL` or [`format::ZSTD_LEVEL`].
+fn zstd_level() -> i32 {
+    std::env::var("CORPUSQL_ZSTD_LEVEL").ok().and_then(|v| v.parse().ok()).unwrap_or(format::ZSTD_LEVEL)
+}
+
+/// Target block size: `CORPUSQL_BLOCK_KB` or [`format::BLOCK_TARGET_BYTES`].
+fn block_target() -> usize {
+    std::env::var("CORPUSQL_BLOCK_KB").ok().and_then(|v| v.parse::<usize>().ok()).map(|k| k << 10).unwrap_or(format::BLOCK_TARGET_BYTES)
+}
+
+thread_local! {
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Compresses a block with this thread's reusable zstd context (a fresh
+/// context per block costs a table reset that dominated ingest profiles).
+pub(crate) fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = Some(zstd::bulk::Compressor::new(zstd_level())?);
+        }
+        c.as_mut().unwrap().compress(raw)
     })
 }
 
