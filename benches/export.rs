@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use corpusql::export::{write_jsonl, Projection};
 use corpusql::{ingest, Corpus, IngestOptions, Input};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 
 #[path = "ingest.rs"]
 #[allow(dead_code)]
@@ -30,6 +30,7 @@ fn bench_export(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("export");
     g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
     let projections = [

@@ -313,7 +313,7 @@ fn bench_ingest(c: &mut Criterion) {
     g.sample_size(10)
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(10))
+        .measurement_time(Duration::from_secs(15))
         .throughput(Throughput::Bytes(data.len() as u64));
     g.bench_function("jsonl_20k_fresh_corpus", |b| {
         b.iter_batched(

@@ -49,12 +49,20 @@ pub mod format;
 pub mod ingest;
 pub mod json;
 pub mod maintain;
+pub mod mixture;
 pub mod plan;
 pub mod query;
 pub mod schema;
 pub mod segment;
 pub mod select;
 pub mod stats;
+pub mod stream;
+pub mod tokenize;
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 pub use corpus::Corpus;
 pub use error::{Error, Result};

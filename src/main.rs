@@ -57,12 +57,15 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// The ingest log and the generations (provenance).
     Log(cmd::log::Args),
+    /// Training mixtures: `mix plan MIX.toml`.
+    Mix(cmd::mix::Args),
+    /// Packed token sequences of a mixture or a query, for a trainer.
+    Stream(cmd::stream::Args),
+    /// Precompute exact token counts for a tokenizer.
+    Tokenize(cmd::tokenize::Args),
+    /// Tokenizers: `tokenizer train QUERY --vocab-size N -o tokenizer.json`.
+    Tokenizer(cmd::tokenizer::Args),
 }
-
-const SUBCOMMANDS: &[&str] = &[
-    "demo", "ingest", "query", "count", "stats", "get", "export", "delete", "compact", "verify",
-    "schema", "inspect", "log", "help",
-];
 
 /// Inserts `query` before a bare query: the first positional argument that
 /// is not a subcommand.
@@ -78,7 +81,9 @@ fn with_default_subcommand(args: Vec<OsString>) -> Vec<OsString> {
             i += 1;
             continue;
         }
-        if !SUBCOMMANDS.contains(&a.as_ref()) {
+        let cmd = <Cli as clap::CommandFactory>::command();
+        let known = a == "help" || cmd.get_subcommands().any(|c| c.get_name() == a);
+        if !known {
             let mut v = args;
             v.insert(i, "query".into());
             return v;
@@ -110,6 +115,10 @@ fn main() -> ExitCode {
         Command::Schema(a) => cmd::schema::run(&dir, a),
         Command::Inspect(a) => cmd::inspect::run(&dir, a),
         Command::Log(a) => cmd::log::run(&dir, a),
+        Command::Mix(a) => cmd::mix::run(&dir, a),
+        Command::Stream(a) => cmd::stream::run(&dir, a),
+        Command::Tokenize(a) => cmd::tokenize::run(&dir, a),
+        Command::Tokenizer(a) => cmd::tokenizer::run(&dir, a),
     };
     match r {
         Ok(code) => code,

@@ -219,7 +219,9 @@ fn doc_strategy() -> impl Strategy<Value = Doc> {
                 // A cheap deterministic shuffle of the field order.
                 let mut s = seed;
                 for i in (1..fields.len()).rev() {
-                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     let j = (s >> 33) as usize % (i + 1);
                     fields.swap(i, j);
                 }
@@ -626,7 +628,10 @@ fn run_ingest(dir: &Path, inputs: &[Vec<Doc>], small: bool) -> corpusql::Result<
                 buf.push_str(&d.line());
                 buf.push('\n');
             }
-            Input::Reader(format!("input-{i}.jsonl"), Box::new(std::io::Cursor::new(buf)))
+            Input::Reader(
+                format!("input-{i}.jsonl"),
+                Box::new(std::io::Cursor::new(buf)),
+            )
         })
         .collect();
     let opts = if small {
@@ -697,8 +702,8 @@ fn check_export(corpus: &Corpus, model: &Model) -> Result<(), TestCaseError> {
     let text = String::from_utf8(out).map_err(|e| fail(format!("export not UTF-8: {e}")))?;
     let mut got: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| fail(format!("exported line {line:?}: {e}")))?;
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| fail(format!("exported line {line:?}: {e}")))?;
         let key = match &v["id"] {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
@@ -772,7 +777,11 @@ fn run_scenario(steps: &[Step], queries: &[Q]) -> Result<(), TestCaseError> {
             .get(k)
             .map_err(|e| fail(format!("get {k}: {e}")))?
             .map(|d| d.text);
-        let want = model.live.iter().find(|d| d.key == k).map(|d| d.text.clone());
+        let want = model
+            .live
+            .iter()
+            .find(|d| d.key == k)
+            .map(|d| d.text.clone());
         prop_assert_eq!(got, want, "get {}", k);
     }
     Ok(())

@@ -47,7 +47,10 @@ fn fixture() -> Option<&'static Fixture> {
             let v: Value = serde_json::from_slice(line).unwrap();
             let id = v["id"].as_str().unwrap().to_string();
             order.push(id.clone());
-            assert!(records.insert(id, v).is_none(), "ids are unique in the input");
+            assert!(
+                records.insert(id, v).is_none(),
+                "ids are unique in the input"
+            );
         }
         drop(raw);
         let tmp = tempfile::tempdir().unwrap();
@@ -153,7 +156,10 @@ fn ingest_report_and_totals_match_the_truth() {
         std::fs::metadata(&f.corpus_file).unwrap().len(),
         "input_bytes counts the raw (compressed) file"
     );
-    assert!(r.segments > 1, "{SEGMENT_BYTES} B segments: expected several");
+    assert!(
+        r.segments > 1,
+        "{SEGMENT_BYTES} B segments: expected several"
+    );
     assert_eq!(r.generation, 1);
 
     let c = open(f);
@@ -182,7 +188,10 @@ fn the_catalog_and_schema_describe_the_ingest() {
     let f = fixture_or_skip!();
     let c = open(f);
     let schema = c.schema();
-    assert_eq!((schema.key_field.as_str(), schema.text_field.as_str()), ("id", "text"));
+    assert_eq!(
+        (schema.key_field.as_str(), schema.text_field.as_str()),
+        ("id", "text")
+    );
     let fields: Vec<(&str, corpusql::schema::FieldKind)> = schema
         .fields
         .iter()
@@ -210,7 +219,11 @@ fn the_catalog_and_schema_describe_the_ingest() {
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].ingested, TOTAL_DOCS);
     assert_eq!(log[0].generation, 1);
-    assert!(log[0].content_hash.starts_with("xxh3-128:"), "{}", log[0].content_hash);
+    assert!(
+        log[0].content_hash.starts_with("xxh3-128:"),
+        "{}",
+        log[0].content_hash
+    );
     let v = corpusql::maintain::verify(&f.dir).unwrap();
     assert!(v.ok(), "{v:?}");
     assert_eq!(v.segments.len(), f.report.segments);
@@ -220,13 +233,15 @@ fn check_facet_table(f: &Fixture, field: &str, truth_key: &str) {
     let c = open(f);
     let want = truth_table(&f.truth, truth_key);
     // The truth file agrees with the input (guards the test itself).
-    assert_eq!(want, input_table(f.records.values(), field), "truth vs input");
+    assert_eq!(
+        want,
+        input_table(f.records.values(), field),
+        "truth vs input"
+    );
     let got = stats_table(&c, field);
     let mut expect: BTreeMap<Option<String>, (u64, u64)> =
         want.iter().map(|(k, v)| (Some(k.clone()), *v)).collect();
-    let (with_docs, with_bytes) = want
-        .values()
-        .fold((0, 0), |(d, b), (x, y)| (d + x, b + y));
+    let (with_docs, with_bytes) = want.values().fold((0, 0), |(d, b), (x, y)| (d + x, b + y));
     if with_docs < TOTAL_DOCS {
         let total_bytes = f.truth["total"]["bytes"].as_u64().unwrap();
         expect.insert(None, (TOTAL_DOCS - with_docs, total_bytes - with_bytes));
@@ -390,7 +405,12 @@ fn export_keeps_field_order_as_ingested() {
             "license_via",
         ];
         for w in order.windows(2) {
-            assert!(pos(w[0]) < pos(w[1]), "{} before {} in {s:.300}", w[0], w[1]);
+            assert!(
+                pos(w[0]) < pos(w[1]),
+                "{} before {} in {s:.300}",
+                w[0],
+                w[1]
+            );
         }
         assert!(s.ends_with('}'));
     }
@@ -410,7 +430,13 @@ fn get_returns_the_input_records() {
         f.order[f.order.len() - 1].as_str(),
     ];
     for q in f.truth["queries"].as_array().unwrap().iter().take(6) {
-        ids.extend(q["example_ids"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()));
+        ids.extend(
+            q["example_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap()),
+        );
     }
     // The largest document.
     let largest = f.records.values().max_by_key(|v| text_len(v)).unwrap();
@@ -473,13 +499,22 @@ fn bad_lines_ingested_into_the_real_corpus() {
     };
     let tmp = tempfile::tempdir().unwrap();
     copy_corpus(&f.dir, tmp.path());
-    let r = ingest(tmp.path(), vec![Input::Path(bad)], &IngestOptions::default()).unwrap();
+    let r = ingest(
+        tmp.path(),
+        vec![Input::Path(bad)],
+        &IngestOptions::default(),
+    )
+    .unwrap();
     // Line 11 repeats line 10's id; line 12 repeats an id of the corpus.
     assert_eq!(r.skipped, 2);
     let c = Corpus::open(tmp.path()).unwrap();
     let id = "debian-manpages/manpages-fr/fr/man8/agetty.8";
     let d = c.get(id).unwrap().unwrap();
-    assert_eq!(d.text, f.records[id]["text"].as_str().unwrap(), "corpus wins");
+    assert_eq!(
+        d.text,
+        f.records[id]["text"].as_str().unwrap(),
+        "corpus wins"
+    );
     assert_eq!(c.len(), TOTAL_DOCS + r.ingested);
     assert_eq!(count(&c, "source = bad"), r.ingested);
     // The rest of the corpus is untouched.
@@ -549,7 +584,10 @@ fn delete_then_compact_keeps_every_count() {
             assert_eq!(count(c, text), want - in_fortunes, "{when}: `{text}`");
         }
         for r in fortunes.iter().take(5) {
-            assert!(c.get(r["id"].as_str().unwrap()).unwrap().is_none(), "{when}");
+            assert!(
+                c.get(r["id"].as_str().unwrap()).unwrap().is_none(),
+                "{when}"
+            );
         }
         let v = corpusql::maintain::verify(dir).unwrap();
         assert!(v.ok(), "{when}: {v:?}");

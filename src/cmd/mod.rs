@@ -10,9 +10,13 @@ pub mod get;
 pub mod ingest;
 pub mod inspect;
 pub mod log;
+pub mod mix;
 pub mod query;
 pub mod schema;
 pub mod stats;
+pub mod stream;
+pub mod tokenize;
+pub mod tokenizer;
 pub mod verify;
 
 use std::io::Write;

@@ -357,12 +357,19 @@ pub fn write_segment(
 
 /// The zstd level for blocks: `CORPUSQL_ZSTD_LEVEL` or [`format::ZSTD_LEVEL`].
 fn zstd_level() -> i32 {
-    std::env::var("CORPUSQL_ZSTD_LEVEL").ok().and_then(|v| v.parse().ok()).unwrap_or(format::ZSTD_LEVEL)
+    std::env::var("CORPUSQL_ZSTD_LEVEL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(format::ZSTD_LEVEL)
 }
 
 /// Target block size: `CORPUSQL_BLOCK_KB` or [`format::BLOCK_TARGET_BYTES`].
 fn block_target() -> usize {
-    std::env::var("CORPUSQL_BLOCK_KB").ok().and_then(|v| v.parse::<usize>().ok()).map(|k| k << 10).unwrap_or(format::BLOCK_TARGET_BYTES)
+    std::env::var("CORPUSQL_BLOCK_KB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map(|k| k << 10)
+        .unwrap_or(format::BLOCK_TARGET_BYTES)
 }
 
 thread_local! {

@@ -134,9 +134,8 @@ pub fn parse_jsonl(bytes: &[u8]) -> Vec<serde_json::Value> {
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
         .map(|l| {
-            serde_json::from_slice(l).unwrap_or_else(|e| {
-                panic!("not JSON ({e}): {}", String::from_utf8_lossy(l))
-            })
+            serde_json::from_slice(l)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(l)))
         })
         .collect()
 }
@@ -197,11 +196,26 @@ pub fn segment_files(dir: &Path) -> Vec<String> {
 #[test]
 fn sha256_known_answers() {
     let cases: [(&[u8], &str); 5] = [
-        (b"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
-        (b"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
-        (&[b'a'; 1000], "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3"),
-        (&[b'x'; 55], "d5e285683cd4efc02d021a5c62014694958901005d6f71e89e0989fac77e4072"),
-        (&[b'x'; 64], "7ce100971f64e7001e8fe5a51973ecdfe1ced42befe7ee8d5fd6219506b5393c"),
+        (
+            b"",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        ),
+        (
+            b"abc",
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        ),
+        (
+            &[b'a'; 1000],
+            "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3",
+        ),
+        (
+            &[b'x'; 55],
+            "d5e285683cd4efc02d021a5c62014694958901005d6f71e89e0989fac77e4072",
+        ),
+        (
+            &[b'x'; 64],
+            "7ce100971f64e7001e8fe5a51973ecdfe1ced42befe7ee8d5fd6219506b5393c",
+        ),
     ];
     for (data, want) in cases {
         assert_eq!(sha256_hex(data), want, "sha256 of {} bytes", data.len());

@@ -1,0 +1,117 @@
+//! `corpusql mix plan MIX.toml`: what a mixture takes from the corpus.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use corpusql::Corpus;
+
+/// Arguments of `mix`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    command: MixCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum MixCommand {
+    /// Per component: documents, tokens available and targeted, epochs, breakdowns.
+    Plan(PlanArgs),
+}
+
+/// Arguments of `mix plan`.
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    /// A mixture file, or a query for a one-component plan.
+    pub source: String,
+    /// Tokenizer for a query.
+    #[arg(long, default_value = "bytes")]
+    pub tokenizer: String,
+    /// Sequence length for a query.
+    #[arg(long, default_value_t = 2048)]
+    pub seq_len: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn human(n: u64) -> String {
+    match n {
+        0..=9_999 => n.to_string(),
+        10_000..=9_999_999 => format!("{:.1}K", n as f64 / 1e3),
+        10_000_000..=9_999_999_999 => format!("{:.1}M", n as f64 / 1e6),
+        _ => format!("{:.2}B", n as f64 / 1e9),
+    }
+}
+
+/// Runs `mix`.
+pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
+    let MixCommand::Plan(p) = a.command;
+    let corpus = Corpus::open(dir)?;
+    let m = super::stream::mixture_of(&p.source, &p.tokenizer, p.seq_len, 0)?;
+    let (plan, _) = corpusql::mixture::plan(&corpus, &m)?;
+    if p.json {
+        super::print_json(&plan)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "budget {} tokens of {} = {} sequences of {} (generation {}, mixture {})\n",
+        human(plan.tokens),
+        plan.tokenizer,
+        plan.sequences,
+        plan.seq_len,
+        plan.generation,
+        plan.mixture_hash
+    );
+    let mut rows = vec![[
+        "component",
+        "share",
+        "docs",
+        "tokens available",
+        "tokens target",
+        "epochs",
+        "max",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for c in &plan.components {
+        rows.push(vec![
+            c.name.clone(),
+            format!("{:.1}%", 100.0 * c.share),
+            c.docs.to_string(),
+            human(c.tokens_available),
+            human(c.tokens_target),
+            format!(
+                "{:.2}{}",
+                c.epochs,
+                if c.epochs > 1.0 { " (upsampled)" } else { "" }
+            ),
+            c.max_epochs
+                .map(|x| x.to_string())
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    super::print_table(&rows, 1)?;
+    for c in &plan.components {
+        println!("\n{} ({}):", c.name, c.query);
+        for (field, slices) in &c.by {
+            let shown: Vec<String> = slices
+                .iter()
+                .take(6)
+                .map(|s| {
+                    format!(
+                        "{} {:.1}%",
+                        s.value,
+                        100.0 * s.tokens as f64 / c.tokens_available.max(1) as f64
+                    )
+                })
+                .collect();
+            let more = if slices.len() > 6 {
+                format!(", +{} more", slices.len() - 6)
+            } else {
+                String::new()
+            };
+            println!("  by {field:<8} {}{more}", shown.join(", "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

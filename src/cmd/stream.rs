@@ -1,0 +1,205 @@
+//! `corpusql stream MIX.toml|QUERY`: packed token sequences for a trainer,
+//! as raw little-endian u16/u32 or `.npy`, sharded by rank, resumable.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use corpusql::mixture::Mixture;
+use corpusql::stream::{Engine, StreamOptions, StreamState};
+use corpusql::Corpus;
+
+/// Arguments of `stream`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A mixture file (.toml) or a query (streams every match once).
+    pub source: String,
+    /// Tokenizer for a query: `bytes` or a tokenizer.json.
+    #[arg(long, default_value = "bytes")]
+    pub tokenizer: String,
+    /// Sequence length for a query.
+    #[arg(long, default_value_t = 2048)]
+    pub seq_len: usize,
+    /// Seed for a query's order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// This process's rank.
+    #[arg(long, default_value_t = 0)]
+    pub rank: u64,
+    /// Number of ranks.
+    #[arg(long, default_value_t = 1)]
+    pub world: u64,
+    /// Continue from this state file.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Write the state here every --state-every sequences and at the end.
+    #[arg(long)]
+    pub state_out: Option<PathBuf>,
+    /// Sequences between state writes.
+    #[arg(long, default_value_t = 1000)]
+    pub state_every: u64,
+    /// Stop after this many sequences (of this rank).
+    #[arg(long)]
+    pub stop_after: Option<u64>,
+    /// Write a JSON report of the tokens emitted per component, license and source.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Output encoding.
+    #[arg(long, value_enum, default_value = "u16")]
+    pub format: Format,
+    /// Output file (`-` or none: stdout).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// Token encodings.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Little-endian u16 (vocabularies up to 65,536).
+    U16,
+    /// Little-endian u32.
+    U32,
+    /// NumPy .npy, shape [sequences, seq_len], dtype <u2 or <u4 by vocabulary size.
+    Npy,
+}
+
+/// Loads a mixture file or builds an inline one from a query.
+pub fn mixture_of(
+    source: &str,
+    tokenizer: &str,
+    seq_len: usize,
+    seed: u64,
+) -> anyhow::Result<Mixture> {
+    if source.ends_with(".toml") || Path::new(source).is_file() {
+        let text = std::fs::read_to_string(source).with_context(|| format!("reading {source}"))?;
+        Ok(Mixture::from_toml(&text, source)?)
+    } else {
+        Ok(Mixture::inline(source, tokenizer, seq_len, seed))
+    }
+}
+
+fn write_state(path: &Path, st: &StreamState) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(st)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Runs `stream`.
+pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
+    let corpus = Corpus::open(dir)?;
+    let m = mixture_of(&a.source, &a.tokenizer, a.seq_len, a.seed)?;
+    let mut start = 0;
+    if let Some(p) = &a.resume {
+        let st: StreamState = serde_json::from_slice(
+            &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("{}: not a stream state", p.display()))?;
+        let tok = corpusql::tokenize::Tokenizer::load(&m.tokenizer)?;
+        st.check(corpus.generation(), &m, &tok.id())
+            .with_context(|| format!("cannot resume from {}", p.display()))?;
+        start = st.next_sequence;
+    }
+    let opts = StreamOptions {
+        rank: a.rank,
+        world: a.world,
+        start,
+        stop_after: a.stop_after,
+    };
+    let mut engine = Engine::new(&corpus, &m, opts)?;
+    if a.report.is_some() {
+        engine.track_facets()?;
+    }
+    let vocab = engine.tokenizer().vocab_size();
+    let wide = match a.format {
+        Format::U16 => {
+            if vocab > 65536 {
+                bail!("the tokenizer has {vocab} ids; u16 holds 65,536: use --format u32");
+            }
+            false
+        }
+        Format::U32 => true,
+        Format::Npy => vocab > 65536,
+    };
+    let mut out: Box<dyn Write> = match &a.output {
+        Some(p) if p.as_os_str() != "-" => Box::new(std::io::BufWriter::with_capacity(
+            1 << 22,
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        _ => Box::new(std::io::BufWriter::with_capacity(
+            1 << 22,
+            std::io::stdout().lock(),
+        )),
+    };
+    if a.format == Format::Npy {
+        write_npy_header(&mut out, engine.total(), m.seq_len, wide)?;
+    }
+    let rows = (4 << 20) / m.seq_len.max(1);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut since_state = 0;
+    while let Some(b) = engine.next_batch(rows.max(1))? {
+        buf.clear();
+        if wide {
+            buf.reserve(b.tokens.len() * 4);
+            for t in &b.tokens {
+                buf.extend_from_slice(&t.to_le_bytes());
+            }
+        } else {
+            buf.reserve(b.tokens.len() * 2);
+            for t in &b.tokens {
+                buf.extend_from_slice(&(*t as u16).to_le_bytes());
+            }
+        }
+        out.write_all(&buf)?;
+        since_state += b.rows as u64;
+        if let Some(p) = &a.state_out {
+            if since_state >= a.state_every {
+                out.flush()?;
+                write_state(p, &engine.state())?;
+                since_state = 0;
+            }
+        }
+    }
+    out.flush()?;
+    drop(out);
+    if let Some(p) = &a.state_out {
+        write_state(p, &engine.state())?;
+    }
+    if let Some(p) = &a.report {
+        let e = engine.emitted();
+        let rep = serde_json::json!({
+            "generation": corpus.generation(),
+            "mixture_hash": m.hash(),
+            "tokenizer": engine.tokenizer().id(),
+            "seq_len": m.seq_len,
+            "rank": a.rank, "world": a.world,
+            "start_sequence": start,
+            "sequences": e.sequences,
+            "tokens": e.tokens,
+            "checksum_emitted": e.checksum,
+            "tokens_by_component": e.by_component,
+            "tokens_by_license": e.by_license,
+            "tokens_by_source": e.by_source,
+            "state": engine.state(),
+        });
+        std::fs::write(p, serde_json::to_vec_pretty(&rep)?)
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a .npy v1 header for a C-order [rows, cols] array of u16/u32.
+fn write_npy_header(w: &mut dyn Write, rows: u64, cols: usize, wide: bool) -> std::io::Result<()> {
+    let descr = if wide { "<u4" } else { "<u2" };
+    let mut dict =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let total = 10 + dict.len() + 1;
+    let pad = (64 - total % 64) % 64;
+    dict.push_str(&" ".repeat(pad));
+    dict.push('\n');
+    w.write_all(b"\x93NUMPY\x01\x00")?;
+    w.write_all(&(dict.len() as u16).to_le_bytes())?;
+    w.write_all(dict.as_bytes())
+}

@@ -1,0 +1,49 @@
+//! `corpusql tokenizer train QUERY --vocab-size N -o tokenizer.json`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use corpusql::Corpus;
+
+/// Arguments of `tokenizer`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    command: TokCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum TokCommand {
+    /// Train a byte-level BPE tokenizer on the selected documents.
+    Train(TrainArgs),
+}
+
+/// Arguments of `tokenizer train`.
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// The documents to train on.
+    pub query: String,
+    /// Vocabulary size.
+    #[arg(long, default_value_t = 32000)]
+    pub vocab_size: usize,
+    /// Output tokenizer.json.
+    #[arg(long, short)]
+    pub output: PathBuf,
+}
+
+/// Runs `tokenizer`.
+pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
+    let TokCommand::Train(t) = a.command;
+    let corpus = Corpus::open(dir)?;
+    let sel = corpus.query(&t.query)?;
+    let start = std::time::Instant::now();
+    corpusql::tokenize::train_bpe(&sel, t.vocab_size, &t.output)?;
+    println!(
+        "trained a {}-id BPE tokenizer on {} documents in {:.1}s -> {}",
+        t.vocab_size,
+        sel.count(),
+        start.elapsed().as_secs_f64(),
+        t.output.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,345 @@
+//! Training mixtures: components (a query and a weight each), a budget in
+//! tokens, a seed, a tokenizer and a sequence length — read from TOML or
+//! given inline — and the plan that measures them on a corpus snapshot:
+//! documents, tokens available and targeted, epochs, and breakdowns by
+//! license, source and language. Weights are shares of tokens.
+
+use std::collections::BTreeMap;
+
+use roaring::RoaringBitmap;
+use serde::{Deserialize, Serialize};
+
+use crate::corpus::Corpus;
+use crate::error::{Error, Result};
+use crate::select::Selection;
+use crate::tokenize::{corpus_counts, Tokenizer};
+
+/// One component of a mixture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    /// Name, unique in the mixture.
+    pub name: String,
+    /// The query selecting its documents.
+    pub query: String,
+    /// Share of the budget's tokens (weights are normalized to sum to 1).
+    pub weight: f64,
+    /// Refuse plans that would repeat the component more often than this.
+    #[serde(default)]
+    pub max_epochs: Option<f64>,
+}
+
+/// A mixture as written in a mixture file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mixture {
+    /// Seed of the order.
+    #[serde(default)]
+    pub seed: u64,
+    /// Budget in tokens of the tokenizer; `None` streams every document once.
+    #[serde(default)]
+    pub tokens: Option<u64>,
+    /// Tokens per packed sequence.
+    #[serde(default = "default_seq_len")]
+    pub seq_len: usize,
+    /// `bytes` or a path to a `tokenizer.json`.
+    #[serde(default = "default_tokenizer")]
+    pub tokenizer: String,
+    /// Documents shuffled together: blocks per shuffle window.
+    #[serde(default = "default_window")]
+    pub shuffle_window_blocks: usize,
+    /// The components.
+    #[serde(rename = "component")]
+    pub components: Vec<Component>,
+}
+
+fn default_seq_len() -> usize {
+    2048
+}
+fn default_tokenizer() -> String {
+    "bytes".into()
+}
+fn default_window() -> usize {
+    16
+}
+
+impl Mixture {
+    /// Parses and checks a mixture file's text.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Mixture> {
+        let m: Mixture =
+            toml::from_str(text).map_err(|e| Error::Invalid(format!("{origin}: {e}")))?;
+        m.check(origin)?;
+        Ok(m)
+    }
+
+    /// A one-component mixture streaming every match of `query` once.
+    pub fn inline(query: &str, tokenizer: &str, seq_len: usize, seed: u64) -> Mixture {
+        Mixture {
+            seed,
+            tokens: None,
+            seq_len,
+            tokenizer: tokenizer.into(),
+            shuffle_window_blocks: default_window(),
+            components: vec![Component {
+                name: "query".into(),
+                query: query.into(),
+                weight: 1.0,
+                max_epochs: None,
+            }],
+        }
+    }
+
+    /// Checks names, weights and sizes.
+    pub fn check(&self, origin: &str) -> Result<()> {
+        let bad = |m: String| Err(Error::Invalid(format!("{origin}: {m}")));
+        if self.components.is_empty() {
+            return bad("a mixture needs at least one [[component]]".into());
+        }
+        if self.seq_len == 0 {
+            return bad("seq_len must be positive".into());
+        }
+        if self.shuffle_window_blocks == 0 {
+            return bad("shuffle_window_blocks must be positive".into());
+        }
+        for (i, c) in self.components.iter().enumerate() {
+            if !(c.weight.is_finite() && c.weight > 0.0) {
+                return bad(format!(
+                    "component `{}`: weight must be a positive number",
+                    c.name
+                ));
+            }
+            if self.components[..i].iter().any(|o| o.name == c.name) {
+                return bad(format!("component name `{}` appears twice", c.name));
+            }
+            if c.max_epochs.is_some_and(|e| !(e > 0.0)) {
+                return bad(format!(
+                    "component `{}`: max_epochs must be positive",
+                    c.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Hash of the canonical form (what a stream state is bound to).
+    pub fn hash(&self) -> String {
+        let canon = serde_json::to_vec(self).unwrap_or_default();
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&canon))
+    }
+
+    /// Normalized token shares.
+    pub fn shares(&self) -> Vec<f64> {
+        let total: f64 = self.components.iter().map(|c| c.weight).sum();
+        self.components.iter().map(|c| c.weight / total).collect()
+    }
+}
+
+/// Documents and tokens of one group of a breakdown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Slice {
+    /// The facet value (`(none)` when absent).
+    pub value: String,
+    /// Documents.
+    pub docs: u64,
+    /// Tokens available.
+    pub tokens: u64,
+}
+
+/// The plan of one component.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComponentPlan {
+    /// Name.
+    pub name: String,
+    /// Query.
+    pub query: String,
+    /// Normalized share of tokens.
+    pub share: f64,
+    /// Matching documents.
+    pub docs: u64,
+    /// Tokens of one pass over them (end-of-document included).
+    pub tokens_available: u64,
+    /// Tokens the budget asks of it.
+    pub tokens_target: u64,
+    /// target / available: above 1 repeats (upsampling), below 1 subsamples.
+    pub epochs: f64,
+    /// The cap, if any.
+    pub max_epochs: Option<f64>,
+    /// By license, source and language.
+    pub by: BTreeMap<String, Vec<Slice>>,
+}
+
+/// A measured mixture.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// Corpus generation measured.
+    pub generation: u64,
+    /// Mixture hash.
+    pub mixture_hash: String,
+    /// Tokenizer id.
+    pub tokenizer: String,
+    /// Sequence length.
+    pub seq_len: usize,
+    /// Token budget.
+    pub tokens: u64,
+    /// Full sequences the budget gives.
+    pub sequences: u64,
+    /// Components.
+    pub components: Vec<ComponentPlan>,
+}
+
+/// A component's selection and per-document token counts, ready to stream.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// Selections, one per component.
+    pub selections: Vec<Selection>,
+    /// Token counts per segment of the snapshot.
+    pub counts: Vec<std::sync::Arc<Vec<u32>>>,
+    /// The tokenizer.
+    pub tokenizer: Tokenizer,
+}
+
+/// Runs each component's query and loads token counts.
+pub fn resolve(corpus: &Corpus, m: &Mixture) -> Result<Resolved> {
+    let tokenizer = Tokenizer::load(&m.tokenizer)?;
+    let counts = corpus_counts(corpus, &tokenizer)?;
+    let selections = m
+        .components
+        .iter()
+        .map(|c| {
+            corpus
+                .query(&c.query)
+                .map_err(|e| Error::Invalid(format!("component `{}`: {e}", c.name)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Resolved {
+        selections,
+        counts,
+        tokenizer,
+    })
+}
+
+fn tokens_of(bm: &RoaringBitmap, counts: &[u32]) -> u64 {
+    bm.iter().map(|o| counts[o as usize] as u64).sum()
+}
+
+/// Measures `m` on `corpus`; refuses plans that break a `max_epochs`.
+pub fn plan(corpus: &Corpus, m: &Mixture) -> Result<(Plan, Resolved)> {
+    let r = resolve(corpus, m)?;
+    let shares = m.shares();
+    let available: Vec<u64> = r
+        .selections
+        .iter()
+        .map(|s| {
+            s.parts()
+                .iter()
+                .enumerate()
+                .map(|(i, (_, bm))| tokens_of(bm, &r.counts[i]))
+                .sum()
+        })
+        .collect();
+    let budget = m.tokens.unwrap_or_else(|| available.iter().sum());
+    let mut comps = Vec::new();
+    for (i, c) in m.components.iter().enumerate() {
+        let sel = &r.selections[i];
+        let target = if m.tokens.is_some() {
+            (shares[i] * budget as f64).round() as u64
+        } else {
+            available[i]
+        };
+        let epochs = if available[i] > 0 {
+            target as f64 / available[i] as f64
+        } else {
+            f64::INFINITY
+        };
+        let mut by = BTreeMap::new();
+        for field in ["license", "source", "lang"] {
+            if corpus.schema().fields.contains_key(field) {
+                by.insert(field.to_string(), breakdown(sel, field, &r.counts)?);
+            }
+        }
+        comps.push(ComponentPlan {
+            name: c.name.clone(),
+            query: c.query.clone(),
+            share: shares[i],
+            docs: sel.count(),
+            tokens_available: available[i],
+            tokens_target: target,
+            epochs,
+            max_epochs: c.max_epochs,
+            by,
+        });
+    }
+    for p in &comps {
+        if p.docs == 0 && p.tokens_target > 0 {
+            return Err(Error::Invalid(format!(
+                "component `{}` matches no document (query `{}`); fix the query or drop the component",
+                p.name, p.query
+            )));
+        }
+        if let Some(max) = p.max_epochs {
+            if p.epochs > max {
+                let allowed = (max * p.tokens_available as f64) as u64;
+                return Err(Error::Invalid(format!(
+                    "component `{}` needs {:.2} epochs of its {} tokens to reach its target of {} tokens, above max_epochs = {max} (short by {} tokens, {:.2} epochs): lower its weight, raise max_epochs, add documents or lower the budget",
+                    p.name,
+                    p.epochs,
+                    p.tokens_available,
+                    p.tokens_target,
+                    p.tokens_target - allowed,
+                    p.epochs - max
+                )));
+            }
+        }
+    }
+    Ok((
+        Plan {
+            generation: corpus.generation(),
+            mixture_hash: m.hash(),
+            tokenizer: r.tokenizer.id(),
+            seq_len: m.seq_len,
+            tokens: budget,
+            sequences: budget / m.seq_len as u64,
+            components: comps,
+        },
+        r,
+    ))
+}
+
+fn breakdown(
+    sel: &Selection,
+    field: &str,
+    counts: &[std::sync::Arc<Vec<u32>>],
+) -> Result<Vec<Slice>> {
+    let mut acc: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (i, (seg, bm)) in sel.parts().iter().enumerate() {
+        if bm.is_empty() {
+            continue;
+        }
+        let mut rest = bm.clone();
+        for (v, id) in seg.terms_with_prefix(field, "") {
+            let sub = seg.postings_of(id)? & bm;
+            if sub.is_empty() {
+                continue;
+            }
+            rest -= &sub;
+            let e = acc.entry(v).or_default();
+            e.0 += sub.len();
+            e.1 += tokens_of(&sub, &counts[i]);
+        }
+        if !rest.is_empty() {
+            let e = acc.entry("(none)".into()).or_default();
+            e.0 += rest.len();
+            e.1 += tokens_of(&rest, &counts[i]);
+        }
+    }
+    let mut v: Vec<Slice> = acc
+        .into_iter()
+        .map(|(value, (docs, tokens))| Slice {
+            value,
+            docs,
+            tokens,
+        })
+        .collect();
+    v.sort_by(|a, b| b.tokens.cmp(&a.tokens).then_with(|| a.value.cmp(&b.value)));
+    Ok(v)
+}

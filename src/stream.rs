@@ -1,0 +1,714 @@
+//! The streamer: a mixture's documents in a deterministic pseudo-random
+//! order, tokenized, joined by end-of-document ids, packed into sequences of
+//! `seq_len` tokens, and split across data-parallel ranks — resumable from a
+//! small state.
+//!
+//! ## Order
+//! For each component and epoch, the blocks holding its documents are
+//! ordered by a keyed hash of (seed, component, epoch, segment id, block);
+//! consecutive groups of `shuffle_window_blocks` blocks form windows inside
+//! which documents are ordered by a hash of (seed, component, epoch,
+//! segment id, ordinal). Nothing is shuffled in memory beyond one window,
+//! and a deleted document simply drops out without moving the others.
+//! Components are interleaved by deficit: the next document comes from the
+//! component furthest below its token share.
+//!
+//! ## Packing and ranks
+//! The global token stream is cut into sequences of `seq_len`; sequence `s`
+//! goes to rank `s mod world` (counted from the resume point), so the global
+//! order never depends on the number of ranks. Positions are computed from
+//! exact token counts alone: a rank reads and tokenizes only documents that
+//! overlap its own sequences.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::corpus::Corpus;
+use crate::error::{Error, Result};
+use crate::mixture::{self, Mixture, Resolved};
+use crate::segment::Block;
+
+/// Where a stream starts and which share of it this process emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamOptions {
+    /// This process's rank.
+    pub rank: u64,
+    /// Number of ranks.
+    pub world: u64,
+    /// First global sequence of the run (from a resume state; 0 otherwise).
+    pub start: u64,
+    /// Emit at most this many sequences (this rank's).
+    pub stop_after: Option<u64>,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions {
+            rank: 0,
+            world: 1,
+            start: 0,
+            stop_after: None,
+        }
+    }
+}
+
+/// A resumable position in a stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamState {
+    /// State format version.
+    pub version: u32,
+    /// Corpus generation the stream reads.
+    pub generation: u64,
+    /// Hash of the mixture.
+    pub mixture_hash: String,
+    /// Tokenizer id.
+    pub tokenizer: String,
+    /// Sequence length.
+    pub seq_len: usize,
+    /// The next global sequence to emit (every rank has emitted all before it).
+    pub next_sequence: u64,
+}
+
+impl StreamState {
+    /// Refuses a state that does not belong to this corpus and mixture.
+    pub fn check(&self, generation: u64, m: &Mixture, tokenizer: &str) -> Result<()> {
+        if self.version != 1 {
+            return Err(Error::Invalid(format!(
+                "stream state version {} is not supported (1 is)",
+                self.version
+            )));
+        }
+        if self.generation != generation {
+            return Err(Error::Invalid(format!(
+                "the stream state is for corpus generation {}, the corpus is at generation {generation}: documents were ingested, deleted or compacted since; resuming would not continue the same stream",
+                self.generation
+            )));
+        }
+        if self.mixture_hash != m.hash() {
+            return Err(Error::Invalid(format!(
+                "the stream state is for mixture {}, this mixture hashes to {}: the mixture (weights, queries, seed, budget, ...) changed",
+                self.mixture_hash,
+                m.hash()
+            )));
+        }
+        if self.tokenizer != tokenizer || self.seq_len != m.seq_len {
+            return Err(Error::Invalid(format!(
+                "the stream state is for tokenizer {} and seq_len {}, not {tokenizer} and {}",
+                self.tokenizer, self.seq_len, m.seq_len
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One scheduled document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scheduled {
+    /// Component index.
+    pub component: u32,
+    /// Segment index in the snapshot.
+    pub part: u32,
+    /// Ordinal in the segment.
+    pub ord: u32,
+    /// Tokens (end-of-document included).
+    pub tokens: u32,
+    /// Global position of its first token.
+    pub start: u64,
+}
+
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+    z ^ (z >> 31)
+}
+
+struct Cursor {
+    /// (part, segment id, block index, ordinals) of each block with matches.
+    blocks: Vec<(u32, u64, u32, Vec<u32>)>,
+    key: u64,
+    epoch: u64,
+    order: Vec<usize>,
+    next_window: usize,
+    window: Vec<(u32, u32)>,
+    pos: usize,
+    once: bool,
+    done: bool,
+    window_blocks: usize,
+}
+
+impl Cursor {
+    fn start_epoch(&mut self) {
+        let key = self.key ^ mix64(self.epoch.wrapping_add(0x9e3779b97f4a7c15));
+        let mut order: Vec<(u64, usize)> = self
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(i, (_, seg, b, _))| {
+                (
+                    mix64(key ^ mix64(seg.wrapping_mul(0x100000001b3) ^ *b as u64)),
+                    i,
+                )
+            })
+            .collect();
+        order.sort_unstable();
+        self.order = order.into_iter().map(|(_, i)| i).collect();
+        self.next_window = 0;
+    }
+
+    fn next(&mut self) -> Option<(u32, u32)> {
+        loop {
+            if self.pos < self.window.len() {
+                self.pos += 1;
+                return Some(self.window[self.pos - 1]);
+            }
+            if self.done || self.blocks.is_empty() {
+                return None;
+            }
+            if self.next_window * self.window_blocks >= self.order.len() {
+                if self.once {
+                    self.done = true;
+                    return None;
+                }
+                self.epoch += 1;
+                self.start_epoch();
+            }
+            let key = self.key ^ mix64(self.epoch.wrapping_add(0x51afd7ed558ccd));
+            let lo = self.next_window * self.window_blocks;
+            let hi = (lo + self.window_blocks).min(self.order.len());
+            let mut w: Vec<(u64, u32, u32)> = Vec::new();
+            for &bi in &self.order[lo..hi] {
+                let (part, seg, _, ords) = &self.blocks[bi];
+                let sk = mix64(seg.wrapping_mul(0xff51afd7ed558ccd));
+                w.extend(ords.iter().map(|&o| (mix64(key ^ sk ^ o as u64), *part, o)));
+            }
+            w.sort_unstable();
+            self.window = w.into_iter().map(|(_, p, o)| (p, o)).collect();
+            self.pos = 0;
+            self.next_window += 1;
+        }
+    }
+}
+
+/// Produces the global schedule of documents: which document, from which
+/// component, at which token position. Needs token counts only.
+pub struct Scheduler {
+    cursors: Vec<Cursor>,
+    shares: Vec<f64>,
+    emitted: Vec<u64>,
+    counts: Vec<Arc<Vec<u32>>>,
+    position: u64,
+}
+
+impl Scheduler {
+    /// A scheduler for a resolved mixture.
+    pub fn new(corpus: &Corpus, m: &Mixture, r: &Resolved) -> Scheduler {
+        let once = m.tokens.is_none();
+        let cursors = m
+            .components
+            .iter()
+            .zip(&r.selections)
+            .map(|(c, sel)| {
+                let blocks = sel
+                    .jobs()
+                    .into_iter()
+                    .map(|j| {
+                        let seg = &corpus.segments()[j.part];
+                        let first = seg.segment.blocks()[j.block].first_doc;
+                        (
+                            j.part as u32,
+                            seg.entry.id,
+                            j.block as u32,
+                            j.docs.iter().map(|d| d + first).collect(),
+                        )
+                    })
+                    .collect();
+                let mut cur = Cursor {
+                    blocks,
+                    key: mix64(m.seed ^ xxhash_rust::xxh3::xxh3_64(c.name.as_bytes())),
+                    epoch: 0,
+                    order: Vec::new(),
+                    next_window: 0,
+                    window: Vec::new(),
+                    pos: 0,
+                    once,
+                    done: false,
+                    window_blocks: m.shuffle_window_blocks,
+                };
+                cur.start_epoch();
+                cur
+            })
+            .collect::<Vec<_>>();
+        Scheduler {
+            emitted: vec![0; cursors.len()],
+            cursors,
+            shares: m.shares(),
+            counts: r.counts.clone(),
+            position: 0,
+        }
+    }
+
+    /// Tokens scheduled so far.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Tokens scheduled per component.
+    pub fn emitted(&self) -> &[u64] {
+        &self.emitted
+    }
+}
+
+impl Iterator for Scheduler {
+    type Item = Scheduled;
+
+    fn next(&mut self) -> Option<Scheduled> {
+        loop {
+            let c = (0..self.cursors.len())
+                .filter(|&c| !self.cursors[c].done && !self.cursors[c].blocks.is_empty())
+                .min_by(|&a, &b| {
+                    let pa = self.emitted[a] as f64 / self.shares[a];
+                    let pb = self.emitted[b] as f64 / self.shares[b];
+                    pa.partial_cmp(&pb)
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                        .then(a.cmp(&b))
+                })?;
+            if let Some((part, ord)) = self.cursors[c].next() {
+                let tokens = self.counts[part as usize][ord as usize];
+                let s = Scheduled {
+                    component: c as u32,
+                    part,
+                    ord,
+                    tokens,
+                    start: self.position,
+                };
+                self.position += tokens as u64;
+                self.emitted[c] += tokens as u64;
+                return Some(s);
+            }
+        }
+    }
+}
+
+/// A batch of packed sequences for the trainer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// `rows * seq_len` token ids, row-major.
+    pub tokens: Vec<u32>,
+    /// Rows in this batch.
+    pub rows: usize,
+    /// Tokens per row.
+    pub seq_len: usize,
+    /// Global sequence index of each row.
+    pub sequences: Vec<u64>,
+    /// Per row, the offsets where a document starts.
+    pub doc_starts: Vec<Vec<u32>>,
+}
+
+#[cfg(feature = "candle")]
+impl Batch {
+    /// The batch as a `[rows, seq_len]` u32 tensor on `device`.
+    pub fn to_tensor(
+        &self,
+        device: &candle_core::Device,
+    ) -> candle_core::Result<candle_core::Tensor> {
+        candle_core::Tensor::from_slice(&self.tokens, (self.rows, self.seq_len), device)
+    }
+}
+
+/// Tokens emitted, attributed to components (and documents' facets).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Emitted {
+    /// Sequences emitted by this rank.
+    pub sequences: u64,
+    /// Tokens emitted by this rank.
+    pub tokens: u64,
+    /// Tokens per component name.
+    pub by_component: std::collections::BTreeMap<String, u64>,
+    /// Tokens per license.
+    pub by_license: std::collections::BTreeMap<String, u64>,
+    /// Tokens per source.
+    pub by_source: std::collections::BTreeMap<String, u64>,
+    /// Sum of emitted token ids (a cheap checksum).
+    pub checksum: u64,
+}
+
+/// The engine behind [`Streamer`] and `corpusql stream`.
+pub struct Engine {
+    corpus: Corpus,
+    mixture: Mixture,
+    resolved: Resolved,
+    sched: std::iter::Peekable<Scheduler>,
+    opts: StreamOptions,
+    /// Global sequences end here (exclusive).
+    end: u64,
+    /// Sequences this rank will emit.
+    total: u64,
+    /// This rank's sequences already handed out.
+    done: u64,
+    cache: HashMap<(u32, u32), Arc<Block>>,
+    cache_order: VecDeque<(u32, u32)>,
+    cache_cap: usize,
+    facets: Option<Vec<HashMap<String, Vec<u16>>>>,
+    facet_names: Vec<Vec<String>>,
+    emitted: Emitted,
+    pending: Vec<PendingDoc>,
+}
+
+struct PendingDoc {
+    s: Scheduled,
+    tokens: Option<Vec<u32>>,
+}
+
+impl Engine {
+    /// Prepares a stream of `m` on `corpus` (plans it, refusing bad plans).
+    pub fn new(corpus: &Corpus, m: &Mixture, opts: StreamOptions) -> Result<Engine> {
+        if opts.world == 0 || opts.rank >= opts.world {
+            return Err(Error::Invalid(format!(
+                "rank {} of world {} is not a valid rank",
+                opts.rank, opts.world
+            )));
+        }
+        let (plan, resolved) = mixture::plan(corpus, m)?;
+        let end = plan.sequences;
+        let first = opts.start + opts.rank;
+        let mut total = if first < end {
+            (end - first).div_ceil(opts.world)
+        } else {
+            0
+        };
+        if let Some(n) = opts.stop_after {
+            total = total.min(n);
+        }
+        let sched = Scheduler::new(corpus, m, &resolved).peekable();
+        let cache_cap = (m.components.len() * m.shuffle_window_blocks * 2).max(64);
+        Ok(Engine {
+            corpus: corpus.clone(),
+            mixture: m.clone(),
+            resolved,
+            sched,
+            opts,
+            end,
+            total,
+            done: 0,
+            cache: HashMap::new(),
+            cache_order: VecDeque::new(),
+            cache_cap,
+            facets: None,
+            facet_names: Vec::new(),
+            emitted: Emitted::default(),
+            pending: Vec::new(),
+        })
+    }
+
+    /// Also attribute emitted tokens to licenses and sources (for reports).
+    pub fn track_facets(&mut self) -> Result<()> {
+        let mut per_seg = Vec::new();
+        let mut names = Vec::new();
+        for s in self.corpus.segments() {
+            let mut m = HashMap::new();
+            let mut seg_names = Vec::new();
+            for field in ["license", "source"] {
+                let mut col = vec![u16::MAX; s.segment.doc_count() as usize];
+                for (v, id) in s.segment.terms_with_prefix(field, "") {
+                    let idx = match seg_names.iter().position(|n| *n == v) {
+                        Some(i) => i,
+                        None => {
+                            seg_names.push(v.clone());
+                            seg_names.len() - 1
+                        }
+                    };
+                    for o in s.segment.postings_of(id)?.iter() {
+                        if col[o as usize] == u16::MAX {
+                            col[o as usize] = idx.min(u16::MAX as usize - 1) as u16;
+                        }
+                    }
+                }
+                m.insert(field.to_string(), col);
+            }
+            per_seg.push(m);
+            names.push(seg_names);
+        }
+        self.facets = Some(per_seg);
+        self.facet_names = names;
+        Ok(())
+    }
+
+    /// Sequences this rank emits in total.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &crate::tokenize::Tokenizer {
+        &self.resolved.tokenizer
+    }
+
+    /// What was emitted so far.
+    pub fn emitted(&self) -> &Emitted {
+        &self.emitted
+    }
+
+    /// The state after what was emitted so far.
+    pub fn state(&self) -> StreamState {
+        StreamState {
+            version: 1,
+            generation: self.corpus.generation(),
+            mixture_hash: self.mixture.hash(),
+            tokenizer: self.resolved.tokenizer.id(),
+            seq_len: self.mixture.seq_len,
+            next_sequence: self.opts.start + self.done * self.opts.world,
+        }
+    }
+
+    /// Global index of this rank's `k`-th sequence.
+    fn global(&self, k: u64) -> u64 {
+        self.opts.start + self.opts.rank + k * self.opts.world
+    }
+
+    fn is_mine(&self, s: u64) -> bool {
+        let first = self.opts.start + self.opts.rank;
+        s >= first
+            && (s - first) % self.opts.world == 0
+            && (s - first) / self.opts.world < self.total
+    }
+
+    fn block(&mut self, part: u32, block: u32) -> Result<Arc<Block>> {
+        if let Some(b) = self.cache.get(&(part, block)) {
+            return Ok(b.clone());
+        }
+        let b = Arc::new(
+            self.corpus.segments()[part as usize]
+                .segment
+                .read_block(block as usize)?,
+        );
+        self.insert_block(part, block, b.clone());
+        Ok(b)
+    }
+
+    fn insert_block(&mut self, part: u32, block: u32, b: Arc<Block>) {
+        self.cache.insert((part, block), b);
+        self.cache_order.push_back((part, block));
+        while self.cache_order.len() > self.cache_cap {
+            if let Some(k) = self.cache_order.pop_front() {
+                self.cache.remove(&k);
+            }
+        }
+    }
+
+    /// The next `rows` sequences of this rank (fewer at the end; `None` when done).
+    pub fn next_batch(&mut self, rows: usize) -> Result<Option<Batch>> {
+        if self.done >= self.total {
+            return Ok(None);
+        }
+        let rows = rows.min((self.total - self.done) as usize);
+        let l = self.mixture.seq_len as u64;
+        let k0 = self.done;
+        let seqs: Vec<u64> = (0..rows as u64).map(|k| self.global(k0 + k)).collect();
+        let lo = seqs[0] * l;
+        let hi = (seqs[rows - 1] + 1) * l;
+        // Gather every document overlapping [lo, hi), reading only those that
+        // overlap one of this batch's sequences.
+        self.pending.retain(|p| p.s.start + p.s.tokens as u64 > lo);
+        while let Some(s) = self.sched.peek().copied() {
+            if s.start >= hi {
+                break;
+            }
+            self.sched.next();
+            if s.start + s.tokens as u64 <= lo {
+                continue;
+            }
+            self.pending.push(PendingDoc { s, tokens: None });
+        }
+        let need: Vec<usize> = (0..self.pending.len())
+            .filter(|&i| {
+                let p = &self.pending[i];
+                if p.tokens.is_some() {
+                    return false;
+                }
+                let a = p.s.start / l;
+                let b = (p.s.start + p.s.tokens as u64 - 1) / l;
+                (a..=b).any(|s| self.is_mine(s) && s >= seqs[0] && s <= seqs[rows - 1])
+            })
+            .collect();
+        // Decompress the blocks needed (in parallel), then tokenize.
+        let mut wanted: Vec<(u32, u32)> = Vec::new();
+        for &i in &need {
+            let s = self.pending[i].s;
+            let seg = &self.corpus.segments()[s.part as usize].segment;
+            let b = seg.block_of(s.ord) as u32;
+            if !self.cache.contains_key(&(s.part, b)) && !wanted.contains(&(s.part, b)) {
+                wanted.push((s.part, b));
+            }
+        }
+        let corpus = &self.corpus;
+        let fetched: Vec<((u32, u32), Result<Block>)> = wanted
+            .par_iter()
+            .map(|&(p, b)| {
+                (
+                    (p, b),
+                    corpus.segments()[p as usize].segment.read_block(b as usize),
+                )
+            })
+            .collect();
+        for (k, b) in fetched {
+            self.insert_block(k.0, k.1, Arc::new(b?));
+        }
+        let mut jobs = Vec::with_capacity(need.len());
+        for &i in &need {
+            let s = self.pending[i].s;
+            let seg = self.corpus.segments()[s.part as usize].segment.clone();
+            let bi = seg.block_of(s.ord);
+            let block = self.block(s.part, bi as u32)?;
+            let local = (s.ord - seg.blocks()[bi].first_doc) as usize;
+            jobs.push((i, block, local));
+        }
+        let tok = &self.resolved.tokenizer;
+        let eos = tok.eos();
+        let encoded: Vec<(usize, Result<Vec<u32>>)> = jobs
+            .par_iter()
+            .map(|(i, block, local)| {
+                let mut v = Vec::with_capacity(block.text(*local).len() + 1);
+                let r = tok.encode(block.text(*local), &mut v).map(|_| {
+                    v.push(eos);
+                    v
+                });
+                (*i, r)
+            })
+            .collect();
+        for (i, r) in encoded {
+            let v = r?;
+            let expected = self.pending[i].s.tokens as usize;
+            if v.len() != expected {
+                return Err(Error::Invalid(format!(
+                    "document token count changed ({} now, {expected} recorded): the token-count file is stale; delete the *.cqc files and rerun",
+                    v.len()
+                )));
+            }
+            self.pending[i].tokens = Some(v);
+        }
+        // Pack.
+        let mut tokens = vec![0u32; rows * l as usize];
+        let mut doc_starts = vec![Vec::new(); rows];
+        let mut covered = vec![0u64; rows];
+        for p in &self.pending {
+            let Some(t) = &p.tokens else { continue };
+            let (a, b) = (p.s.start, p.s.start + p.s.tokens as u64);
+            for (r, &s) in seqs.iter().enumerate() {
+                let (sa, sb) = (s * l, (s + 1) * l);
+                let (x, y) = (a.max(sa), b.min(sb));
+                if x >= y {
+                    continue;
+                }
+                let dst = r * l as usize + (x - sa) as usize;
+                tokens[dst..dst + (y - x) as usize]
+                    .copy_from_slice(&t[(x - a) as usize..(y - a) as usize]);
+                covered[r] += y - x;
+                if a >= sa {
+                    doc_starts[r].push((a - sa) as u32);
+                }
+                let name = &self.mixture.components[p.s.component as usize].name;
+                *self.emitted.by_component.entry(name.clone()).or_default() += y - x;
+                if let Some(f) = &self.facets {
+                    for (field, out) in [
+                        ("license", &mut self.emitted.by_license),
+                        ("source", &mut self.emitted.by_source),
+                    ] {
+                        let idx = f[p.s.part as usize][field][p.s.ord as usize];
+                        let v = if idx == u16::MAX {
+                            "(none)".to_string()
+                        } else {
+                            self.facet_names[p.s.part as usize][idx as usize].clone()
+                        };
+                        *out.entry(v).or_default() += y - x;
+                    }
+                }
+            }
+        }
+        if let Some(r) = covered.iter().position(|&c| c != l) {
+            return Err(Error::Invalid(format!(
+                "internal: sequence {} was not filled ({} of {l} tokens)",
+                seqs[r], covered[r]
+            )));
+        }
+        self.emitted.sequences += rows as u64;
+        self.emitted.tokens += rows as u64 * l;
+        self.emitted.checksum += tokens.iter().map(|&t| t as u64).sum::<u64>();
+        self.done += rows as u64;
+        Ok(Some(Batch {
+            tokens,
+            rows,
+            seq_len: l as usize,
+            sequences: seqs,
+            doc_starts,
+        }))
+    }
+
+    /// Global sequences of the whole stream (all ranks).
+    pub fn global_sequences(&self) -> u64 {
+        self.end
+    }
+}
+
+/// A library iterator of batches with a background prefetch thread.
+pub struct Streamer {
+    rx: std::sync::mpsc::Receiver<Result<Batch>>,
+    handle: Option<std::thread::JoinHandle<Engine>>,
+}
+
+impl Streamer {
+    /// Streams `m` from `corpus` in batches of `batch` rows, prefetching
+    /// `prefetch` batches on a background thread.
+    pub fn new(
+        corpus: &Corpus,
+        m: &Mixture,
+        opts: StreamOptions,
+        batch: usize,
+        prefetch: usize,
+    ) -> Result<Streamer> {
+        let mut engine = Engine::new(corpus, m, opts)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(prefetch.max(1));
+        let batch = batch.max(1);
+        let handle = std::thread::spawn(move || {
+            loop {
+                match engine.next_batch(batch) {
+                    Ok(Some(b)) => {
+                        if tx.send(Ok(b)).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        break;
+                    }
+                }
+            }
+            engine
+        });
+        Ok(Streamer {
+            rx,
+            handle: Some(handle),
+        })
+    }
+
+    /// Waits for the background thread and returns the state after everything received.
+    pub fn finish(mut self) -> Option<StreamState> {
+        let h = self.handle.take()?;
+        drop(std::mem::replace(
+            &mut self.rx,
+            std::sync::mpsc::sync_channel(1).1,
+        ));
+        h.join().ok().map(|e| e.state())
+    }
+}
+
+impl Iterator for Streamer {
+    type Item = Result<Batch>;
+
+    fn next(&mut self) -> Option<Result<Batch>> {
+        self.rx.recv().ok()
+    }
+}

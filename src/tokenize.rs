@@ -1,0 +1,288 @@
+//! Tokenizers for the streamer: the built-in byte tokenizer (each UTF-8 byte
+//! is its id 0..255, end-of-document is 256) and Hugging Face `tokenizer.json`
+//! files through the `tokenizers` crate; BPE training on selected documents;
+//! and exact per-document token counts kept beside the segments, keyed by
+//! the tokenizer's content hash, so plans and budgets are exact and instant
+//! after the first pass.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::corpus::Corpus;
+use crate::error::{Error, IoContext, Result};
+use crate::segment::Segment;
+
+/// End-of-document id of the byte tokenizer.
+pub const BYTES_EOS: u32 = 256;
+
+/// A tokenizer usable by the streamer.
+#[derive(Clone)]
+pub enum Tokenizer {
+    /// UTF-8 bytes as ids 0..255, end-of-document 256.
+    Bytes,
+    /// A Hugging Face tokenizer.
+    Hf {
+        /// The loaded tokenizer.
+        tok: Arc<tokenizers::Tokenizer>,
+        /// End-of-document id.
+        eos: u32,
+        /// Content hash of the tokenizer file (hex xxh3-64).
+        hash: String,
+        /// Where it was loaded from.
+        path: PathBuf,
+    },
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.id())
+    }
+}
+
+/// Special tokens tried, in order, as the end-of-document id.
+const EOS_CANDIDATES: &[&str] = &[
+    "<|endoftext|>",
+    "</s>",
+    "<eos>",
+    "<|end_of_text|>",
+    "[SEP]",
+    "<|eos|>",
+];
+
+impl Tokenizer {
+    /// `bytes` or a path to a `tokenizer.json`.
+    pub fn load(spec: &str) -> Result<Tokenizer> {
+        if spec == "bytes" {
+            return Ok(Tokenizer::Bytes);
+        }
+        let path = PathBuf::from(spec);
+        let bytes = std::fs::read(&path).at(&path)?;
+        let tok = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| {
+            Error::Invalid(format!("{}: not a tokenizer.json: {e}", path.display()))
+        })?;
+        let eos = EOS_CANDIDATES
+            .iter()
+            .find_map(|t| tok.token_to_id(t))
+            .unwrap_or(tok.get_vocab_size(true) as u32);
+        Ok(Tokenizer::Hf {
+            tok: Arc::new(tok),
+            eos,
+            hash: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes)),
+            path,
+        })
+    }
+
+    /// A stable identifier: `bytes` or `hf-<content hash>`.
+    pub fn id(&self) -> String {
+        match self {
+            Tokenizer::Bytes => "bytes".into(),
+            Tokenizer::Hf { hash, .. } => format!("hf-{hash}"),
+        }
+    }
+
+    /// The end-of-document id.
+    pub fn eos(&self) -> u32 {
+        match self {
+            Tokenizer::Bytes => BYTES_EOS,
+            Tokenizer::Hf { eos, .. } => *eos,
+        }
+    }
+
+    /// Number of ids (largest id + 1), end-of-document included.
+    pub fn vocab_size(&self) -> u32 {
+        match self {
+            Tokenizer::Bytes => BYTES_EOS + 1,
+            Tokenizer::Hf { tok, eos, .. } => (tok.get_vocab_size(true) as u32).max(eos + 1),
+        }
+    }
+
+    /// Appends the ids of `text` (no end-of-document) to `out`.
+    pub fn encode(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
+        match self {
+            Tokenizer::Bytes => out.extend(text.bytes().map(u32::from)),
+            Tokenizer::Hf { tok, .. } => {
+                let enc = tok
+                    .encode_fast(text, false)
+                    .map_err(|e| Error::Invalid(format!("tokenizer: {e}")))?;
+                out.extend_from_slice(enc.get_ids());
+            }
+        }
+        Ok(())
+    }
+
+    /// Tokens of `text` plus one end-of-document.
+    pub fn count(&self, text: &str) -> Result<u32> {
+        Ok(match self {
+            Tokenizer::Bytes => text.len() as u32 + 1,
+            Tokenizer::Hf { tok, .. } => {
+                let enc = tok
+                    .encode_fast(text, false)
+                    .map_err(|e| Error::Invalid(format!("tokenizer: {e}")))?;
+                enc.get_ids().len() as u32 + 1
+            }
+        })
+    }
+
+    /// Decodes ids back to text (the byte tokenizer skips end-of-document).
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        match self {
+            Tokenizer::Bytes => {
+                let b: Vec<u8> = ids.iter().filter(|&&i| i < 256).map(|&i| i as u8).collect();
+                Ok(String::from_utf8_lossy(&b).into_owned())
+            }
+            Tokenizer::Hf { tok, .. } => tok
+                .decode(ids, false)
+                .map_err(|e| Error::Invalid(format!("tokenizer: {e}"))),
+        }
+    }
+}
+
+const COUNTS_MAGIC: [u8; 4] = *b"CQTC";
+const COUNTS_VERSION: u32 = 1;
+
+/// Path of the token-count sidecar of `segment_file` for `tokenizer_id`.
+pub fn counts_path(dir: &Path, segment_file: &str, tokenizer_id: &str) -> PathBuf {
+    let stem = segment_file.strip_suffix(".cqs").unwrap_or(segment_file);
+    dir.join(format!("{stem}.tok-{tokenizer_id}.cqc"))
+}
+
+fn read_counts(path: &Path, n: u32) -> Result<Option<Vec<u32>>> {
+    let b = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let want = 12 + 4 * n as usize + 4;
+    if b.len() != want || b[..4] != COUNTS_MAGIC {
+        return Err(Error::corrupt(
+            path,
+            "token-count file malformed (delete it to recompute)",
+        ));
+    }
+    let v = u32::from_le_bytes(b[4..8].try_into().unwrap());
+    if v != COUNTS_VERSION {
+        return Err(Error::Version {
+            path: path.into(),
+            found: v,
+            supported: COUNTS_VERSION,
+        });
+    }
+    let crc = u32::from_le_bytes(b[want - 4..].try_into().unwrap());
+    if crc32c::crc32c(&b[..want - 4]) != crc {
+        return Err(Error::corrupt(
+            path,
+            "token-count checksum mismatch (delete it to recompute)",
+        ));
+    }
+    if u32::from_le_bytes(b[8..12].try_into().unwrap()) != n {
+        return Err(Error::corrupt(
+            path,
+            "token-count file is for another segment",
+        ));
+    }
+    Ok(Some(
+        b[12..want - 4]
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+    ))
+}
+
+fn write_counts(path: &Path, counts: &[u32]) -> Result<()> {
+    let mut b = Vec::with_capacity(16 + 4 * counts.len());
+    b.extend_from_slice(&COUNTS_MAGIC);
+    b.extend_from_slice(&COUNTS_VERSION.to_le_bytes());
+    b.extend_from_slice(&(counts.len() as u32).to_le_bytes());
+    for c in counts {
+        b.extend_from_slice(&c.to_le_bytes());
+    }
+    let crc = crc32c::crc32c(&b);
+    b.extend_from_slice(&crc.to_le_bytes());
+    let tmp = path.with_extension("cqc.tmp");
+    std::fs::write(&tmp, &b).at(&tmp)?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .at(&tmp)?;
+    std::fs::rename(&tmp, path).at(path)
+}
+
+/// Exact token counts (text tokens + 1 end-of-document) of every document
+/// of a segment: from the `bytes` column for the byte tokenizer, else from
+/// the sidecar file, computed and written on first use.
+pub fn segment_counts(
+    dir: &Path,
+    file: &str,
+    seg: &Segment,
+    tok: &Tokenizer,
+) -> Result<Arc<Vec<u32>>> {
+    if let Tokenizer::Bytes = tok {
+        let col = seg
+            .numeric(crate::format::BYTES_FIELD)?
+            .ok_or_else(|| Error::corrupt(seg.path(), "bytes column missing"))?;
+        return Ok(Arc::new(col.iter().map(|&b| b as u32 + 1).collect()));
+    }
+    let path = counts_path(dir, file, &tok.id());
+    if let Some(c) = read_counts(&path, seg.doc_count())? {
+        return Ok(Arc::new(c));
+    }
+    let per_block: Vec<Vec<u32>> = (0..seg.blocks().len())
+        .into_par_iter()
+        .map(|b| {
+            let block = seg.read_block(b)?;
+            (0..block.len())
+                .map(|i| tok.count(block.text(i)))
+                .collect::<Result<Vec<u32>>>()
+        })
+        .collect::<Result<_>>()?;
+    let counts: Vec<u32> = per_block.into_iter().flatten().collect();
+    write_counts(&path, &counts)?;
+    Ok(Arc::new(counts))
+}
+
+/// Token counts of every segment of a snapshot (same order as its segments).
+pub fn corpus_counts(corpus: &Corpus, tok: &Tokenizer) -> Result<Vec<Arc<Vec<u32>>>> {
+    corpus
+        .segments()
+        .iter()
+        .map(|s| segment_counts(corpus.dir(), &s.entry.file, &s.segment, tok))
+        .collect()
+}
+
+/// Trains a byte-level BPE tokenizer with `vocab_size` ids on the texts of
+/// `sel` and writes it as `tokenizer.json` to `out`.
+pub fn train_bpe(sel: &crate::select::Selection, vocab_size: usize, out: &Path) -> Result<()> {
+    use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
+    use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+    use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+    use tokenizers::{AddedToken, TokenizerBuilder};
+    let err = |e: tokenizers::Error| Error::Invalid(format!("tokenizer training: {e}"));
+    let mut trainer = BpeTrainerBuilder::new()
+        .vocab_size(vocab_size)
+        .min_frequency(2)
+        .show_progress(false)
+        .special_tokens(vec![AddedToken::from("<|endoftext|>", true)])
+        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+        .build();
+    let mut tok = TokenizerBuilder::<
+        BPE,
+        tokenizers::NormalizerWrapper,
+        ByteLevel,
+        ByteLevel,
+        ByteLevelDecoder,
+    >::new()
+    .with_model(BPE::default())
+    .with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false)))
+    .with_post_processor(Some(ByteLevel::default().trim_offsets(false)))
+    .with_decoder(Some(ByteLevelDecoder::default()))
+    .build()
+    .map_err(err)?;
+    let mut texts = Vec::new();
+    for d in sel.documents() {
+        texts.push(d?.text);
+    }
+    tok.train(&mut trainer, texts.into_iter()).map_err(err)?;
+    tok.save(out, false).map_err(err)?;
+    Ok(())
+}

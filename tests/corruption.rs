@@ -1,0 +1,753 @@
+//! Damaged files: every section of a segment (and its header, section table
+//! and footer) is truncated and has bytes flipped, on a fresh copy of a
+//! corpus each time; the catalog is truncated and overwritten; segment files
+//! go missing or are left over. Opening, querying, exporting, `get` and
+//! `verify` must then fail with an error naming the damaged file, or (only
+//! for damage inside a compressed block, which is checked when read) answer
+//! exactly as the undamaged corpus does while refusing the damaged block.
+//! Nothing may panic and no answer may be wrong.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use corpusql::export::{write_jsonl, Projection};
+use corpusql::format::{self, section};
+use corpusql::maintain::{verify, VerifyReport};
+use corpusql::segment::Segment;
+use corpusql::{ingest, Corpus, IngestOptions, Input};
+
+const QUERIES: &[&str] = &[
+    "*",
+    "lang = fr",
+    "lang in (en, de) and year >= 2000",
+    "not lang = en",
+    "src = web/*",
+    "src != books/fiction",
+    "tags = a?c or tags exists",
+    "year < 1990 or q > 0.5",
+    "bytes > 1200",
+    "id = k00017",
+    "id = k001*",
+];
+
+/// A few hundred documents; long enough texts that the first segment holds
+/// several blocks.
+fn corpus_lines(n: usize) -> String {
+    let langs = ["fr", "en", "de", "es"];
+    let srcs = ["web/a", "web/b-2", "books/fiction", "code.c"];
+    let tags = ["abc", "adc", "x-y", "z"];
+    let mut s = String::new();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for i in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let words = 150 + (x % 150) as usize;
+        let mut text = String::with_capacity(words * 8);
+        let mut y = x;
+        for w in 0..words {
+            y = y
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(w as u64 | 1);
+            text.push_str(
+                ["lorem", "ipsum", "dolor", "été", "中文", "sit", "amet"][(y >> 60) as usize % 7],
+            );
+            text.push_str(&format!("{} ", (y >> 40) % 1000));
+        }
+        let mut rec = serde_json::json!({
+            "id": format!("k{i:05}"),
+            "text": text,
+            "lang": langs[i % 4],
+            "src": srcs[(i / 3) % 4],
+            "year": 1950 + (x % 70) as i64,
+            "tags": [tags[i % 4], tags[(i / 4) % 4]],
+        });
+        if i % 5 != 0 {
+            rec["q"] = serde_json::json!(((x >> 8) % 1000) as f64 / 1000.0 - 0.25);
+        }
+        s.push_str(&rec.to_string());
+        s.push('\n');
+    }
+    s
+}
+
+fn build_corpus(dir: &Path) {
+    let lines = corpus_lines(400);
+    let opts = IngestOptions {
+        segment_bytes: 500_000,
+        ..IngestOptions::default()
+    };
+    let input = Input::Reader("gen.jsonl".into(), Box::new(std::io::Cursor::new(lines)));
+    let r = ingest(dir, vec![input], &opts).unwrap();
+    assert_eq!(r.ingested, 400);
+    let c = Corpus::open(dir).unwrap();
+    assert!(c.segments().len() >= 2, "{} segments", c.segments().len());
+    assert!(
+        c.segments()[0].segment.blocks().len() >= 2,
+        "first segment has {} blocks",
+        c.segments()[0].segment.blocks().len()
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// What the undamaged corpus answers.
+struct Baseline {
+    counts: Vec<u64>,
+    export: Vec<u8>,
+    docs: BTreeMap<String, Vec<u8>>,
+}
+
+fn export_all(c: &Corpus) -> corpusql::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    write_jsonl(&c.all(), &Projection::All, &mut out)?;
+    Ok(out)
+}
+
+fn baseline(dir: &Path) -> Baseline {
+    let c = Corpus::open(dir).unwrap();
+    let counts = QUERIES
+        .iter()
+        .map(|q| c.query(q).unwrap().count())
+        .collect();
+    let export = export_all(&c).unwrap();
+    let mut docs = BTreeMap::new();
+    for d in c.all().documents() {
+        let d = d.unwrap();
+        docs.insert(d.key, d.json);
+    }
+    assert_eq!(docs.len(), 400);
+    Baseline {
+        counts,
+        export,
+        docs,
+    }
+}
+
+/// What a damaged copy answered; every call made under `catch_unwind`.
+#[derive(Default)]
+struct Observed {
+    open: Option<Result<(), String>>,
+    queries: Vec<Result<u64, String>>,
+    export: Option<Result<Vec<u8>, String>>,
+    gets: BTreeMap<String, Result<Option<Vec<u8>>, String>>,
+    verify: Option<Result<VerifyReport, String>>,
+}
+
+fn observe(dir: &Path, keys: &[String]) -> Result<Observed, String> {
+    let mut o = Observed::default();
+    catch_unwind(AssertUnwindSafe(|| {
+        match Corpus::open(dir) {
+            Err(e) => o.open = Some(Err(e.to_string())),
+            Ok(c) => {
+                o.open = Some(Ok(()));
+                for q in QUERIES {
+                    o.queries
+                        .push(c.query(q).map(|s| s.count()).map_err(|e| e.to_string()));
+                }
+                o.export = Some(export_all(&c).map_err(|e| e.to_string()));
+                for k in keys {
+                    let r = c
+                        .get(k)
+                        .map(|d| d.map(|d| d.json))
+                        .map_err(|e| e.to_string());
+                    o.gets.insert(k.clone(), r);
+                }
+            }
+        }
+        o.verify = Some(verify(dir).map_err(|e| e.to_string()));
+    }))
+    .map_err(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        format!("PANIC: {msg}")
+    })?;
+    Ok(o)
+}
+
+/// The regions of a segment file: (name, start, end).
+fn regions(path: &Path) -> Vec<(String, usize, usize)> {
+    let b = std::fs::read(path).unwrap();
+    let f = &b[b.len() - format::FOOTER_LEN..];
+    let u64_at = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap());
+    let u32_at = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().unwrap());
+    let table_off = u64_at(f, format::FOOTER_TABLE_OFFSET) as usize;
+    let nsec = u32_at(f, format::FOOTER_SECTION_COUNT) as usize;
+    assert_eq!(nsec, section::ALL.len());
+    let table_end = table_off + nsec * format::SECTION_ENTRY_LEN;
+    assert_eq!(table_end, b.len() - format::FOOTER_LEN);
+    let mut out = vec![("header".to_string(), 0, format::HEADER_LEN)];
+    for i in 0..nsec {
+        let e = &b[table_off + i * format::SECTION_ENTRY_LEN..];
+        let id = u32_at(e, 0);
+        let off = u64_at(e, 8) as usize;
+        let len = u64_at(e, 16) as usize;
+        assert!(len > 0, "section {} empty", section::name(id));
+        out.push((section::name(id).to_string(), off, off + len));
+    }
+    out.push(("table".into(), table_off, table_end));
+    out.push(("footer".into(), table_end, b.len()));
+    out
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Truncate(usize),
+    Flip(usize, u8),
+}
+
+fn apply(path: &Path, m: &Mutation) {
+    match m {
+        Mutation::Truncate(at) => {
+            let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+            f.set_len(*at as u64).unwrap();
+        }
+        Mutation::Flip(at, mask) => {
+            let mut b = std::fs::read(path).unwrap();
+            b[*at] ^= mask;
+            std::fs::write(path, b).unwrap();
+        }
+    }
+}
+
+/// The keys whose documents live in the block covering file offset `at`.
+fn keys_of_block_at(seg: &Segment, at: usize) -> Vec<String> {
+    let Some(bi) = seg
+        .blocks()
+        .iter()
+        .position(|b| (b.offset as usize..b.offset as usize + b.len as usize).contains(&at))
+    else {
+        return Vec::new();
+    };
+    let b = seg.blocks()[bi];
+    let mut out = Vec::new();
+    let mut s = seg.key_stream();
+    use fst::Streamer;
+    while let Some((k, o)) = s.next() {
+        let o = o as u32;
+        if o >= b.first_doc && o < b.first_doc + b.docs {
+            out.push(String::from_utf8(k.to_vec()).unwrap());
+        }
+    }
+    out
+}
+
+fn verify_flags_segment(
+    v: &Option<Result<VerifyReport, String>>,
+    file: &str,
+) -> Result<(), String> {
+    match v {
+        None => Err("verify not run".into()),
+        Some(Err(e)) if e.contains(file) => Ok(()),
+        Some(Err(e)) => Err(format!("verify error does not name {file}: {e}")),
+        Some(Ok(r)) => {
+            let s = r
+                .segments
+                .iter()
+                .find(|s| s.file == file)
+                .ok_or_else(|| format!("verify does not list {file}"))?;
+            match &s.error {
+                Some(_) if !r.ok() => Ok(()),
+                _ => Err(format!("verify reports {file} as fine: {r:?}")),
+            }
+        }
+    }
+}
+
+/// Judges one outcome. `block_keys` is `Some` for a byte flipped inside the
+/// BLOCKS section (the keys of the damaged block).
+fn judge(
+    o: &Observed,
+    base: &Baseline,
+    file: &str,
+    block_keys: Option<&[String]>,
+) -> Result<(), String> {
+    let names = |e: &str| -> Result<(), String> {
+        if e.contains(file) {
+            Ok(())
+        } else {
+            Err(format!("error does not name {file}: {e}"))
+        }
+    };
+    match (&o.open, block_keys) {
+        (None, _) => return Err("open not run".into()),
+        (Some(Err(e)), _) => names(e)?,
+        (Some(Ok(())), None) => return Err("open succeeded on a damaged segment".into()),
+        (Some(Ok(())), Some(bad)) => {
+            for (q, (r, want)) in QUERIES.iter().zip(o.queries.iter().zip(&base.counts)) {
+                match r {
+                    Ok(n) if n == want => {}
+                    Ok(n) => return Err(format!("`{q}` counted {n}, expected {want}")),
+                    Err(e) => names(e)?,
+                }
+            }
+            match &o.export {
+                Some(Ok(out)) if !bad.is_empty() => {
+                    return Err(format!(
+                        "export succeeded ({} bytes) despite a damaged block",
+                        out.len()
+                    ))
+                }
+                Some(Ok(out)) if *out != base.export => return Err("export differs".into()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => names(e)?,
+                None => return Err("export not run".into()),
+            }
+            for (k, r) in &o.gets {
+                match r {
+                    Ok(Some(j)) if bad.contains(k) => {
+                        return Err(format!("get {k} from a damaged block succeeded: {j:?}"))
+                    }
+                    Ok(Some(j)) if Some(j) != base.docs.get(k) => {
+                        return Err(format!("get {k} returned a different record"))
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => return Err(format!("get {k} found nothing")),
+                    Err(e) if bad.contains(k) => names(e)?,
+                    Err(e) => return Err(format!("get {k} (an undamaged block) failed: {e}")),
+                }
+            }
+        }
+    }
+    verify_flags_segment(&o.verify, file)
+}
+
+/// Mutations of one segment file: truncations and byte flips per region.
+fn mutations(path: &Path) -> Vec<(String, Mutation)> {
+    let len = std::fs::metadata(path).unwrap().len() as usize;
+    let mut out = Vec::new();
+    let mut cuts = std::collections::BTreeSet::from([0usize, 1, 8, len - 1, len - 4]);
+    for (name, start, end) in regions(path) {
+        for at in [start, start + (end - start) / 2, end - 1] {
+            if at < len && cuts.insert(at) {
+                out.push((format!("{name}: truncate at {at}"), Mutation::Truncate(at)));
+            }
+        }
+        let mut flips = vec![
+            start,
+            end - 1,
+            start + (end - start) / 2,
+            start + (end - start) / 3,
+        ];
+        if end - start > 8 {
+            flips.push(start + 1);
+            flips.push(end - 2);
+        }
+        flips.sort();
+        flips.dedup();
+        for (i, at) in flips.into_iter().enumerate() {
+            for mask in [0x01u8, 0x80, [0xFF, 0x10, 0x42][i % 3]] {
+                out.push((
+                    format!("{name}: flip {mask:#04x} at {at}"),
+                    Mutation::Flip(at, mask),
+                ));
+            }
+        }
+    }
+    for at in cuts.clone() {
+        if !out
+            .iter()
+            .any(|(_, m)| matches!(m, Mutation::Truncate(x) if *x == at))
+            && at < len
+        {
+            out.push((format!("truncate at {at}"), Mutation::Truncate(at)));
+        }
+    }
+    out
+}
+
+#[test]
+fn damaged_segments_fail_loudly_and_never_lie() {
+    let tmp = tempfile::tempdir().unwrap();
+    let orig = tmp.path().join("orig");
+    build_corpus(&orig);
+    let base = baseline(&orig);
+    let keys: Vec<String> = base.docs.keys().cloned().collect();
+    let state = Corpus::open(&orig).unwrap().state().clone();
+    let mut failures = Vec::new();
+    let mut tried = 0;
+    for entry in &state.segments {
+        let src = orig.join(&entry.file);
+        let seg = Segment::open(&src).unwrap();
+        let blocks = seg
+            .sections()
+            .iter()
+            .find(|s| s.id == section::BLOCKS)
+            .copied()
+            .unwrap();
+        for (what, m) in mutations(&src) {
+            // The header's flags (bytes 12..16) are checked by nothing; they
+            // have their own (ignored) test below.
+            if matches!(m, Mutation::Flip(at, _) if (format::HEADER_FLAGS_OFFSET..format::HEADER_LEN).contains(&at))
+            {
+                continue;
+            }
+            tried += 1;
+            let work = tmp.path().join(format!("work-{tried}"));
+            copy_dir(&orig, &work);
+            apply(&work.join(&entry.file), &m);
+            let block_keys = match m {
+                Mutation::Flip(at, _)
+                    if (blocks.offset as usize..(blocks.offset + blocks.len) as usize)
+                        .contains(&at) =>
+                {
+                    Some(keys_of_block_at(&seg, at))
+                }
+                _ => None,
+            };
+            let verdict = observe(&work, &keys)
+                .and_then(|o| judge(&o, &base, &entry.file, block_keys.as_deref()));
+            if let Err(e) = verdict {
+                failures.push(format!("{} {what}: {e}", entry.file));
+            }
+            std::fs::remove_dir_all(&work).unwrap();
+        }
+    }
+    assert!(tried > 100, "only {tried} mutations");
+    assert!(
+        failures.is_empty(),
+        "{} of {tried} mutations misbehaved:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// A flipped byte in the header's flags field is detected by nothing:
+/// `Segment::open` never reads the flags, no checksum covers the header, and
+/// `verify` reports the segment as fine.
+#[test]
+#[ignore = "bug: segment header flags (bytes 12..16) are neither checked on open nor covered by a checksum; verify reports a segment with damaged flags as ok"]
+fn damaged_header_flags_are_detected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let orig = tmp.path().join("orig");
+    build_corpus(&orig);
+    let base = baseline(&orig);
+    let keys: Vec<String> = base.docs.keys().cloned().collect();
+    let state = Corpus::open(&orig).unwrap().state().clone();
+    let file = &state.segments[0].file;
+    let work = tmp.path().join("work");
+    copy_dir(&orig, &work);
+    apply(
+        &work.join(file),
+        &Mutation::Flip(format::HEADER_FLAGS_OFFSET, 0x01),
+    );
+    let o = observe(&work, &keys).unwrap();
+    judge(&o, &base, file, None).unwrap();
+}
+
+fn counts(dir: &Path) -> Vec<u64> {
+    let c = Corpus::open(dir).unwrap();
+    QUERIES
+        .iter()
+        .map(|q| c.query(q).unwrap().count())
+        .collect()
+}
+
+fn segment_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("seg-"))
+        .collect();
+    v.sort();
+    v
+}
+
+type CatalogDamage = Box<dyn Fn(&Path)>;
+
+fn truncate_catalog(at: usize) -> (String, CatalogDamage) {
+    (
+        format!("truncate at {at}"),
+        Box::new(move |p: &Path| {
+            let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+            f.set_len(at as u64).unwrap();
+        }),
+    )
+}
+
+/// What opening a corpus with a damaged catalog did.
+enum CatalogOutcome {
+    Panic,
+    /// Open succeeded; the counts of [`QUERIES`] (None: that query failed).
+    Opened(Vec<Option<u64>>),
+    /// Open failed with this message; whether verify then said ok.
+    Failed(String, Option<bool>),
+}
+
+/// Applies each damage to a fresh copy of a corpus's catalog and opens it.
+fn catalog_outcomes(
+    cases: impl Fn(usize) -> Vec<(String, CatalogDamage)>,
+) -> Vec<(String, CatalogOutcome)> {
+    let tmp = tempfile::tempdir().unwrap();
+    let orig = tmp.path().join("orig");
+    build_corpus(&orig);
+    let base = baseline(&orig);
+    let cat = orig.join(corpusql::catalog::CATALOG_FILE);
+    let len = std::fs::metadata(&cat).unwrap().len() as usize;
+    let mut out = Vec::new();
+    for (i, (what, f)) in cases(len).into_iter().enumerate() {
+        let work = tmp.path().join(format!("cat-{i}"));
+        copy_dir(&orig, &work);
+        f(&work.join(corpusql::catalog::CATALOG_FILE));
+        let r = catch_unwind(AssertUnwindSafe(|| match Corpus::open(&work) {
+            Ok(c) => CatalogOutcome::Opened(
+                QUERIES
+                    .iter()
+                    .map(|q| c.query(q).map(|s| s.count()).ok())
+                    .collect(),
+            ),
+            Err(e) => CatalogOutcome::Failed(e.to_string(), verify(&work).ok().map(|r| r.ok())),
+        }));
+        out.push((what, r.unwrap_or(CatalogOutcome::Panic)));
+        std::fs::remove_dir_all(&work).unwrap();
+    }
+    // The original is untouched by all this.
+    assert_eq!(counts(&orig), base.counts);
+    out
+}
+
+/// Damage that must make open fail with an error naming the catalog.
+fn catalog_failures(cases: impl Fn(usize) -> Vec<(String, CatalogDamage)>) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (what, o) in catalog_outcomes(cases) {
+        match o {
+            CatalogOutcome::Panic => failures.push(format!("{what}: panic")),
+            CatalogOutcome::Opened(c) => {
+                failures.push(format!("{what}: open succeeded, counts {c:?}"))
+            }
+            CatalogOutcome::Failed(e, v) => {
+                if !e.contains("catalog.redb") {
+                    failures.push(format!("{what}: error does not name the catalog: {e}"));
+                }
+                if v == Some(true) {
+                    failures.push(format!("{what}: verify says ok"));
+                }
+            }
+        }
+    }
+    failures
+}
+
+/// Single flipped bytes across the catalog file (redb's unused space, its
+/// header, the data pages): never a panic. Open may fail (with any error) or
+/// succeed; wrong answers from damaged catalog *values* are the subject of
+/// `damaged_tombstones_in_the_catalog_are_detected`.
+#[test]
+fn catalog_byte_flips_never_panic() {
+    let outcomes = catalog_outcomes(|len| {
+        let mut v: Vec<(String, CatalogDamage)> = Vec::new();
+        // (Offset 64 is left out: a flip there trips an assert inside redb;
+        // see `catalog_damage_that_trips_redb_asserts_is_an_error`.)
+        let mut offsets = vec![0usize, 9, 20, 40, 80, 200, 600, 1000, 4106, 8292, 16391];
+        offsets.extend((1..16).map(|i| len * i / 16));
+        offsets.push(len - 10);
+        for at in offsets.into_iter().filter(|&at| at < len) {
+            for mask in [0x01u8, 0xFF] {
+                v.push((
+                    format!("flip {mask:#04x} at {at}"),
+                    Box::new(move |p: &Path| {
+                        let mut b = std::fs::read(p).unwrap();
+                        b[at] ^= mask;
+                        std::fs::write(p, b).unwrap();
+                    }),
+                ));
+            }
+        }
+        // Inside the data: the bytes of a segment's file name.
+        for k in 0..4usize {
+            v.push((
+                format!("flip in a segment name (+{k})"),
+                Box::new(move |p: &Path| {
+                    let mut b = std::fs::read(p).unwrap();
+                    let pat = b"seg-0000000001.cqs";
+                    let hit = (0..b.len() - pat.len()).find(|&i| &b[i..i + pat.len()] == pat);
+                    let h = hit.expect("segment name not found in the catalog");
+                    b[h + 5 + 4 * k] ^= 0x02;
+                    std::fs::write(p, b).unwrap();
+                }),
+            ));
+        }
+        v
+    });
+    let panics: Vec<&String> = outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, CatalogOutcome::Panic))
+        .map(|(w, _)| w)
+        .collect();
+    assert!(panics.is_empty(), "panics: {panics:?}");
+    // A damaged segment name must not go unnoticed.
+    for (w, o) in &outcomes {
+        if w.starts_with("flip in a segment name") {
+            assert!(matches!(o, CatalogOutcome::Failed(..)), "{w}: opened");
+        }
+    }
+}
+
+#[test]
+fn damaged_catalog_is_an_error_not_a_panic() {
+    let failures = catalog_failures(|_| {
+        let mut cases: Vec<(String, CatalogDamage)> =
+            [0, 1, 16, 100].into_iter().map(truncate_catalog).collect();
+        cases.push((
+            "garbage header".into(),
+            Box::new(|p: &Path| {
+                let mut b = std::fs::read(p).unwrap();
+                for x in b.iter_mut().take(64) {
+                    *x = 0xA5;
+                }
+                std::fs::write(p, b).unwrap();
+            }),
+        ));
+        cases.push((
+            "not a database".into(),
+            Box::new(|p: &Path| std::fs::write(p, b"hello, I am not redb\n").unwrap()),
+        ));
+        cases
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// redb asserts instead of returning an error on some damage:
+/// `page_manager.rs:243` (`assert!(storage.raw_file_len()? >=
+/// header.layout().len())`) when the file is shorter than its header says,
+/// and `transactions.rs:845` (`assert_eq!`) after a flipped bit at offset 64
+/// (a commit slot of redb's header). `Catalog::db` (src/catalog/mod.rs) calls
+/// `Database::open` unguarded, so `Corpus::open` and `verify` panic.
+#[test]
+#[ignore = "bug: a truncated catalog.redb (or one with byte 64 flipped) makes Corpus::open and verify panic inside redb instead of returning Err"]
+fn catalog_damage_that_trips_redb_asserts_is_an_error() {
+    let mut failures = catalog_failures(|len| {
+        [512, 4096, len / 2, len - 1]
+            .into_iter()
+            .filter(|&at| at < len)
+            .map(truncate_catalog)
+            .collect()
+    });
+    let flipped = catalog_outcomes(|_| {
+        vec![(
+            "flip 0x01 at 64".to_string(),
+            Box::new(|p: &Path| {
+                let mut b = std::fs::read(p).unwrap();
+                b[64] ^= 0x01;
+                std::fs::write(p, b).unwrap();
+            }) as CatalogDamage,
+        )]
+    });
+    for (w, o) in flipped {
+        if matches!(o, CatalogOutcome::Panic) {
+            failures.push(format!("{w}: panic"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn missing_segment_is_an_error_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    build_corpus(&dir);
+    let state = Corpus::open(&dir).unwrap().state().clone();
+    let file = &state.segments[1].file;
+    std::fs::remove_file(dir.join(file)).unwrap();
+    let e = Corpus::open(&dir).unwrap_err().to_string();
+    assert!(e.contains(file.as_str()), "{e}");
+    let v = verify(&dir).unwrap();
+    assert!(!v.ok());
+    let s = v.segments.iter().find(|s| s.file == *file).unwrap();
+    assert!(s.error.is_some(), "{v:?}");
+}
+
+#[test]
+fn orphan_files_are_collected_on_open_and_change_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    build_corpus(&dir);
+    let base = baseline(&dir);
+    let listed = segment_files(&dir);
+    let orphans: Vec<PathBuf> = vec![
+        dir.join("seg-9999999999.cqs"),
+        dir.join("seg-0000000077.cqs.tmp"),
+        dir.join("seg-0000000078.cqs"),
+    ];
+    // A complete copy of a live segment, a half-written temporary, and junk.
+    std::fs::copy(dir.join(&listed[0]), &orphans[0]).unwrap();
+    let b = std::fs::read(dir.join(&listed[1])).unwrap();
+    std::fs::write(&orphans[1], &b[..b.len() / 2]).unwrap();
+    std::fs::write(&orphans[2], b"junk").unwrap();
+    let unrelated = dir.join("notes.txt");
+    std::fs::write(&unrelated, b"keep me").unwrap();
+
+    // While a writer holds the lock, open leaves the files alone.
+    {
+        let _lock = corpusql::corpus::WriteLock::acquire(&dir).unwrap();
+        assert_eq!(counts(&dir), base.counts);
+        for p in &orphans {
+            assert!(p.exists(), "{} removed under a writer's lock", p.display());
+        }
+    }
+    // Without a writer, open removes them; answers are unchanged.
+    let c = Corpus::open(&dir).unwrap();
+    for p in &orphans {
+        assert!(!p.exists(), "{} not collected", p.display());
+    }
+    assert!(unrelated.exists());
+    assert_eq!(segment_files(&dir), listed);
+    assert_eq!(export_all(&c).unwrap(), base.export);
+    assert_eq!(counts(&dir), base.counts);
+    assert!(verify(&dir).unwrap().ok());
+}
+
+/// Catalog values carry no checksum of their own and redb 2 does not
+/// checksum its leaf pages, so a flipped bit in a tombstone bitmap changes
+/// which document is deleted: no error, and a wrong answer.
+#[test]
+#[ignore = "bug: catalog values (tombstones, segment entries) are not checksummed; a bit flipped in a tombstone bitmap inside catalog.redb silently resurrects a deleted document"]
+fn damaged_tombstones_in_the_catalog_are_detected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    build_corpus(&dir);
+    let (n, _) = corpusql::maintain::delete(&dir, "id = k00017").unwrap();
+    assert_eq!(n, 1);
+    let c = Corpus::open(&dir).unwrap();
+    let (seg_id, bm) = c.state().tombstones.iter().next().unwrap();
+    let ord = bm.min().unwrap();
+    let _ = seg_id;
+    drop(c);
+    // The portable serialization of {ord}: cookie, one container, key 0,
+    // cardinality 1, the container's offset (16), then the value.
+    let mut pat = vec![0x3A, 0x30, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0];
+    pat.extend_from_slice(&(ord as u16).to_le_bytes());
+    let cat = dir.join(corpusql::catalog::CATALOG_FILE);
+    let mut b = std::fs::read(&cat).unwrap();
+    let hits: Vec<usize> = (0..b.len() - pat.len())
+        .filter(|&i| b[i..i + pat.len()] == pat[..])
+        .collect();
+    assert!(
+        !hits.is_empty(),
+        "tombstone bitmap not found in the catalog"
+    );
+    for h in hits {
+        b[h + 16] ^= 0x01;
+    }
+    std::fs::write(&cat, b).unwrap();
+    match Corpus::open(&dir) {
+        Err(e) => assert!(e.to_string().contains("catalog.redb"), "{e}"),
+        Ok(c) => {
+            let deleted = c.query("id = k00017").unwrap().count();
+            assert_eq!(deleted, 0, "a deleted document is back");
+            assert_eq!(c.len(), 399);
+        }
+    }
+}
