@@ -96,15 +96,23 @@ impl Corpus {
         if !catalog.exists() {
             return Err(Error::NoCorpus { path: dir });
         }
-        if let Some(_lock) = WriteLock::try_acquire(&dir) {
-            let st = catalog.state()?;
-            collect_orphans(&dir, &st)?;
+        let first = catalog.state()?;
+        if !catalog.has_current() || has_orphans(&dir, &first)? {
+            if let Some(_lock) = WriteLock::try_acquire(&dir) {
+                let st = catalog.refresh_current()?;
+                collect_orphans(&dir, &st)?;
+            }
         }
         // A compaction may remove files between reading the catalog and
         // opening them: read the catalog again then.
         let mut tries = 0;
         loop {
-            let state = catalog.state()?;
+            // After a failed try, trust only the database.
+            let state = if tries == 0 {
+                catalog.state()?
+            } else {
+                catalog.state_from_db()?
+            };
             match Self::open_segments(&dir, &state) {
                 Ok(segments) => {
                     return Ok(Corpus {
@@ -215,6 +223,36 @@ impl Corpus {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Whether the directory holds files the snapshot does not reference.
+fn has_orphans(dir: &Path, st: &CatalogState) -> Result<bool> {
+    for e in std::fs::read_dir(dir).at(dir)? {
+        let e = e.at(dir)?;
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if is_orphan(name, st) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// A file of ours that `st` does not reference: a segment, a temporary, or
+/// a token-count sidecar of a segment that is gone.
+fn is_orphan(name: &str, st: &CatalogState) -> bool {
+    if !name.starts_with("seg-") {
+        return false;
+    }
+    if name.ends_with(".tmp") {
+        return true;
+    }
+    let stem = name.split('.').next().unwrap_or(name);
+    (name.ends_with(".cqs") || name.ends_with(".cqc"))
+        && !st
+            .segments
+            .iter()
+            .any(|s| s.file.split('.').next() == Some(stem))
 }
 
 /// Deletes segment files and temporaries the catalog does not reference

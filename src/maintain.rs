@@ -16,6 +16,7 @@ use crate::segment::{write_segment, DocRecord, Segment};
 /// Tombstones every live document matching `query`; returns (count, generation).
 pub fn delete(dir: &Path, query: &str) -> Result<(u64, u64)> {
     let _lock = WriteLock::acquire(dir)?;
+    Catalog::new(dir).refresh_current()?;
     let corpus = Corpus::open(dir)?;
     let sel = corpus.query(query)?;
     let n = sel.count();
@@ -66,6 +67,7 @@ pub struct CompactReport {
 /// documents are dropped. One commit swaps old for new.
 pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
     let _lock = WriteLock::acquire(dir)?;
+    Catalog::new(dir).refresh_current()?;
     let corpus = Corpus::open(dir)?;
     let st = corpus.state().clone();
     let bytes_before: u64 = st.segments.iter().map(|s| s.file_bytes).sum();
@@ -214,7 +216,7 @@ pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
     drop(corpus);
     // The old files are no longer referenced: remove them now (readers that
     // still map them keep their view until they close).
-    let new_state = Catalog::new(dir).state()?;
+    let new_state = Catalog::new(dir).state_from_db()?;
     collect_orphans(dir, &new_state)?;
     Ok(CompactReport {
         segments_before: st.segments.len(),
@@ -265,7 +267,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
     if !catalog.exists() {
         return Err(Error::NoCorpus { path: dir.into() });
     }
-    let st = catalog.state()?;
+    let st = catalog.state_from_db()?;
     let mut segments = Vec::new();
     let mut problems = Vec::new();
     let checks: Vec<SegmentCheck> = {

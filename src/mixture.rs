@@ -111,7 +111,7 @@ impl Mixture {
             if self.components[..i].iter().any(|o| o.name == c.name) {
                 return bad(format!("component name `{}` appears twice", c.name));
             }
-            if c.max_epochs.is_some_and(|e| !(e > 0.0)) {
+            if c.max_epochs.is_some_and(|e| e.is_nan() || e <= 0.0) {
                 return bad(format!(
                     "component `{}`: max_epochs must be positive",
                     c.name

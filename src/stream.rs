@@ -471,7 +471,7 @@ impl Engine {
     fn is_mine(&self, s: u64) -> bool {
         let first = self.opts.start + self.opts.rank;
         s >= first
-            && (s - first) % self.opts.world == 0
+            && (s - first).is_multiple_of(self.opts.world)
             && (s - first) / self.opts.world < self.total
     }
 

@@ -837,7 +837,7 @@ fn a_line_longer_than_16_mib() {
     let mut i = 0u64;
     while text.len() < (16 << 20) + 12345 {
         text.push_str(&format!("ligne {i} — «é» \"q\" \\ tab\t"));
-        if i % 97 == 0 {
+        if i.is_multiple_of(97) {
             text.push('\n');
         }
         i += 1;

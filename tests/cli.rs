@@ -22,10 +22,10 @@ fn sample_jsonl() -> String {
         rec.insert("id".into(), format!("doc/{i:02}").into());
         rec.insert("lang".into(), LANGS[i % 4].into());
         rec.insert("license".into(), LICENSES[i % 3].into());
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             rec.insert("year".into(), (1900 + i).into());
         }
-        if i % 5 == 0 {
+        if i.is_multiple_of(5) {
             rec.insert("meta".into(), serde_json::json!({"n": i, "tags": ["a", 1]}));
         }
         rec.insert(
@@ -159,7 +159,7 @@ fn fields_restricts_keys_and_limit_truncates() {
         let keys: Vec<&str> = r.as_object().unwrap().keys().map(|k| k.as_str()).collect();
         let id = r["id"].as_str().unwrap();
         let i: usize = id[4..].parse().unwrap();
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             assert_eq!(keys, ["id", "lang", "year"], "{id}");
         } else {
             assert_eq!(keys, ["id", "lang"], "{id}: a missing field is left out");

@@ -32,6 +32,22 @@ const VALUE_VERSION: u16 = 1;
 /// File name of the catalog inside a corpus directory.
 pub const CATALOG_FILE: &str = "catalog.redb";
 
+/// File name of the read-optimized manifest beside the catalog.
+pub const CURRENT_FILE: &str = "CURRENT";
+const CURRENT_MAGIC: [u8; 8] = *b"CQLCUR01";
+
+/// `CURRENT`: a copy of the latest committed state, written (temp name,
+/// fsync, rename) after each commit, so readers need not open the database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Manifest {
+    generation: u64,
+    schema: Schema,
+    segments: Vec<SegmentEntry>,
+    tombstones: Vec<(u64, Vec<u8>)>,
+    next_segment_id: u64,
+    cluster_fields: Vec<String>,
+}
+
 /// A segment as the catalog lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SegmentEntry {
@@ -247,12 +263,104 @@ impl Catalog {
             tx.open_table(GENERATIONS).map_err(|e| self.err(e))?;
         }
         tx.commit().map_err(|e| self.err(e))?;
+        let st = self.read_state(&db)?;
+        self.write_current(&st)
+    }
+
+    /// Reads a consistent snapshot: from the `CURRENT` manifest when it is
+    /// present and intact, else from the database.
+    pub fn state(&self) -> Result<CatalogState> {
+        if let Some(st) = self.read_current() {
+            return Ok(st);
+        }
+        self.state_from_db()
+    }
+
+    /// Reads the snapshot from the database itself (the source of truth).
+    pub fn state_from_db(&self) -> Result<CatalogState> {
+        let db = self.db(false)?;
+        self.read_state(&db)
+    }
+
+    /// Rewrites `CURRENT` when it is missing or behind the database. Called
+    /// by writers under the corpus lock, before collecting orphans.
+    pub fn refresh_current(&self) -> Result<CatalogState> {
+        let st = self.state_from_db()?;
+        if self.read_current().map(|c| c.generation) != Some(st.generation) {
+            self.write_current(&st)?;
+        }
+        Ok(st)
+    }
+
+    /// Whether an intact `CURRENT` manifest exists.
+    pub fn has_current(&self) -> bool {
+        self.read_current().is_some()
+    }
+
+    fn current_path(&self) -> PathBuf {
+        self.path.with_file_name(CURRENT_FILE)
+    }
+
+    fn read_current(&self) -> Option<CatalogState> {
+        let b = std::fs::read(self.current_path()).ok()?;
+        if b.len() < 16 || b[..8] != CURRENT_MAGIC {
+            return None;
+        }
+        let len = u32::from_le_bytes(b[8..12].try_into().ok()?) as usize;
+        let crc = u32::from_le_bytes(b[12..16].try_into().ok()?);
+        let body = b.get(16..16 + len)?;
+        if crc32c::crc32c(body) != crc || b.len() != 16 + len {
+            return None;
+        }
+        let m: Manifest = decode(&self.path, "manifest", body).ok()?;
+        let mut tombstones = BTreeMap::new();
+        for (id, bytes) in m.tombstones {
+            tombstones.insert(id, RoaringBitmap::deserialize_from(&bytes[..]).ok()?);
+        }
+        Some(CatalogState {
+            generation: m.generation,
+            schema: m.schema,
+            segments: m.segments,
+            tombstones,
+            next_segment_id: m.next_segment_id,
+            cluster_fields: m.cluster_fields,
+        })
+    }
+
+    fn write_current(&self, st: &CatalogState) -> Result<()> {
+        let mut tomb = Vec::new();
+        for (id, bm) in &st.tombstones {
+            let mut b = Vec::new();
+            bm.serialize_into(&mut b).map_err(|e| self.err(e))?;
+            tomb.push((*id, b));
+        }
+        let m = Manifest {
+            generation: st.generation,
+            schema: st.schema.clone(),
+            segments: st.segments.clone(),
+            tombstones: tomb,
+            next_segment_id: st.next_segment_id,
+            cluster_fields: st.cluster_fields.clone(),
+        };
+        let body = encode(&m)?;
+        let mut out = CURRENT_MAGIC.to_vec();
+        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        out.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+        out.extend_from_slice(&body);
+        let path = self.current_path();
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, &out).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        if let Some(dir) = path.parent() {
+            crate::segment::writer::sync_dir(dir)?;
+        }
         Ok(())
     }
 
-    /// Reads a consistent snapshot.
-    pub fn state(&self) -> Result<CatalogState> {
-        let db = self.db(false)?;
+    fn read_state(&self, db: &Database) -> Result<CatalogState> {
         let tx = db.begin_read().map_err(|e| self.err(e))?;
         let m = tx.open_table(META).map_err(|e| self.err(e))?;
         let get = |k: &str| -> Result<Vec<u8>> {
@@ -379,6 +487,8 @@ impl Catalog {
                 .map_err(|e| self.err(e))?;
         }
         tx.commit().map_err(|e| self.err(e))?;
+        let st = self.read_state(&db)?;
+        self.write_current(&st)?;
         Ok(generation)
     }
 

@@ -382,7 +382,7 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
             .collect();
         catalog.create(&schema, &cluster)?;
     }
-    let cstate = catalog.state()?;
+    let cstate = catalog.refresh_current()?;
     collect_orphans(dir, &cstate)?;
     let existing = cstate
         .segments
