@@ -362,7 +362,7 @@ fn mutations(path: &Path) -> Vec<(String, Mutation)> {
         flips.sort();
         flips.dedup();
         for (i, at) in flips.into_iter().enumerate() {
-            for mask in [0x01u8, 0x80, [0xFF, 0x10, 0x42][i % 3]] {
+            for mask in [0x01u8, [0x80, 0xFF, 0x10, 0x42][i % 4]] {
                 out.push((
                     format!("{name}: flip {mask:#04x} at {at}"),
                     Mutation::Flip(at, mask),

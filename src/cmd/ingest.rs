@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(long)]
     pub allow_rejects: bool,
     /// Memory budget of one segment being built, in MiB.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 192)]
     pub segment_mb: usize,
     /// Print the summary as JSON.
     #[arg(long)]

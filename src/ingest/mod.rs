@@ -66,7 +66,7 @@ impl Default for IngestOptions {
             record: RecordOptions::default(),
             on_duplicate: OnDuplicate::Skip,
             rejects: None,
-            segment_bytes: 256 << 20,
+            segment_bytes: 192 << 20,
             progress: false,
             max_reported: 1000,
         }
@@ -140,6 +140,10 @@ struct State<'a> {
     report: IngestReport,
     rejects_out: Option<std::io::BufWriter<std::fs::File>>,
     per_input: (u64, u64, u64, u64),
+    writer: Option<(
+        usize,
+        std::thread::JoinHandle<Result<crate::segment::WrittenSegment>>,
+    )>,
 }
 
 impl State<'_> {
@@ -205,6 +209,9 @@ impl State<'_> {
         Ok(match l {
             Loc::Builder(i) => self.builder[i as usize].key == key,
             Loc::New(s) => {
+                if self.writer.as_ref().is_some_and(|(i, _)| *i == s as usize) {
+                    self.join_writer()?;
+                }
                 let e = &mut self.new_segs[s as usize];
                 if e.1.is_none() {
                     e.1 = Some(Segment::open(&self.dir.join(&e.0.file))?);
@@ -306,46 +313,61 @@ impl State<'_> {
         Ok(())
     }
 
+    /// Hands the builder to a background writer (one at a time), so that
+    /// parsing goes on while the segment is clustered and compressed.
     fn flush(&mut self) -> Result<()> {
         if self.builder.is_empty() {
             return Ok(());
         }
+        self.join_writer()?;
         let docs = std::mem::take(&mut self.builder);
         self.builder_bytes = 0;
-        let keys: Vec<(u64, String)> = docs
-            .iter()
-            .map(|d| (xxh3_64(d.key.as_bytes()), d.key.clone()))
-            .collect();
+        let hashes: Vec<u64> = docs.iter().map(|d| xxh3_64(d.key.as_bytes())).collect();
         let id = self.next_id;
         self.next_id += 1;
         let file = segment_file_name(id);
-        let w = write_segment(&self.dir.join(&file), docs, &self.cluster)?;
         let s = self.new_segs.len() as u32;
         self.new_segs.push((
             SegmentEntry {
                 id,
-                file,
-                docs: w.docs,
-                text_bytes: w.text_bytes,
-                file_bytes: w.file_bytes,
+                file: file.clone(),
+                docs: 0,
+                text_bytes: 0,
+                file_bytes: 0,
                 added_generation: 0,
             },
             None,
         ));
         self.report.segments += 1;
-        for (h, k) in keys {
-            match self.index.get(&h) {
-                Some(Loc::Builder(_)) => {
-                    self.index.insert(h, Loc::New(s));
-                }
-                _ => {
-                    if let Some(l) = self.overflow.get_mut(&k) {
-                        if matches!(l, Loc::Builder(_)) {
-                            *l = Loc::New(s);
-                        }
-                    }
-                }
+        for h in hashes {
+            if let Some(l @ Loc::Builder(_)) = self.index.get_mut(&h) {
+                *l = Loc::New(s);
             }
+        }
+        for l in self.overflow.values_mut() {
+            if matches!(l, Loc::Builder(_)) {
+                *l = Loc::New(s);
+            }
+        }
+        let path = self.dir.join(&file);
+        let cluster = self.cluster.clone();
+        self.writer = Some((
+            s as usize,
+            std::thread::spawn(move || write_segment(&path, docs, &cluster)),
+        ));
+        Ok(())
+    }
+
+    /// Waits for the background writer and records what it wrote.
+    fn join_writer(&mut self) -> Result<()> {
+        if let Some((i, h)) = self.writer.take() {
+            let w = h
+                .join()
+                .map_err(|_| Error::Invalid("segment writer thread panicked".into()))??;
+            let e = &mut self.new_segs[i].0;
+            e.docs = w.docs;
+            e.text_bytes = w.text_bytes;
+            e.file_bytes = w.file_bytes;
         }
         Ok(())
     }
@@ -418,11 +440,13 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
         report: IngestReport::default(),
         rejects_out,
         per_input: (0, 0, 0, 0),
+        writer: None,
     };
     let result = run(&mut st, inputs);
     let log = match result {
         Ok(log) => log,
         Err(e) => {
+            let _ = st.join_writer();
             for (e, _) in &st.new_segs {
                 let _ = std::fs::remove_file(dir.join(&e.file));
             }
@@ -618,5 +642,6 @@ fn run(st: &mut State, inputs: Vec<Input>) -> Result<Vec<IngestLogEntry>> {
         b.finish_and_clear();
     }
     st.flush()?;
+    st.join_writer()?;
     Ok(log)
 }
