@@ -122,8 +122,8 @@ impl Corpus {
                         segments,
                     })
                 }
-                Err(Error::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound && tries < 5 =>
+                Err(Error::Io { error, .. })
+                    if error.kind() == std::io::ErrorKind::NotFound && tries < 5 =>
                 {
                     tries += 1;
                 }

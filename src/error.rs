@@ -10,12 +10,12 @@ use crate::query::QueryError;
 #[non_exhaustive]
 pub enum Error {
     /// An I/O error on a named file.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file or directory concerned.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A segment or catalog failed a structural or checksum check.
     #[error("{}: corrupt: {detail} (run `corpusql verify`; restore the file from a backup or re-ingest its source)", path.display())]
@@ -50,7 +50,7 @@ pub enum Error {
         detail: String,
     },
     /// A query failed to parse or named something that does not exist.
-    #[error("{0}")]
+    #[error(transparent)]
     Query(#[from] QueryError),
     /// A document key was ingested twice under `--on-duplicate error`.
     #[error("{file}:{line}: duplicate key `{key}` (use --on-duplicate skip or replace)")]
@@ -75,7 +75,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 

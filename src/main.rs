@@ -128,7 +128,9 @@ fn main() -> ExitCode {
                     return ExitCode::SUCCESS;
                 }
             }
-            if let Some(corpusql::Error::Io { source, .. }) = e.downcast_ref::<corpusql::Error>() {
+            if let Some(corpusql::Error::Io { error: source, .. }) =
+                e.downcast_ref::<corpusql::Error>()
+            {
                 if source.kind() == std::io::ErrorKind::BrokenPipe {
                     return ExitCode::SUCCESS;
                 }

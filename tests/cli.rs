@@ -625,7 +625,6 @@ fn demo_builds_a_corpus_of_what_it_printed() {
 }
 
 #[test]
-#[ignore = "bug: main.rs prints `{e:#}`, which appends each error's source; Error::Query (#[error(\"{0}\")] + #[from]) and Error::Io (\"{path}: {source}\") already show it, so messages appear twice"]
 fn errors_are_printed_once() {
     let f = fixture();
     let o = run(cmd(&f.dir).args(["count", "lnag=fr"]));

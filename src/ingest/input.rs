@@ -108,11 +108,19 @@ impl Opened {
             out: hash.clone(),
         };
         let mut buffered = BufReader::with_capacity(1 << 20, tally);
-        let magic = {
-            use std::io::BufRead;
-            let b = buffered.fill_buf().map_err(|e| Error::io(&name, e))?;
-            b.get(..4).map(|m| m.to_vec()).unwrap_or_default()
-        };
+        // Sniff the first 4 bytes, however the source delivers them.
+        let mut head = Vec::with_capacity(4);
+        while head.len() < 4 {
+            let mut b = [0u8; 4];
+            let n = read_full(&mut buffered, &mut b[..4 - head.len()])
+                .map_err(|e| Error::io(&name, e))?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&b[..n]);
+        }
+        let magic = head.clone();
+        let buffered = std::io::Read::chain(std::io::Cursor::new(head), buffered);
         let reader: Box<dyn Read + Send> = if magic.starts_with(&[0x1f, 0x8b]) {
             Box::new(BufReader::with_capacity(
                 1 << 20,

@@ -109,7 +109,7 @@ pub struct IngestReport {
     pub input_bytes: u64,
     /// Segments written.
     pub segments: usize,
-    /// Generation committed (unchanged when nothing was ingested).
+    /// Generation committed (every ingest commits one, if only to log its inputs).
     pub generation: u64,
     /// The first rejects (up to `max_reported`).
     pub rejects: Vec<Reject>,
@@ -235,6 +235,16 @@ impl State<'_> {
         Ok(())
     }
 
+    /// Adds the kinds of a document's new fields to the schema.
+    fn learn_schema(&mut self, doc: &DocRecord) {
+        for (f, kind) in &doc.present {
+            if !self.schema.fields.contains_key(f) {
+                self.schema.fields.insert(f.clone(), *kind);
+                self.schema_changed = true;
+            }
+        }
+    }
+
     fn apply(&mut self, file: &str, line: u64, doc: DocRecord, raw: &[u8]) -> Result<()> {
         for (f, kind) in &doc.present {
             if let Some(k) = self.schema.fields.get(f) {
@@ -246,12 +256,6 @@ impl State<'_> {
                     );
                     return self.reject(file, line, reason, raw);
                 }
-            }
-        }
-        for (f, kind) in &doc.present {
-            if !self.schema.fields.contains_key(f) {
-                self.schema.fields.insert(f.clone(), *kind);
-                self.schema_changed = true;
             }
         }
         let h = xxh3_64(doc.key.as_bytes());
@@ -274,6 +278,7 @@ impl State<'_> {
                     self.per_input.2 += 1;
                     match at {
                         DupAt::Builder(i) => {
+                            self.learn_schema(&doc);
                             let old = std::mem::replace(&mut self.builder[i as usize], doc);
                             self.builder_bytes -= old.heap_size();
                             self.builder_bytes += self.builder[i as usize].heap_size();
@@ -286,6 +291,7 @@ impl State<'_> {
                 }
             }
         }
+        self.learn_schema(&doc);
         self.report.ingested += 1;
         self.per_input.0 += 1;
         self.report.text_bytes += doc.text.len() as u64;

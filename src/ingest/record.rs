@@ -59,6 +59,53 @@ pub fn normalize_lang(v: &str) -> Cow<'_, str> {
     }
 }
 
+/// Facets that name one language, license or source per document: arrays
+/// are rejected rather than read as several values.
+pub const SINGLE_VALUED: [&str; 3] = ["lang", "license", "source"];
+
+/// A readable reason for a string that failed to parse.
+fn string_error(field: &str, raw: &str, e: &serde_json::Error) -> String {
+    if let Some(i) = lone_surrogate(raw) {
+        return format!(
+            "field `{field}`: lone UTF-16 surrogate escape `{}` (not a Unicode character)",
+            &raw[i..i + 6]
+        );
+    }
+    format!("field `{field}`: {}", json::describe_error(e))
+}
+
+/// Position of a `\uD800`-`\uDFFF` escape not part of a valid pair.
+fn lone_surrogate(raw: &str) -> Option<usize> {
+    let b = raw.as_bytes();
+    let hex = |i: usize| -> Option<u32> { u32::from_str_radix(raw.get(i + 2..i + 6)?, 16).ok() };
+    let mut i = 0;
+    while i + 6 <= b.len() {
+        if b[i] == b'\\' {
+            if b[i + 1] == b'u' {
+                if let Some(c) = hex(i) {
+                    if (0xD800..0xDC00).contains(&c) {
+                        let low = (i + 12 <= b.len() && b[i + 6] == b'\\' && b[i + 7] == b'u')
+                            .then(|| hex(i + 6))
+                            .flatten();
+                        if low.is_some_and(|l| (0xDC00..0xE000).contains(&l)) {
+                            i += 12;
+                            continue;
+                        }
+                        return Some(i);
+                    }
+                    if (0xDC00..0xE000).contains(&c) {
+                        return Some(i);
+                    }
+                }
+            }
+            i += 2;
+            continue;
+        }
+        i += 1;
+    }
+    None
+}
+
 fn push_key(out: &mut Vec<u8>, k: &str) {
     json::write_str(out, k);
     out.push(b':');
@@ -126,8 +173,7 @@ fn parse_str(s: &str, opts: &RecordOptions) -> Result<DocRecord, String> {
                     json::type_name(r)
                 ));
             }
-            let t = json::parse_str(raw)
-                .map_err(|e| format!("field `{k}`: {}", json::describe_error(&e)))?;
+            let t = json::parse_str(raw).map_err(|e| string_error(k, r, &e))?;
             text = Some(t.into_owned());
             seen_text = true;
             continue;
@@ -147,7 +193,12 @@ fn parse_str(s: &str, opts: &RecordOptions) -> Result<DocRecord, String> {
         out.push(b',');
         push_key(out, f);
         json::write_str(out, v);
-        d.facets.push((f.clone(), v.clone()));
+        let v = if f == "lang" {
+            normalize_lang(v).into_owned()
+        } else {
+            v.clone()
+        };
+        d.facets.push((f.clone(), v));
         d.present.push((f.clone(), FieldKind::Facet));
     }
     let Some(text) = text else {
@@ -199,7 +250,7 @@ fn parse_key(raw: &RawValue, field: &str) -> Result<String, String> {
 
 fn classify(k: &str, raw: &RawValue, d: &mut DocRecord) -> Result<(), String> {
     let r = raw.get();
-    let bad = |e: serde_json::Error| format!("field `{k}`: {}", json::describe_error(&e));
+    let bad = |e: serde_json::Error| string_error(k, r, &e);
     match r.as_bytes()[0] {
         b'"' => {
             let v = json::parse_str(raw).map_err(bad)?;
@@ -217,6 +268,11 @@ fn classify(k: &str, raw: &RawValue, d: &mut DocRecord) -> Result<(), String> {
             d.present.push((k.to_string(), FieldKind::Bool));
         }
         b'n' => {}
+        b'[' if SINGLE_VALUED.contains(&k) => {
+            return Err(format!(
+                "field `{k}` must be a single string, found an array"
+            ));
+        }
         b'[' => match serde_json::from_str::<Vec<Cow<str>>>(r) {
             Ok(vals) => {
                 for v in vals {
