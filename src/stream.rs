@@ -126,8 +126,12 @@ fn mix64(mut z: u64) -> u64 {
 }
 
 struct Cursor {
-    /// (part, segment id, block index, ordinals) of each block with matches.
-    blocks: Vec<(u32, u64, u32, Vec<u32>)>,
+    /// (part, segment id, block index) of every block of the snapshot: the
+    /// windows are cut from all blocks, so that a block emptied by deletions
+    /// does not shift the windows of the others.
+    all: Arc<Vec<(u32, u64, u32)>>,
+    /// Matched ordinals per (part, block).
+    matched: HashMap<(u32, u32), Vec<u32>>,
     key: u64,
     epoch: u64,
     order: Vec<usize>,
@@ -140,13 +144,17 @@ struct Cursor {
 }
 
 impl Cursor {
+    fn is_empty(&self) -> bool {
+        self.matched.is_empty()
+    }
+
     fn start_epoch(&mut self) {
         let key = self.key ^ mix64(self.epoch.wrapping_add(0x9e3779b97f4a7c15));
         let mut order: Vec<(u64, usize)> = self
-            .blocks
+            .all
             .iter()
             .enumerate()
-            .map(|(i, (_, seg, b, _))| {
+            .map(|(i, (_, seg, b))| {
                 (
                     mix64(key ^ mix64(seg.wrapping_mul(0x100000001b3) ^ *b as u64)),
                     i,
@@ -164,7 +172,7 @@ impl Cursor {
                 self.pos += 1;
                 return Some(self.window[self.pos - 1]);
             }
-            if self.done || self.blocks.is_empty() {
+            if self.done || self.is_empty() {
                 return None;
             }
             if self.next_window * self.window_blocks >= self.order.len() {
@@ -180,9 +188,12 @@ impl Cursor {
             let hi = (lo + self.window_blocks).min(self.order.len());
             let mut w: Vec<(u64, u32, u32)> = Vec::new();
             for &bi in &self.order[lo..hi] {
-                let (part, seg, _, ords) = &self.blocks[bi];
+                let (part, seg, block) = self.all[bi];
+                let Some(ords) = self.matched.get(&(part, block)) else {
+                    continue;
+                };
                 let sk = mix64(seg.wrapping_mul(0xff51afd7ed558ccd));
-                w.extend(ords.iter().map(|&o| (mix64(key ^ sk ^ o as u64), *part, o)));
+                w.extend(ords.iter().map(|&o| (mix64(key ^ sk ^ o as u64), part, o)));
             }
             w.sort_unstable();
             self.window = w.into_iter().map(|(_, p, o)| (p, o)).collect();
@@ -206,27 +217,35 @@ impl Scheduler {
     /// A scheduler for a resolved mixture.
     pub fn new(corpus: &Corpus, m: &Mixture, r: &Resolved) -> Scheduler {
         let once = m.tokens.is_none();
+        let all: Arc<Vec<(u32, u64, u32)>> = Arc::new(
+            corpus
+                .segments()
+                .iter()
+                .enumerate()
+                .flat_map(|(p, s)| {
+                    (0..s.segment.blocks().len() as u32).map(move |b| (p as u32, s.entry.id, b))
+                })
+                .collect(),
+        );
         let cursors = m
             .components
             .iter()
             .zip(&r.selections)
             .map(|(c, sel)| {
-                let blocks = sel
+                let matched = sel
                     .jobs()
                     .into_iter()
                     .map(|j| {
-                        let seg = &corpus.segments()[j.part];
-                        let first = seg.segment.blocks()[j.block].first_doc;
+                        let first = corpus.segments()[j.part].segment.blocks()[j.block].first_doc;
                         (
-                            j.part as u32,
-                            seg.entry.id,
-                            j.block as u32,
+                            (j.part as u32, j.block as u32),
                             j.docs.iter().map(|d| d + first).collect(),
                         )
                     })
                     .collect();
                 let mut cur = Cursor {
-                    blocks,
+                    all: all.clone(),
+                    matched,
                     key: mix64(m.seed ^ xxhash_rust::xxh3::xxh3_64(c.name.as_bytes())),
                     epoch: 0,
                     order: Vec::new(),
@@ -267,7 +286,7 @@ impl Iterator for Scheduler {
     fn next(&mut self) -> Option<Scheduled> {
         loop {
             let c = (0..self.cursors.len())
-                .filter(|&c| !self.cursors[c].done && !self.cursors[c].blocks.is_empty())
+                .filter(|&c| !self.cursors[c].done && !self.cursors[c].is_empty())
                 .min_by(|&a, &b| {
                     let pa = self.emitted[a] as f64 / self.shares[a];
                     let pb = self.emitted[b] as f64 / self.shares[b];
@@ -656,6 +675,8 @@ impl Engine {
 pub struct Streamer {
     rx: std::sync::mpsc::Receiver<Result<Batch>>,
     handle: Option<std::thread::JoinHandle<Engine>>,
+    received: u64,
+    opts: StreamOptions,
 }
 
 impl Streamer {
@@ -691,17 +712,22 @@ impl Streamer {
         Ok(Streamer {
             rx,
             handle: Some(handle),
+            received: 0,
+            opts,
         })
     }
 
-    /// Waits for the background thread and returns the state after everything received.
+    /// Stops the background thread and returns the state after the
+    /// batches received so far (prefetched ones not received are not counted).
     pub fn finish(mut self) -> Option<StreamState> {
         let h = self.handle.take()?;
         drop(std::mem::replace(
             &mut self.rx,
             std::sync::mpsc::sync_channel(1).1,
         ));
-        h.join().ok().map(|e| e.state())
+        let mut st = h.join().ok()?.state();
+        st.next_sequence = self.opts.start + self.received * self.opts.world;
+        Some(st)
     }
 }
 
@@ -709,6 +735,10 @@ impl Iterator for Streamer {
     type Item = Result<Batch>;
 
     fn next(&mut self) -> Option<Result<Batch>> {
-        self.rx.recv().ok()
+        let b = self.rx.recv().ok()?;
+        if let Ok(b) = &b {
+            self.received += b.rows as u64;
+        }
+        Some(b)
     }
 }

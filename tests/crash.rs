@@ -94,16 +94,19 @@ fn state(dir: &Path) -> (u64, Vec<u64>) {
     (c.generation(), counts)
 }
 
-/// Every file of the directory is the catalog, the lock, or a listed segment.
+/// Every segment file (and temporary) of the directory is a listed segment.
 fn assert_no_orphans(dir: &Path) {
     let c = Corpus::open(dir).unwrap();
     let listed: BTreeSet<&str> = c.state().segments.iter().map(|s| s.file.as_str()).collect();
     for e in std::fs::read_dir(dir).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
-        let ok = name == corpusql::catalog::CATALOG_FILE
-            || name == corpusql::corpus::LOCK_FILE
-            || listed.contains(name.as_str());
-        assert!(ok, "stray file {name} in {}", dir.display());
+        if name.starts_with("seg-") || name.ends_with(".tmp") {
+            assert!(
+                listed.contains(name.as_str()),
+                "orphan {name} in {}",
+                dir.display()
+            );
+        }
     }
     for f in &listed {
         assert!(dir.join(f).exists(), "listed {f} missing");
@@ -168,16 +171,26 @@ fn killed_ingest_leaves_the_before_or_after_state() {
     let before = state(&template);
     assert_eq!(before.1[0], BASE as u64);
 
-    // The state after, from an uninterrupted run (timed, for the delays).
+    // The state after, from an uninterrupted run, timed from spawn to its
+    // commit (seen by polling the catalog) to place the kills.
     let full = tmp.path().join("full");
     copy_dir(&template, &full);
+    let catalog = corpusql::catalog::Catalog::new(&full);
     let t0 = Instant::now();
-    let st = wait_or_kill(
-        ingest_cmd(&full, &big).spawn().unwrap(),
-        Duration::from_secs(60),
-    );
-    let duration = t0.elapsed();
+    let mut child = ingest_cmd(&full, &big).spawn().unwrap();
+    let mut to_commit = None;
+    while t0.elapsed() < Duration::from_secs(60) {
+        if to_commit.is_none() && catalog.state().unwrap().generation > before.0 {
+            to_commit = Some(t0.elapsed());
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let st = wait_or_kill(child, Duration::from_secs(1));
     assert!(st.success(), "uninterrupted ingest failed: {st}");
+    let duration = to_commit.unwrap_or_else(|| t0.elapsed());
     let after = state(&full);
     assert_eq!(after.1[0], (BASE + BIG) as u64);
     let segs = Corpus::open(&full).unwrap().segments().len();
@@ -187,9 +200,11 @@ fn killed_ingest_leaves_the_before_or_after_state() {
 
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut seen = [0usize; 2];
+    let mut left_orphans = 0;
     let iterations = 15;
     for i in 0..iterations {
-        // Early, mid and late thirds of the run (late goes a little past it).
+        // Early, mid and late thirds of the run up to its commit (late goes
+        // a little past it).
         let third = (i % 3) as u64;
         let span = duration.as_micros() as u64;
         let lo = span * third / 3;
@@ -202,6 +217,20 @@ fn killed_ingest_leaves_the_before_or_after_state() {
         std::thread::sleep(delay);
         let _ = child.kill();
         let status = child.wait().unwrap();
+        // Segment files written before the kill and not committed.
+        let listed: Vec<String> = corpusql::catalog::Catalog::new(&dir)
+            .state()
+            .unwrap()
+            .segments
+            .into_iter()
+            .map(|s| s.file)
+            .collect();
+        let orphans = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("seg-") && !listed.contains(n))
+            .count();
+        left_orphans += (orphans > 0) as usize;
 
         let now = state(&dir);
         let committed = if now == before {
@@ -233,10 +262,12 @@ fn killed_ingest_leaves_the_before_or_after_state() {
         std::fs::remove_dir_all(&dir).unwrap();
     }
     eprintln!(
-        "ingest took {duration:?}; killed runs: {} before commit, {} after",
+        "ingest committed after {duration:?}; killed runs: {} before commit ({left_orphans} \
+         leaving segment files), {} after",
         seen[0], seen[1]
     );
     assert!(seen[0] > 0, "no run was killed before its commit");
+    assert!(left_orphans > 0, "no killed run left a segment file behind");
 }
 
 #[test]

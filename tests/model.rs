@@ -8,7 +8,8 @@
 //! - `f != v` is "f exists and no value of f equals v" (for arrays: no element);
 //! - `not` is relative to every live document;
 //! - numbers compare as f64; `id` and `bytes` always exist;
-//! - duplicate keys: the first live document wins (ingest default `skip`);
+//! - duplicate keys: the first live document wins (ingest default `skip`),
+//!   and a skipped duplicate adds no field to the schema;
 //! - a query naming a field the schema does not know is an error.
 //!
 //! Counts, key sets, text byte totals and exported records are compared.
@@ -587,13 +588,13 @@ struct Model {
 impl Model {
     fn ingest(&mut self, inputs: &[Vec<Doc>]) {
         for d in inputs.iter().flatten() {
-            // Fields enter the schema even when the record is a skipped duplicate.
-            for (f, v) in &d.fields {
-                if *v != FVal::Null {
-                    self.schema.insert(f);
-                }
-            }
+            // A skipped duplicate teaches the schema nothing.
             if !self.live.iter().any(|x| x.key == d.key) {
+                for (f, v) in &d.fields {
+                    if *v != FVal::Null {
+                        self.schema.insert(f);
+                    }
+                }
                 self.live.push(d.clone());
             }
         }

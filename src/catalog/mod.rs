@@ -26,8 +26,12 @@ const TOMBSTONES: TableDefinition<u64, &[u8]> = TableDefinition::new("tombstones
 const INGEST_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("ingest_log");
 const GENERATIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("generations");
 
-/// Version prefix of every postcard value in the catalog.
-const VALUE_VERSION: u16 = 1;
+/// Version prefix of every postcard value in the catalog: 2 adds a CRC32C
+/// of the postcard bytes (1, without it, is still read).
+const VALUE_VERSION: u16 = 2;
+
+/// Prefix of checksummed tombstone values (older ones are bare roaring bitmaps).
+const TOMB_MAGIC: [u8; 4] = *b"CQT2";
 
 /// File name of the catalog inside a corpus directory.
 pub const CATALOG_FILE: &str = "catalog.redb";
@@ -146,12 +150,39 @@ pub struct Commit {
 }
 
 fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    let body = postcard::to_stdvec(v)
+        .map_err(|e| Error::Invalid(format!("encoding catalog value: {e}")))?;
     let mut out = VALUE_VERSION.to_le_bytes().to_vec();
-    out.extend(
-        postcard::to_stdvec(v)
-            .map_err(|e| Error::Invalid(format!("encoding catalog value: {e}")))?,
-    );
+    out.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+    out.extend(body);
     Ok(out)
+}
+
+fn encode_tombstones(bm: &RoaringBitmap) -> Vec<u8> {
+    let mut body = Vec::new();
+    bm.serialize_into(&mut body)
+        .expect("writing to a Vec cannot fail");
+    let mut out = TOMB_MAGIC.to_vec();
+    out.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+    out.extend(body);
+    out
+}
+
+fn decode_tombstones(path: &Path, b: &[u8]) -> Result<RoaringBitmap> {
+    let body = if b.len() >= 8 && b[..4] == TOMB_MAGIC {
+        let crc = u32::from_le_bytes(b[4..8].try_into().unwrap());
+        if crc32c::crc32c(&b[8..]) != crc {
+            return Err(Error::corrupt(
+                path,
+                "catalog tombstones: checksum mismatch",
+            ));
+        }
+        &b[8..]
+    } else {
+        b
+    };
+    RoaringBitmap::deserialize_from(body)
+        .map_err(|e| Error::corrupt(path, format!("catalog tombstones: {e}")))
 }
 
 fn decode<T: DeserializeOwned>(path: &Path, what: &str, b: &[u8]) -> Result<T> {
@@ -162,14 +193,33 @@ fn decode<T: DeserializeOwned>(path: &Path, what: &str, b: &[u8]) -> Result<T> {
         ));
     }
     let v = u16::from_le_bytes([b[0], b[1]]);
-    if v != VALUE_VERSION {
-        return Err(Error::Version {
-            path: path.into(),
-            found: v as u32,
-            supported: VALUE_VERSION as u32,
-        });
-    }
-    postcard::from_bytes(&b[2..]).map_err(|e| Error::corrupt(path, format!("catalog {what}: {e}")))
+    let body = match v {
+        1 => &b[2..],
+        2 if b.len() >= 6 => {
+            let crc = u32::from_le_bytes(b[2..6].try_into().unwrap());
+            if crc32c::crc32c(&b[6..]) != crc {
+                return Err(Error::corrupt(
+                    path,
+                    format!("catalog {what}: checksum mismatch"),
+                ));
+            }
+            &b[6..]
+        }
+        2 => {
+            return Err(Error::corrupt(
+                path,
+                format!("catalog {what}: value too short"),
+            ))
+        }
+        _ => {
+            return Err(Error::Version {
+                path: path.into(),
+                found: v as u32,
+                supported: VALUE_VERSION as u32,
+            })
+        }
+    };
+    postcard::from_bytes(body).map_err(|e| Error::corrupt(path, format!("catalog {what}: {e}")))
 }
 
 fn unix_now() -> u64 {
@@ -235,6 +285,10 @@ impl Catalog {
 
     /// Creates an empty catalog (idempotent).
     pub fn create(&self, schema: &Schema, cluster_fields: &[String]) -> Result<()> {
+        self.guard(|| self.create_inner(schema, cluster_fields))
+    }
+
+    fn create_inner(&self, schema: &Schema, cluster_fields: &[String]) -> Result<()> {
         let db = self.db(true)?;
         let tx = db.begin_write().map_err(|e| self.err(e))?;
         {
@@ -278,8 +332,29 @@ impl Catalog {
 
     /// Reads the snapshot from the database itself (the source of truth).
     pub fn state_from_db(&self) -> Result<CatalogState> {
-        let db = self.db(false)?;
-        self.read_state(&db)
+        self.guard(|| {
+            let db = self.db(false)?;
+            self.read_state(&db)
+        })
+    }
+
+    /// Runs a database operation, turning a panic inside redb (a damaged
+    /// file) into an error that names the catalog.
+    fn guard<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(r) => r,
+            Err(p) => {
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(Error::corrupt(
+                    &self.path,
+                    format!("the catalog database is damaged ({msg}); restore it from a backup"),
+                ))
+            }
+        }
     }
 
     /// Rewrites `CURRENT` when it is missing or behind the database. Called
@@ -403,8 +478,7 @@ impl Catalog {
         let tomb = tx.open_table(TOMBSTONES).map_err(|e| self.err(e))?;
         for r in tomb.iter().map_err(|e| self.err(e))? {
             let (k, v) = r.map_err(|e| self.err(e))?;
-            let bm = RoaringBitmap::deserialize_from(v.value())
-                .map_err(|e| Error::corrupt(&self.path, format!("tombstones: {e}")))?;
+            let bm = decode_tombstones(&self.path, v.value())?;
             st.tombstones.insert(k.value(), bm);
         }
         Ok(st)
@@ -413,6 +487,10 @@ impl Catalog {
     /// Applies `c` atomically, creating generation `expected + 1`. Fails when
     /// the catalog moved past `expected` meanwhile (another writer).
     pub fn commit(&self, expected_generation: u64, c: Commit, live_docs: u64) -> Result<u64> {
+        self.guard(|| self.commit_inner(expected_generation, c, live_docs))
+    }
+
+    fn commit_inner(&self, expected_generation: u64, c: Commit, live_docs: u64) -> Result<u64> {
         let db = self.db(false)?;
         let tx = db.begin_write().map_err(|e| self.err(e))?;
         let generation;
@@ -454,14 +532,12 @@ impl Catalog {
             }
             for (id, bm) in &c.tombstones {
                 let mut merged = match tomb.get(id).map_err(|e| self.err(e))? {
-                    Some(v) => RoaringBitmap::deserialize_from(v.value())
-                        .map_err(|e| Error::corrupt(&self.path, format!("tombstones: {e}")))?,
+                    Some(v) => decode_tombstones(&self.path, v.value())?,
                     None => RoaringBitmap::new(),
                 };
                 merged |= bm;
-                let mut buf = Vec::new();
-                merged.serialize_into(&mut buf).map_err(|e| self.err(e))?;
-                tomb.insert(id, buf.as_slice()).map_err(|e| self.err(e))?;
+                tomb.insert(id, encode_tombstones(&merged).as_slice())
+                    .map_err(|e| self.err(e))?;
             }
             let mut log = tx.open_table(INGEST_LOG).map_err(|e| self.err(e))?;
             let first = log
@@ -503,6 +579,14 @@ impl Catalog {
     }
 
     fn read_all<T: DeserializeOwned>(
+        &self,
+        t: TableDefinition<u64, &[u8]>,
+        what: &str,
+    ) -> Result<Vec<T>> {
+        self.guard(|| self.read_all_inner(t, what))
+    }
+
+    fn read_all_inner<T: DeserializeOwned>(
         &self,
         t: TableDefinition<u64, &[u8]>,
         what: &str,

@@ -116,6 +116,12 @@ impl Segment {
                 supported: format::MAX_READ_VERSION,
             });
         }
+        let flags = le_u32(b, format::HEADER_FLAGS_OFFSET);
+        if flags != 0 {
+            return Err(corrupt(format!(
+                "unknown header flags {flags:#x} (format v{version} defines none)"
+            )));
+        }
         let f = &b[b.len() - format::FOOTER_LEN..];
         if f[format::FOOTER_MAGIC_OFFSET..] != format::FOOTER_MAGIC {
             return Err(corrupt(
