@@ -373,6 +373,8 @@ pub struct Engine {
     facets: Option<Vec<HashMap<String, Vec<u16>>>>,
     facet_names: Vec<Vec<String>>,
     emitted: Emitted,
+    comp_tokens: Vec<u64>,
+    facet_tokens: [HashMap<(u32, u16), u64>; 2],
     pending: Vec<PendingDoc>,
 }
 
@@ -418,6 +420,8 @@ impl Engine {
             facets: None,
             facet_names: Vec::new(),
             emitted: Emitted::default(),
+            comp_tokens: vec![0; m.components.len()],
+            facet_tokens: [HashMap::new(), HashMap::new()],
             pending: Vec::new(),
         })
     }
@@ -466,8 +470,27 @@ impl Engine {
     }
 
     /// What was emitted so far.
-    pub fn emitted(&self) -> &Emitted {
-        &self.emitted
+    pub fn emitted(&self) -> Emitted {
+        let mut e = self.emitted.clone();
+        for (c, n) in self.mixture.components.iter().zip(&self.comp_tokens) {
+            if *n > 0 {
+                e.by_component.insert(c.name.clone(), *n);
+            }
+        }
+        for (i, out) in [&mut e.by_license, &mut e.by_source]
+            .into_iter()
+            .enumerate()
+        {
+            for (&(part, idx), &n) in &self.facet_tokens[i] {
+                let v = if idx == u16::MAX {
+                    "(none)".to_string()
+                } else {
+                    self.facet_names[part as usize][idx as usize].clone()
+                };
+                *out.entry(v).or_default() += n;
+            }
+        }
+        e
     }
 
     /// The state after what was emitted so far.
@@ -482,16 +505,20 @@ impl Engine {
         }
     }
 
+    /// The row of global sequence `s` in the batch of `rows` rows starting at
+    /// this rank's `k0`-th sequence, if `s` is there.
+    fn row_of(&self, s: u64, k0: u64, rows: usize) -> Option<usize> {
+        let first = self.opts.start + self.opts.rank;
+        if s < first || !(s - first).is_multiple_of(self.opts.world) {
+            return None;
+        }
+        let k = (s - first) / self.opts.world;
+        (k >= k0 && k < k0 + rows as u64).then(|| (k - k0) as usize)
+    }
+
     /// Global index of this rank's `k`-th sequence.
     fn global(&self, k: u64) -> u64 {
         self.opts.start + self.opts.rank + k * self.opts.world
-    }
-
-    fn is_mine(&self, s: u64) -> bool {
-        let first = self.opts.start + self.opts.rank;
-        s >= first
-            && (s - first).is_multiple_of(self.opts.world)
-            && (s - first) / self.opts.world < self.total
     }
 
     fn block(&mut self, part: u32, block: u32) -> Result<Arc<Block>> {
@@ -544,12 +571,9 @@ impl Engine {
         let need: Vec<usize> = (0..self.pending.len())
             .filter(|&i| {
                 let p = &self.pending[i];
-                if p.tokens.is_some() {
-                    return false;
-                }
-                let a = p.s.start / l;
-                let b = (p.s.start + p.s.tokens as u64 - 1) / l;
-                (a..=b).any(|s| self.is_mine(s) && s >= seqs[0] && s <= seqs[rows - 1])
+                p.tokens.is_none()
+                    && (p.s.start / l..=(p.s.start + p.s.tokens as u64 - 1) / l)
+                        .any(|s| self.row_of(s, k0, rows).is_some())
             })
             .collect();
         // Decompress the blocks needed (in parallel), then tokenize.
@@ -608,19 +632,19 @@ impl Engine {
             }
             self.pending[i].tokens = Some(v);
         }
-        // Pack.
+        // Pack: each document's tokens go to the rows of this batch it overlaps.
         let mut tokens = vec![0u32; rows * l as usize];
         let mut doc_starts = vec![Vec::new(); rows];
         let mut covered = vec![0u64; rows];
         for p in &self.pending {
             let Some(t) = &p.tokens else { continue };
             let (a, b) = (p.s.start, p.s.start + p.s.tokens as u64);
-            for (r, &s) in seqs.iter().enumerate() {
+            for s in a / l..=(b - 1) / l {
+                let Some(r) = self.row_of(s, k0, rows) else {
+                    continue;
+                };
                 let (sa, sb) = (s * l, (s + 1) * l);
                 let (x, y) = (a.max(sa), b.min(sb));
-                if x >= y {
-                    continue;
-                }
                 let dst = r * l as usize + (x - sa) as usize;
                 tokens[dst..dst + (y - x) as usize]
                     .copy_from_slice(&t[(x - a) as usize..(y - a) as usize]);
@@ -628,20 +652,11 @@ impl Engine {
                 if a >= sa {
                     doc_starts[r].push((a - sa) as u32);
                 }
-                let name = &self.mixture.components[p.s.component as usize].name;
-                *self.emitted.by_component.entry(name.clone()).or_default() += y - x;
+                self.comp_tokens[p.s.component as usize] += y - x;
                 if let Some(f) = &self.facets {
-                    for (field, out) in [
-                        ("license", &mut self.emitted.by_license),
-                        ("source", &mut self.emitted.by_source),
-                    ] {
-                        let idx = f[p.s.part as usize][field][p.s.ord as usize];
-                        let v = if idx == u16::MAX {
-                            "(none)".to_string()
-                        } else {
-                            self.facet_names[p.s.part as usize][idx as usize].clone()
-                        };
-                        *out.entry(v).or_default() += y - x;
+                    for (i, field) in ["license", "source"].iter().enumerate() {
+                        let idx = f[p.s.part as usize][*field][p.s.ord as usize];
+                        *self.facet_tokens[i].entry((p.s.part, idx)).or_default() += y - x;
                     }
                 }
             }

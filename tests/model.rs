@@ -790,7 +790,7 @@ fn run_scenario(steps: &[Step], queries: &[Q]) -> Result<(), TestCaseError> {
 
 proptest! {
     #![proptest_config(Config {
-        cases: 40,
+        cases: 96,
         max_shrink_iters: 200,
         failure_persistence: None,
         ..Config::default()
@@ -808,7 +808,7 @@ proptest! {
 
 proptest! {
     #![proptest_config(Config {
-        cases: 300,
+        cases: 1000,
         failure_persistence: None,
         ..Config::default()
     })]

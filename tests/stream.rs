@@ -1317,3 +1317,40 @@ fn u16_is_refused_for_vocabularies_above_65536() {
     let o = run(args(&fits, "npy"));
     assert_eq!(parse_npy(&o.stdout).0, "<u2");
 }
+
+#[test]
+#[ignore = "bug: ranks started together on a corpus without token counts race on the sidecar's temporary file (src/tokenize.rs write_counts: every writer uses the same `<sidecar>.cqc.tmp`; a loser's rename fails with `No such file or directory` on the .cqc path)"]
+fn concurrent_first_use_of_a_tokenizer_does_not_fail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("corpus");
+    build_corpus_with(&dir, 1500, 2, 256 << 10);
+    let tok_file = tmp.path().join("words.json");
+    std::fs::write(&tok_file, wordlevel_tokenizer(1000)).unwrap();
+    let tok = corpusql::tokenize::Tokenizer::load(tok_file.to_str().unwrap()).unwrap();
+    let corpus = Corpus::open(&dir).unwrap();
+    assert!(corpus.segments().len() >= 4);
+    for round in 0..20 {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.to_string_lossy().contains(".cqc") {
+                std::fs::remove_file(p).unwrap();
+            }
+        }
+        let barrier = std::sync::Barrier::new(4);
+        let errors: Vec<String> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        corpusql::tokenize::corpus_counts(&corpus, &tok).err()
+                    })
+                })
+                .collect();
+            hs.into_iter()
+                .filter_map(|h| h.join().unwrap())
+                .map(|e| e.to_string())
+                .collect()
+        });
+        assert!(errors.is_empty(), "round {round}: {errors:?}");
+    }
+}

@@ -141,15 +141,15 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let mut since_state = 0;
     while let Some(b) = engine.next_batch(rows.max(1))? {
         buf.clear();
+        let width = if wide { 4 } else { 2 };
+        buf.resize(b.tokens.len() * width, 0);
         if wide {
-            buf.reserve(b.tokens.len() * 4);
-            for t in &b.tokens {
-                buf.extend_from_slice(&t.to_le_bytes());
+            for (d, t) in buf.chunks_exact_mut(4).zip(&b.tokens) {
+                d.copy_from_slice(&t.to_le_bytes());
             }
         } else {
-            buf.reserve(b.tokens.len() * 2);
-            for t in &b.tokens {
-                buf.extend_from_slice(&(*t as u16).to_le_bytes());
+            for (d, t) in buf.chunks_exact_mut(2).zip(&b.tokens) {
+                d.copy_from_slice(&(*t as u16).to_le_bytes());
             }
         }
         out.write_all(&buf)?;

@@ -75,20 +75,26 @@ impl Block {
         for p in 1..PARTS {
             cur[p] = cur[p - 1] + totals[p - 1];
         }
-        if std::str::from_utf8(&data[header..cur[2]]).is_err() {
+        let Ok(strs) = std::str::from_utf8(&data[header..cur[2]]) else {
             return Err("block keys or text are not valid UTF-8".into());
-        }
-        let spans = lens
-            .into_iter()
-            .map(|l| {
-                let mut s = [(0u32, 0u32); PARTS];
-                for p in 0..PARTS {
-                    s[p] = (cur[p] as u32, (cur[p] + l[p]) as u32);
-                    cur[p] += l[p];
+        };
+        let mut spans = Vec::with_capacity(lens.len());
+        for l in lens {
+            let mut s = [(0u32, 0u32); PARTS];
+            for p in 0..PARTS {
+                s[p] = (cur[p] as u32, (cur[p] + l[p]) as u32);
+                cur[p] += l[p];
+            }
+            // Keys and texts must start and end on character boundaries, so
+            // that `key()` and `text()` can slice without validating again.
+            for (a, b) in &s[..2] {
+                let (a, b) = (*a as usize - header, *b as usize - header);
+                if !strs.is_char_boundary(a) || !strs.is_char_boundary(b) {
+                    return Err("a document boundary splits a UTF-8 character".into());
                 }
-                s
-            })
-            .collect();
+            }
+            spans.push(s);
+        }
         Ok(Block { data, spans })
     }
 
@@ -108,10 +114,12 @@ impl Block {
     }
 
     fn part_str(&self, i: usize, p: usize) -> &str {
-        // Keys and texts were validated as UTF-8 as a whole in `decode`, and
-        // every boundary is a document boundary; a failure here means damage
-        // that the checksums missed, shown as an empty string.
-        std::str::from_utf8(self.part(i, p)).unwrap_or("")
+        let b = self.part(i, p);
+        debug_assert!(std::str::from_utf8(b).is_ok());
+        // SAFETY: `decode` validated the keys and texts region as UTF-8 and
+        // checked that every key and text starts and ends on a character
+        // boundary of it; `data` is never mutated afterwards.
+        unsafe { std::str::from_utf8_unchecked(b) }
     }
 
     /// The key of document `i` of the block.
