@@ -180,6 +180,10 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             "tokens": e.tokens,
             "checksum_emitted": e.checksum,
             "tokens_by_component": e.by_component,
+            "components": e.by_component.iter().map(|(k, v)| (k.clone(), serde_json::json!({
+                "tokens": v,
+                "share": if e.tokens > 0 { *v as f64 / e.tokens as f64 } else { 0.0 },
+            }))).collect::<serde_json::Map<String, serde_json::Value>>(),
             "tokens_by_license": e.by_license,
             "tokens_by_source": e.by_source,
             "state": engine.state(),
