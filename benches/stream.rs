@@ -1,0 +1,83 @@
+//! Streamer throughput: packed byte-token sequences of a Q1-like selection
+//! (every match once) and of a 60/30/10 mixture by tokens, measured in
+//! tokens (reported as bytes: one u32 token id each) per second; plus the
+//! scheduler alone (order and interleaving from token counts, no text).
+//!
+//! ```sh
+//! cargo bench --bench stream
+//! ```
+
+use std::io::Cursor;
+use std::time::Duration;
+
+use corpusql::mixture::{self, Mixture};
+use corpusql::stream::{Engine, Scheduler, StreamOptions};
+use corpusql::{ingest, Corpus, IngestOptions, Input};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+
+#[path = "ingest.rs"]
+#[allow(dead_code)]
+mod ingest_bench;
+
+use ingest_bench::corpus_gen::{self, Q1};
+
+const MIX: &str = r#"
+seed = 1234
+tokens = 8_000_000
+seq_len = 2048
+tokenizer = "bytes"
+[[component]]
+name = "fr"
+query = "lang=fr"
+weight = 0.6
+[[component]]
+name = "en"
+query = "lang=en"
+weight = 0.3
+[[component]]
+name = "code"
+query = "lang=code"
+weight = 0.1
+"#;
+
+fn drain(corpus: &Corpus, m: &Mixture) -> u64 {
+    let mut e = Engine::new(corpus, m, StreamOptions::default()).expect("engine");
+    let mut tokens = 0u64;
+    while let Some(b) = e.next_batch(256).expect("batch") {
+        tokens += b.tokens.len() as u64;
+    }
+    tokens
+}
+
+fn bench_stream(c: &mut Criterion) {
+    let data = corpus_gen::generate(corpus_gen::DOCS, corpus_gen::SEED);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = Input::Reader("bench.jsonl".into(), Box::new(Cursor::new(data)));
+    ingest(dir.path(), vec![input], &IngestOptions::default()).expect("ingest");
+    let corpus = Corpus::open(dir.path()).expect("open");
+
+    let mut g = c.benchmark_group("stream");
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    let cases = [
+        ("bytes_q1_every_match_once", Mixture::inline(Q1, "bytes", 2048, 0)),
+        ("bytes_mix_60_30_10", Mixture::from_toml(MIX, "bench").expect("mixture")),
+    ];
+    for (name, m) in cases {
+        let tokens = drain(&corpus, &m);
+        assert!(tokens > 0);
+        g.throughput(Throughput::Bytes(tokens * 4));
+        g.bench_function(name, |b| b.iter(|| assert_eq!(drain(&corpus, &m), tokens)));
+    }
+    let m = Mixture::from_toml(MIX, "bench").expect("mixture");
+    let (_, resolved) = mixture::plan(&corpus, &m).expect("plan");
+    g.bench_function("schedule_only_mix", |b| {
+        b.iter(|| Scheduler::new(&corpus, &m, &resolved).take_while(|s| s.start < 8_000_000).count())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_stream);
+criterion_main!(benches);
