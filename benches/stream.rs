@@ -62,8 +62,14 @@ fn bench_stream(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
     let cases = [
-        ("bytes_q1_every_match_once", Mixture::inline(Q1, "bytes", 2048, 0)),
-        ("bytes_mix_60_30_10", Mixture::from_toml(MIX, "bench").expect("mixture")),
+        (
+            "bytes_q1_every_match_once",
+            Mixture::inline(Q1, "bytes", 2048, 0),
+        ),
+        (
+            "bytes_mix_60_30_10",
+            Mixture::from_toml(MIX, "bench").expect("mixture"),
+        ),
     ];
     for (name, m) in cases {
         let tokens = drain(&corpus, &m);
@@ -74,7 +80,11 @@ fn bench_stream(c: &mut Criterion) {
     let m = Mixture::from_toml(MIX, "bench").expect("mixture");
     let (_, resolved) = mixture::plan(&corpus, &m).expect("plan");
     g.bench_function("schedule_only_mix", |b| {
-        b.iter(|| Scheduler::new(&corpus, &m, &resolved).take_while(|s| s.start < 8_000_000).count())
+        b.iter(|| {
+            Scheduler::new(&corpus, &m, &resolved)
+                .take_while(|s| s.start < 8_000_000)
+                .count()
+        })
     });
     g.finish();
 }

@@ -200,7 +200,11 @@ fn write_counts(path: &Path, counts: &[u32]) -> Result<()> {
     }
     let crc = crc32c::crc32c(&b);
     b.extend_from_slice(&crc.to_le_bytes());
-    let tmp = path.with_extension("cqc.tmp");
+    // A private temporary name: ranks started together may count the same
+    // segment at once; the last rename wins and every copy is identical.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("cqc.{}-{n}.tmp", std::process::id()));
     std::fs::write(&tmp, &b).at(&tmp)?;
     std::fs::File::open(&tmp)
         .and_then(|f| f.sync_all())

@@ -45,6 +45,7 @@ fn human(n: u64) -> String {
 
 /// Runs `mix`.
 pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
     let MixCommand::Plan(p) = a.command;
     let corpus = Corpus::open(dir)?;
     let m = super::stream::mixture_of(&p.source, &p.tokenizer, p.seq_len, 0)?;
@@ -53,7 +54,9 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         super::print_json(&plan)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    let mut so = std::io::stdout().lock();
+    writeln!(
+        so,
         "budget {} tokens of {} = {} sequences of {} (generation {}, mixture {})\n",
         human(plan.tokens),
         plan.tokenizer,
@@ -61,7 +64,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         plan.seq_len,
         plan.generation,
         plan.mixture_hash
-    );
+    )?;
     let mut rows = vec![[
         "component",
         "share",
@@ -90,9 +93,11 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|| "-".into()),
         ]);
     }
+    drop(so);
     super::print_table(&rows, 1)?;
+    let mut so = std::io::stdout().lock();
     for c in &plan.components {
-        println!("\n{} ({}):", c.name, c.query);
+        writeln!(so, "\n{} ({}):", c.name, c.query)?;
         for (field, slices) in &c.by {
             let shown: Vec<String> = slices
                 .iter()
@@ -110,7 +115,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             } else {
                 String::new()
             };
-            println!("  by {field:<8} {}{more}", shown.join(", "));
+            writeln!(so, "  by {field:<8} {}{more}", shown.join(", "))?;
         }
     }
     Ok(ExitCode::SUCCESS)
