@@ -265,9 +265,7 @@ pub(crate) fn collect_orphans(dir: &Path, st: &CatalogState) -> Result<Vec<PathB
         let e = e.at(dir)?;
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        let ours =
-            name.starts_with("seg-") && (name.ends_with(".cqs") || name.ends_with(".cqs.tmp"));
-        if ours && !st.segments.iter().any(|s| s.file == name) {
+        if is_orphan(name, st) {
             let p = e.path();
             std::fs::remove_file(&p).at(&p)?;
             removed.push(p);

@@ -9,6 +9,11 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 
+/// mimalloc: fewer cycles than glibc malloc for ingest's many small, short-lived
+/// allocations (see docs/decisions.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An embedded corpus store for language-model training data.
 #[derive(Parser, Debug)]
 #[command(name = "corpusql", version, about, long_about = None)]

@@ -241,7 +241,10 @@ pub fn segment_counts(
         })
         .collect::<Result<_>>()?;
     let counts: Vec<u32> = per_block.into_iter().flatten().collect();
-    write_counts(&path, &counts)?;
+    // The sidecar is a cache: failing to keep it (a full disk, a writer's
+    // orphan collection racing this reader) costs a recount next time, not
+    // this stream.
+    let _ = write_counts(&path, &counts);
     Ok(Arc::new(counts))
 }
 

@@ -563,8 +563,13 @@ impl Catalog {
                 .map_err(|e| self.err(e))?;
         }
         tx.commit().map_err(|e| self.err(e))?;
-        let st = self.read_state(&db)?;
-        self.write_current(&st)?;
+        // The generation is committed whatever happens to CURRENT now: a
+        // CURRENT that cannot be rewritten is removed so that readers fall
+        // back to the database rather than see the previous generation.
+        let written = self.read_state(&db).and_then(|st| self.write_current(&st));
+        if written.is_err() {
+            let _ = std::fs::remove_file(self.current_path());
+        }
         Ok(generation)
     }
 

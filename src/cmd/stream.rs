@@ -136,36 +136,64 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     if a.format == Format::Npy {
         write_npy_header(&mut out, engine.total(), m.seq_len, wide)?;
     }
-    let rows = (4 << 20) / m.seq_len.max(1);
-    let mut buf: Vec<u8> = Vec::new();
-    let mut since_state = 0;
-    while let Some(b) = engine.next_batch(rows.max(1))? {
-        buf.clear();
-        let width = if wide { 4 } else { 2 };
-        buf.resize(b.tokens.len() * width, 0);
-        if wide {
-            for (d, t) in buf.chunks_exact_mut(4).zip(&b.tokens) {
-                d.copy_from_slice(&t.to_le_bytes());
-            }
-        } else {
-            for (d, t) in buf.chunks_exact_mut(2).zip(&b.tokens) {
-                d.copy_from_slice(&(*t as u16).to_le_bytes());
+    let rows = ((4 << 20) / m.seq_len.max(1)).max(1);
+    // The engine runs on its own thread, one batch ahead of the writes, so
+    // producing the next batch overlaps writing this one.
+    let template = engine.state();
+    let state_at = |rows_written: u64| StreamState {
+        next_sequence: start + rows_written * a.world,
+        ..template.clone()
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel::<corpusql::Result<(Vec<u8>, u64)>>(2);
+    let producer = std::thread::spawn(move || {
+        loop {
+            let msg = match engine.next_batch(rows) {
+                Ok(Some(b)) => {
+                    let width = if wide { 4 } else { 2 };
+                    let mut buf = vec![0u8; b.tokens.len() * width];
+                    if wide {
+                        for (d, t) in buf.chunks_exact_mut(4).zip(&b.tokens) {
+                            d.copy_from_slice(&t.to_le_bytes());
+                        }
+                    } else {
+                        for (d, t) in buf.chunks_exact_mut(2).zip(&b.tokens) {
+                            d.copy_from_slice(&(*t as u16).to_le_bytes());
+                        }
+                    }
+                    Ok((buf, b.rows as u64))
+                }
+                Ok(None) => break,
+                Err(e) => Err(e),
+            };
+            let stop = msg.is_err();
+            if tx.send(msg).is_err() || stop {
+                break;
             }
         }
+        engine
+    });
+    let mut written = 0u64;
+    let mut since_state = 0;
+    for msg in rx {
+        let (buf, n) = msg?;
         out.write_all(&buf)?;
-        since_state += b.rows as u64;
+        written += n;
+        since_state += n;
         if let Some(p) = &a.state_out {
             if since_state >= a.state_every {
                 out.flush()?;
-                write_state(p, &engine.state())?;
+                write_state(p, &state_at(written))?;
                 since_state = 0;
             }
         }
     }
+    let engine = producer
+        .join()
+        .map_err(|_| anyhow::anyhow!("stream producer thread panicked"))?;
     out.flush()?;
     drop(out);
     if let Some(p) = &a.state_out {
-        write_state(p, &engine.state())?;
+        write_state(p, &state_at(written))?;
     }
     if let Some(p) = &a.report {
         let e = engine.emitted();
@@ -186,7 +214,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             }))).collect::<serde_json::Map<String, serde_json::Value>>(),
             "tokens_by_license": e.by_license,
             "tokens_by_source": e.by_source,
-            "state": engine.state(),
+            "state": state_at(written),
         });
         std::fs::write(p, serde_json::to_vec_pretty(&rep)?)
             .with_context(|| format!("writing {}", p.display()))?;

@@ -183,6 +183,11 @@ fn parse_str(s: &str, opts: &RecordOptions) -> Result<DocRecord, String> {
             key = Some(parse_key(raw, k)?);
             continue;
         }
+        if *k == crate::format::BYTES_FIELD {
+            // The built-in `bytes` (text length) owns the name in queries;
+            // the record's own value is kept and exported, not indexed.
+            continue;
+        }
         classify(k, raw, &mut d)?;
     }
     for (f, v) in &opts.set {
