@@ -380,7 +380,35 @@ pub struct Engine {
 
 struct PendingDoc {
     s: Scheduled,
-    tokens: Option<Vec<u32>>,
+    tokens: Option<Tokens>,
+}
+
+/// A document's tokens, end-of-document included.
+enum Tokens {
+    /// Ids from a tokenizer.
+    Ids(Vec<u32>),
+    /// The byte tokenizer: the text's bytes in a block, then EOS.
+    Bytes(Arc<Block>, usize),
+}
+
+impl Tokens {
+    /// Copies tokens `from..from + dst.len()` into `dst`.
+    fn copy_into(&self, dst: &mut [u32], from: usize, eos: u32) {
+        match self {
+            Tokens::Ids(v) => dst.copy_from_slice(&v[from..from + dst.len()]),
+            Tokens::Bytes(block, i) => {
+                let text = block.text_bytes(*i);
+                let end = (from + dst.len()).min(text.len());
+                let n = end.saturating_sub(from);
+                for (d, &b) in dst[..n].iter_mut().zip(&text[from.min(end)..end]) {
+                    *d = b as u32;
+                }
+                if n < dst.len() {
+                    dst[n] = eos;
+                }
+            }
+        }
+    }
 }
 
 impl Engine {
@@ -610,27 +638,43 @@ impl Engine {
         }
         let tok = &self.resolved.tokenizer;
         let eos = tok.eos();
-        let encoded: Vec<(usize, Result<Vec<u32>>)> = jobs
-            .par_iter()
-            .map(|(i, block, local)| {
-                let mut v = Vec::with_capacity(block.text(*local).len() + 1);
-                let r = tok.encode(block.text(*local), &mut v).map(|_| {
-                    v.push(eos);
-                    v
-                });
-                (*i, r)
-            })
-            .collect();
-        for (i, r) in encoded {
-            let v = r?;
-            let expected = self.pending[i].s.tokens as usize;
-            if v.len() != expected {
-                return Err(Error::Invalid(format!(
-                    "document token count changed ({} now, {expected} recorded): the token-count file is stale; delete the *.cqc files and rerun",
-                    v.len()
-                )));
+        if let crate::tokenize::Tokenizer::Bytes = tok {
+            // Byte tokens are the text's bytes: packing reads them straight
+            // from the block, with no intermediate ids and no re-validation.
+            for (i, block, local) in jobs {
+                let n = block.text_bytes(local).len() + 1;
+                let expected = self.pending[i].s.tokens as usize;
+                if n != expected {
+                    return Err(Error::Invalid(format!(
+                        "document length changed ({n} byte tokens now, {expected} recorded): the corpus snapshot is inconsistent"
+                    )));
+                }
+                self.pending[i].tokens = Some(Tokens::Bytes(block, local));
             }
-            self.pending[i].tokens = Some(v);
+        } else {
+            let encoded: Vec<(usize, Result<Vec<u32>>)> = jobs
+                .par_iter()
+                .map(|(i, block, local)| {
+                    let text = block.text(*local);
+                    let mut v = Vec::with_capacity(text.len() / 3 + 1);
+                    let r = tok.encode(text, &mut v).map(|_| {
+                        v.push(eos);
+                        v
+                    });
+                    (*i, r)
+                })
+                .collect();
+            for (i, r) in encoded {
+                let v = r?;
+                let expected = self.pending[i].s.tokens as usize;
+                if v.len() != expected {
+                    return Err(Error::Invalid(format!(
+                        "document token count changed ({} now, {expected} recorded): the token-count file is stale; delete the *.cqc files and rerun",
+                        v.len()
+                    )));
+                }
+                self.pending[i].tokens = Some(Tokens::Ids(v));
+            }
         }
         // Pack: each document's tokens go to the rows of this batch it overlaps.
         let mut tokens = vec![0u32; rows * l as usize];
@@ -646,8 +690,11 @@ impl Engine {
                 let (sa, sb) = (s * l, (s + 1) * l);
                 let (x, y) = (a.max(sa), b.min(sb));
                 let dst = r * l as usize + (x - sa) as usize;
-                tokens[dst..dst + (y - x) as usize]
-                    .copy_from_slice(&t[(x - a) as usize..(y - a) as usize]);
+                t.copy_into(
+                    &mut tokens[dst..dst + (y - x) as usize],
+                    (x - a) as usize,
+                    eos,
+                );
                 covered[r] += y - x;
                 if a >= sa {
                     doc_starts[r].push((a - sa) as u32);

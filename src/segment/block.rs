@@ -16,6 +16,10 @@ pub struct Block {
     data: Vec<u8>,
     /// Per document and part: (start, end) offsets in `data`.
     spans: Vec<[(u32, u32); PARTS]>,
+    /// The texts region, validated as UTF-8 on first use of `text()`
+    /// (byte consumers such as the byte tokenizer never pay for it).
+    texts: (usize, usize),
+    texts_valid: std::sync::OnceLock<bool>,
 }
 
 /// Serializes documents into a block's uncompressed layout.
@@ -75,9 +79,13 @@ impl Block {
         for p in 1..PARTS {
             cur[p] = cur[p - 1] + totals[p - 1];
         }
-        let Ok(strs) = std::str::from_utf8(&data[header..cur[2]]) else {
-            return Err("block keys or text are not valid UTF-8".into());
+        let Ok(keys) = std::str::from_utf8(&data[header..cur[1]]) else {
+            return Err("block keys are not valid UTF-8".into());
         };
+        let texts = (cur[1], cur[2]);
+        // In valid UTF-8 a position is a character boundary exactly when the
+        // byte there is not a continuation byte.
+        let text_boundary = |at: usize| at == texts.1 || (data[at] & 0xC0) != 0x80;
         let mut spans = Vec::with_capacity(lens.len());
         for l in lens {
             let mut s = [(0u32, 0u32); PARTS];
@@ -87,15 +95,21 @@ impl Block {
             }
             // Keys and texts must start and end on character boundaries, so
             // that `key()` and `text()` can slice without validating again.
-            for (a, b) in &s[..2] {
-                let (a, b) = (*a as usize - header, *b as usize - header);
-                if !strs.is_char_boundary(a) || !strs.is_char_boundary(b) {
-                    return Err("a document boundary splits a UTF-8 character".into());
-                }
+            let (ka, kb) = (s[0].0 as usize - header, s[0].1 as usize - header);
+            if !keys.is_char_boundary(ka) || !keys.is_char_boundary(kb) {
+                return Err("a key boundary splits a UTF-8 character".into());
+            }
+            if !text_boundary(s[1].0 as usize) || !text_boundary(s[1].1 as usize) {
+                return Err("a text boundary splits a UTF-8 character".into());
             }
             spans.push(s);
         }
-        Ok(Block { data, spans })
+        Ok(Block {
+            data,
+            spans,
+            texts,
+            texts_valid: std::sync::OnceLock::new(),
+        })
     }
 
     /// Documents in the block.
@@ -113,13 +127,39 @@ impl Block {
         &self.data[a as usize..b as usize]
     }
 
+    /// Whether the texts region is valid UTF-8 (checked once).
+    fn texts_valid(&self) -> bool {
+        *self
+            .texts_valid
+            .get_or_init(|| std::str::from_utf8(&self.data[self.texts.0..self.texts.1]).is_ok())
+    }
+
+    /// Checks that every text is valid UTF-8 (what `verify` calls).
+    pub fn check_text(&self) -> Result<(), String> {
+        if self.texts_valid() {
+            Ok(())
+        } else {
+            Err("block text is not valid UTF-8".into())
+        }
+    }
+
     fn part_str(&self, i: usize, p: usize) -> &str {
         let b = self.part(i, p);
+        if p == 1 && !self.texts_valid() {
+            // Only reachable through damage that the block's CRC32C missed.
+            return "";
+        }
         debug_assert!(std::str::from_utf8(b).is_ok());
-        // SAFETY: `decode` validated the keys and texts region as UTF-8 and
-        // checked that every key and text starts and ends on a character
-        // boundary of it; `data` is never mutated afterwards.
+        // SAFETY: keys were validated in `decode`, texts by `texts_valid`
+        // just above; every key and text starts and ends on a character
+        // boundary of its validated region (checked in `decode`), and `data`
+        // is never mutated afterwards.
         unsafe { std::str::from_utf8_unchecked(b) }
+    }
+
+    /// The raw UTF-8 bytes of document `i`'s text, without validation.
+    pub fn text_bytes(&self, i: usize) -> &[u8] {
+        self.part(i, 1)
     }
 
     /// The key of document `i` of the block.

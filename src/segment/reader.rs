@@ -533,7 +533,9 @@ impl Segment {
             }
         }
         for i in 0..self.blocks.len() {
-            self.read_block(i)?;
+            self.read_block(i)?
+                .check_text()
+                .map_err(|d| self.corrupt(format!("block {i}: {d}")))?;
         }
         let mut s = self.terms.stream();
         while let Some((_, id)) = s.next() {
