@@ -676,34 +676,52 @@ impl Engine {
                 self.pending[i].tokens = Some(Tokens::Ids(v));
             }
         }
-        // Pack: each document's tokens go to the rows of this batch it overlaps.
+        // Pack, rows in parallel: each row takes the tokens of the pending
+        // documents (sorted by position) that overlap it.
         let mut tokens = vec![0u32; rows * l as usize];
-        let mut doc_starts = vec![Vec::new(); rows];
-        let mut covered = vec![0u64; rows];
+        let pending = &self.pending;
+        let filled: Vec<(u64, Vec<u32>)> = tokens
+            .par_chunks_mut(l as usize)
+            .zip(seqs.par_iter())
+            .map(|(row, &s)| {
+                let (sa, sb) = (s * l, (s + 1) * l);
+                let first = pending.partition_point(|p| p.s.start + p.s.tokens as u64 <= sa);
+                let mut covered = 0u64;
+                let mut starts = Vec::new();
+                for p in &pending[first..] {
+                    let (a, b) = (p.s.start, p.s.start + p.s.tokens as u64);
+                    if a >= sb {
+                        break;
+                    }
+                    let Some(t) = &p.tokens else { continue };
+                    let (x, y) = (a.max(sa), b.min(sb));
+                    t.copy_into(
+                        &mut row[(x - sa) as usize..(y - sa) as usize],
+                        (x - a) as usize,
+                        eos,
+                    );
+                    covered += y - x;
+                    if a >= sa {
+                        starts.push((a - sa) as u32);
+                    }
+                }
+                (covered, starts)
+            })
+            .collect();
+        let (covered, doc_starts): (Vec<u64>, Vec<Vec<u32>>) = filled.into_iter().unzip();
+        // Attribution: tokens of each document inside this batch's rows.
         for p in &self.pending {
-            let Some(t) = &p.tokens else { continue };
             let (a, b) = (p.s.start, p.s.start + p.s.tokens as u64);
             for s in a / l..=(b - 1) / l {
-                let Some(r) = self.row_of(s, k0, rows) else {
+                if self.row_of(s, k0, rows).is_none() {
                     continue;
-                };
-                let (sa, sb) = (s * l, (s + 1) * l);
-                let (x, y) = (a.max(sa), b.min(sb));
-                let dst = r * l as usize + (x - sa) as usize;
-                t.copy_into(
-                    &mut tokens[dst..dst + (y - x) as usize],
-                    (x - a) as usize,
-                    eos,
-                );
-                covered[r] += y - x;
-                if a >= sa {
-                    doc_starts[r].push((a - sa) as u32);
                 }
-                self.comp_tokens[p.s.component as usize] += y - x;
+                let n = b.min((s + 1) * l) - a.max(s * l);
+                self.comp_tokens[p.s.component as usize] += n;
                 if let Some(f) = &self.facets {
                     for (i, field) in ["license", "source"].iter().enumerate() {
                         let idx = f[p.s.part as usize][*field][p.s.ord as usize];
-                        *self.facet_tokens[i].entry((p.s.part, idx)).or_default() += y - x;
+                        *self.facet_tokens[i].entry((p.s.part, idx)).or_default() += n;
                     }
                 }
             }
@@ -716,7 +734,7 @@ impl Engine {
         }
         self.emitted.sequences += rows as u64;
         self.emitted.tokens += rows as u64 * l;
-        self.emitted.checksum += tokens.iter().map(|&t| t as u64).sum::<u64>();
+        self.emitted.checksum += tokens.par_iter().map(|&t| t as u64).sum::<u64>();
         self.done += rows as u64;
         Ok(Some(Batch {
             tokens,

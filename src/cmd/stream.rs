@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use corpusql::mixture::Mixture;
 use corpusql::stream::{Engine, StreamOptions, StreamState};
 use corpusql::Corpus;
+use rayon::prelude::*;
 
 /// Arguments of `stream`.
 #[derive(clap::Args, Debug)]
@@ -151,14 +152,21 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
                 Ok(Some(b)) => {
                     let width = if wide { 4 } else { 2 };
                     let mut buf = vec![0u8; b.tokens.len() * width];
+                    let rows = buf
+                        .par_chunks_mut(b.seq_len * width)
+                        .zip(b.tokens.par_chunks(b.seq_len));
                     if wide {
-                        for (d, t) in buf.chunks_exact_mut(4).zip(&b.tokens) {
-                            d.copy_from_slice(&t.to_le_bytes());
-                        }
+                        rows.for_each(|(out, ids)| {
+                            for (d, t) in out.chunks_exact_mut(4).zip(ids) {
+                                d.copy_from_slice(&t.to_le_bytes());
+                            }
+                        });
                     } else {
-                        for (d, t) in buf.chunks_exact_mut(2).zip(&b.tokens) {
-                            d.copy_from_slice(&(*t as u16).to_le_bytes());
-                        }
+                        rows.for_each(|(out, ids)| {
+                            for (d, t) in out.chunks_exact_mut(2).zip(ids) {
+                                d.copy_from_slice(&(*t as u16).to_le_bytes());
+                            }
+                        });
                     }
                     Ok((buf, b.rows as u64))
                 }
