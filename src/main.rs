@@ -70,6 +70,8 @@ enum Command {
     Tokenize(cmd::tokenize::Args),
     /// Tokenizers: `tokenizer train QUERY --vocab-size N -o tokenizer.json`.
     Tokenizer(cmd::tokenizer::Args),
+    /// The documents, sources and licenses behind a position of a stream.
+    Trace(cmd::trace::Args),
 }
 
 /// Inserts `query` before a bare query: the first positional argument that
@@ -124,6 +126,7 @@ fn main() -> ExitCode {
         Command::Stream(a) => cmd::stream::run(&dir, a),
         Command::Tokenize(a) => cmd::tokenize::run(&dir, a),
         Command::Tokenizer(a) => cmd::tokenizer::run(&dir, a),
+        Command::Trace(a) => cmd::trace::run(&dir, a),
     };
     match r {
         Ok(code) => code,

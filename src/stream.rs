@@ -822,3 +822,86 @@ impl Iterator for Streamer {
         Some(b)
     }
 }
+
+/// One document behind a stretch of a sequence (what `corpusql trace` prints).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceHit {
+    /// Global sequence index.
+    pub sequence: u64,
+    /// First token of the stretch, as an offset in the sequence.
+    pub from: u64,
+    /// One past its last token.
+    pub to: u64,
+    /// Offset of the stretch's first token inside the document's tokens.
+    pub doc_offset: u64,
+    /// Tokens of the document (end-of-document included).
+    pub doc_tokens: u32,
+    /// The component that scheduled the document.
+    pub component: String,
+    /// The document key.
+    pub key: String,
+    /// Its `license`, `source` and `lang` as ingested (when present).
+    pub facets: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// The documents behind global sequence `sequence` of the stream of `m`
+/// (only the one at token `offset`, when given): a replay of the schedule
+/// from token counts, then one block read per document named.
+pub fn trace(
+    corpus: &Corpus,
+    m: &Mixture,
+    sequence: u64,
+    offset: Option<u64>,
+) -> Result<Vec<TraceHit>> {
+    let (plan, resolved) = mixture::plan(corpus, m)?;
+    if sequence >= plan.sequences {
+        return Err(Error::Invalid(format!(
+            "sequence {sequence} is beyond the stream, which has {} sequences",
+            plan.sequences
+        )));
+    }
+    let l = m.seq_len as u64;
+    if offset.is_some_and(|k| k >= l) {
+        return Err(Error::Invalid(format!(
+            "offset must be below seq_len = {l}"
+        )));
+    }
+    let (lo, hi) = match offset {
+        Some(k) => (sequence * l + k, sequence * l + k + 1),
+        None => (sequence * l, (sequence + 1) * l),
+    };
+    let mut hits = Vec::new();
+    for s in Scheduler::new(corpus, m, &resolved) {
+        let (a, b) = (s.start, s.start + s.tokens as u64);
+        if a >= hi {
+            break;
+        }
+        if b <= lo {
+            continue;
+        }
+        let seg = &corpus.segments()[s.part as usize].segment;
+        let bi = seg.block_of(s.ord);
+        let block = seg.read_block(bi)?;
+        let i = (s.ord - seg.blocks()[bi].first_doc) as usize;
+        let mut json = Vec::new();
+        block.write_json(i, &mut json);
+        let record: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&json).unwrap_or_default();
+        let facets = ["license", "source", "lang"]
+            .iter()
+            .filter_map(|f| record.get(*f).map(|v| (f.to_string(), v.clone())))
+            .collect();
+        let (x, y) = (a.max(lo), b.min(hi));
+        hits.push(TraceHit {
+            sequence,
+            from: x - sequence * l,
+            to: y - sequence * l,
+            doc_offset: x - a,
+            doc_tokens: s.tokens,
+            component: m.components[s.component as usize].name.clone(),
+            key: block.key(i).to_string(),
+            facets,
+        });
+    }
+    Ok(hits)
+}

@@ -17,6 +17,7 @@ pub mod stats;
 pub mod stream;
 pub mod tokenize;
 pub mod tokenizer;
+pub mod trace;
 pub mod verify;
 
 use std::io::Write;

@@ -1,0 +1,43 @@
+//! `corpusql trace MIX.toml|QUERY --sequence N [--offset K]`: the documents,
+//! sources and licenses behind a position of a stream, one JSON line each.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use corpusql::Corpus;
+
+/// Arguments of `trace`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A mixture file (.toml) or a query, as given to `stream`.
+    pub source: String,
+    /// Global sequence index (as counted by `stream` with world 1).
+    #[arg(long)]
+    pub sequence: u64,
+    /// Token offset inside the sequence (default: every document in it).
+    #[arg(long)]
+    pub offset: Option<u64>,
+    /// Tokenizer for a query.
+    #[arg(long, default_value = "bytes")]
+    pub tokenizer: String,
+    /// Sequence length for a query.
+    #[arg(long, default_value_t = 2048)]
+    pub seq_len: usize,
+    /// Seed for a query's order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Runs `trace`.
+pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
+    let corpus = Corpus::open(dir)?;
+    let m = super::stream::mixture_of(&a.source, &a.tokenizer, a.seq_len, a.seed)?;
+    let hits = corpusql::stream::trace(&corpus, &m, a.sequence, a.offset)?;
+    let mut out = std::io::stdout().lock();
+    for h in hits {
+        serde_json::to_writer(&mut out, &h)?;
+        writeln!(out)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
