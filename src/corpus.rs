@@ -97,8 +97,12 @@ impl Corpus {
         if !catalog.exists() {
             return Err(Error::NoCorpus { path: dir });
         }
-        let first = catalog.state()?;
-        if !catalog.has_current() || has_orphans(&dir, &first)? {
+        let current = catalog.current();
+        let first = match &current {
+            Some(st) => st.clone(),
+            None => catalog.state_from_db()?,
+        };
+        if current.is_none() || has_orphans(&dir, &first)? {
             if let Some(_lock) = WriteLock::try_acquire(&dir) {
                 let st = catalog.refresh_current()?;
                 collect_orphans(&dir, &st)?;

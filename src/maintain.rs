@@ -94,20 +94,17 @@ pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
             let mut next = Vec::new();
             for (vals, b) in frontier {
                 // First value per document decides its cluster (as at ingest).
-                let mut rest = b.clone();
-                for (v, id) in seg.terms_with_prefix(f, "") {
-                    let sub = seg.postings_of(id)? & &rest;
+                let (values, rest) = seg.split_by_values(f, &b, true)?;
+                for (v, sub) in values
+                    .into_iter()
+                    .map(|(v, b)| (Some(v), b))
+                    .chain([(None, rest)])
+                {
                     if !sub.is_empty() {
-                        rest -= &sub;
                         let mut nv = vals.clone();
-                        nv.push(Some(v));
+                        nv.push(v);
                         next.push((nv, sub));
                     }
-                }
-                if !rest.is_empty() {
-                    let mut nv = vals.clone();
-                    nv.push(None);
-                    next.push((nv, rest));
                 }
             }
             frontier = next;

@@ -315,21 +315,14 @@ fn breakdown(
         if bm.is_empty() {
             continue;
         }
-        let mut rest = bm.clone();
-        for (v, id) in seg.terms_with_prefix(field, "") {
-            let sub = seg.postings_of(id)? & bm;
+        let (values, rest) = seg.split_by_values(field, bm, false)?;
+        for (v, sub) in values.into_iter().chain([("(none)".to_string(), rest)]) {
             if sub.is_empty() {
                 continue;
             }
-            rest -= &sub;
             let e = acc.entry(v).or_default();
             e.0 += sub.len();
             e.1 += tokens_of(&sub, &counts[i]);
-        }
-        if !rest.is_empty() {
-            let e = acc.entry("(none)".into()).or_default();
-            e.0 += rest.len();
-            e.1 += tokens_of(&rest, &counts[i]);
         }
     }
     let mut v: Vec<Slice> = acc

@@ -53,12 +53,8 @@ fn partition(
     let mut out = Vec::new();
     match kind {
         Some(Resolved::Field(FieldKind::Facet | FieldKind::Bool)) => {
-            for (v, id) in seg.terms_with_prefix(field, "") {
-                let sub = seg.postings_of(id)? & bm;
-                if !sub.is_empty() {
-                    out.push((Some(v), sub));
-                }
-            }
+            let (values, _) = seg.split_by_values(field, bm, false)?;
+            out.extend(values.into_iter().map(|(v, b)| (Some(v), b)));
         }
         Some(Resolved::Field(FieldKind::Number)) | Some(Resolved::Bytes) => {
             let col_name = if kind == Some(Resolved::Bytes) {

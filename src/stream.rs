@@ -463,18 +463,17 @@ impl Engine {
             let mut seg_names = Vec::new();
             for field in ["license", "source"] {
                 let mut col = vec![u16::MAX; s.segment.doc_count() as usize];
-                for (v, id) in s.segment.terms_with_prefix(field, "") {
+                let (values, _) = s.segment.split_by_values(field, &s.segment.all(), true)?;
+                for (v, docs) in values {
                     let idx = match seg_names.iter().position(|n| *n == v) {
                         Some(i) => i,
                         None => {
-                            seg_names.push(v.clone());
+                            seg_names.push(v);
                             seg_names.len() - 1
                         }
                     };
-                    for o in s.segment.postings_of(id)?.iter() {
-                        if col[o as usize] == u16::MAX {
-                            col[o as usize] = idx.min(u16::MAX as usize - 1) as u16;
-                        }
+                    for o in docs.iter() {
+                        col[o as usize] = idx.min(u16::MAX as usize - 1) as u16;
                     }
                 }
                 m.insert(field.to_string(), col);

@@ -222,7 +222,8 @@ fn decode<T: DeserializeOwned>(path: &Path, what: &str, b: &[u8]) -> Result<T> {
     postcard::from_bytes(body).map_err(|e| Error::corrupt(path, format!("catalog {what}: {e}")))
 }
 
-fn unix_now() -> u64 {
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -367,9 +368,9 @@ impl Catalog {
         Ok(st)
     }
 
-    /// Whether an intact `CURRENT` manifest exists.
-    pub fn has_current(&self) -> bool {
-        self.read_current().is_some()
+    /// The snapshot in an intact `CURRENT` manifest, if there is one.
+    pub fn current(&self) -> Option<CatalogState> {
+        self.read_current()
     }
 
     fn current_path(&self) -> PathBuf {

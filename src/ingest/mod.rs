@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use roaring::RoaringBitmap;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::catalog::{Catalog, Commit, IngestLogEntry, SegmentEntry};
+use crate::catalog::{unix_now, Catalog, Commit, IngestLogEntry, SegmentEntry};
 use crate::corpus::{collect_orphans, segment_file_name, WriteLock, DEFAULT_CLUSTER_FIELDS};
 use crate::error::{Error, IoContext, Result};
 use crate::schema::Schema;
@@ -382,13 +382,6 @@ impl State<'_> {
 enum DupAt {
     Builder(u32),
     Seg(u64, u32),
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Ingests `inputs` into the corpus in `dir` (created when missing) and

@@ -427,6 +427,28 @@ impl Segment {
         out
     }
 
+    /// Splits `bm` by the values of facet `field`: each value with the
+    /// documents of `bm` that hold it, and the documents holding none. A
+    /// document with several values is listed under each of them, or, with
+    /// `first_only`, under the first in value order only.
+    pub fn split_by_values(
+        &self,
+        field: &str,
+        bm: &RoaringBitmap,
+        first_only: bool,
+    ) -> Result<(Vec<(String, RoaringBitmap)>, RoaringBitmap)> {
+        let mut rest = bm.clone();
+        let mut groups = Vec::new();
+        for (v, id) in self.terms_with_prefix(field, "") {
+            let sub = self.postings_of(id)? & if first_only { &rest } else { bm };
+            if !sub.is_empty() {
+                rest -= &sub;
+                groups.push((v, sub));
+            }
+        }
+        Ok((groups, rest))
+    }
+
     /// Postings of a term id returned by [`Segment::terms_with_prefix`].
     pub fn postings_of(&self, term_id: u64) -> Result<RoaringBitmap> {
         let (off, len, _, _) = self.term_entry(term_id)?;
