@@ -795,3 +795,25 @@ fn orphan_files_are_collected_on_open_and_change_nothing() {
     assert_eq!(counts(&dir), base.counts);
     assert!(verify(&dir).unwrap().ok());
 }
+
+#[test]
+fn a_current_that_cannot_be_rewritten_is_removed_not_left_stale() {
+    // The commit lands in the catalog database; when CURRENT cannot be
+    // rewritten afterwards (here its temporary name is taken by a
+    // directory), the old CURRENT must go so readers do not see the
+    // previous generation.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    build_corpus(&dir);
+    let before = Corpus::open(&dir).unwrap();
+    let n = before.query("*").unwrap().count();
+    let g = before.generation();
+    assert!(dir.join("CURRENT").is_file());
+    std::fs::create_dir(dir.join("CURRENT.tmp")).unwrap();
+    let (deleted, g2) = corpusql::maintain::delete(&dir, "id = k00017").unwrap();
+    assert_eq!((deleted, g2), (1, g + 1));
+    assert!(!dir.join("CURRENT").exists(), "stale CURRENT left behind");
+    let after = Corpus::open(&dir).unwrap();
+    assert_eq!(after.generation(), g + 1);
+    assert_eq!(after.query("*").unwrap().count(), n - 1);
+}

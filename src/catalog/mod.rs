@@ -319,7 +319,8 @@ impl Catalog {
         }
         tx.commit().map_err(|e| self.err(e))?;
         let st = self.read_state(&db)?;
-        self.write_current(&st)
+        self.replace_current(&st);
+        Ok(())
     }
 
     /// Reads a consistent snapshot: from the `CURRENT` manifest when it is
@@ -363,7 +364,7 @@ impl Catalog {
     pub fn refresh_current(&self) -> Result<CatalogState> {
         let st = self.state_from_db()?;
         if self.read_current().map(|c| c.generation) != Some(st.generation) {
-            self.write_current(&st)?;
+            self.replace_current(&st);
         }
         Ok(st)
     }
@@ -401,6 +402,15 @@ impl Catalog {
             next_segment_id: m.next_segment_id,
             cluster_fields: m.cluster_fields,
         })
+    }
+
+    /// Rewrites `CURRENT` from `st`. `CURRENT` is a cache of the database:
+    /// when it cannot be rewritten it is removed, so that readers fall back
+    /// to the database rather than see an older generation.
+    fn replace_current(&self, st: &CatalogState) {
+        if self.write_current(st).is_err() {
+            let _ = std::fs::remove_file(self.current_path());
+        }
     }
 
     fn write_current(&self, st: &CatalogState) -> Result<()> {
@@ -567,9 +577,11 @@ impl Catalog {
         // The generation is committed whatever happens to CURRENT now: a
         // CURRENT that cannot be rewritten is removed so that readers fall
         // back to the database rather than see the previous generation.
-        let written = self.read_state(&db).and_then(|st| self.write_current(&st));
-        if written.is_err() {
-            let _ = std::fs::remove_file(self.current_path());
+        match self.read_state(&db) {
+            Ok(st) => self.replace_current(&st),
+            Err(_) => {
+                let _ = std::fs::remove_file(self.current_path());
+            }
         }
         Ok(generation)
     }
