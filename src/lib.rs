@@ -48,15 +48,18 @@ pub mod export;
 pub mod format;
 pub mod ingest;
 pub mod json;
+pub mod license;
 pub mod maintain;
 pub mod mixture;
 pub mod plan;
 pub mod query;
+pub mod report;
 pub mod schema;
 pub mod segment;
 pub mod select;
 pub mod stats;
 pub mod stream;
+pub mod tag;
 pub mod tokenize;
 
 /// The README's examples, compiled and run as doctests.

@@ -1,0 +1,1 @@
+//! License normalization and classes (being written).

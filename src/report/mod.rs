@@ -1,0 +1,1 @@
+//! Datasheets: what a query or mixture holds, by license, source and language (being written).

@@ -1,0 +1,1 @@
+//! Tagger `dedup` (being written).

@@ -1,0 +1,1 @@
+//! Tagger `language` (being written).

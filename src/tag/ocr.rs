@@ -1,0 +1,1 @@
+//! Tagger `ocr` (being written).

@@ -1,0 +1,1 @@
+//! Tagger `pii` (being written).

@@ -1,0 +1,1 @@
+//! Tagger `quality` (being written).

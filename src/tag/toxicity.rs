@@ -1,0 +1,1 @@
+//! Tagger `toxicity` (being written).
