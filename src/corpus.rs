@@ -11,7 +11,7 @@ use roaring::RoaringBitmap;
 
 use crate::catalog::{Catalog, CatalogState, SegmentEntry};
 use crate::error::{Error, IoContext, Result};
-use crate::schema::Schema;
+use crate::schema::{FieldKind, Schema};
 use crate::segment::Segment;
 
 /// File name of the writers' lock.
@@ -38,6 +38,7 @@ pub struct Corpus {
     dir: PathBuf,
     catalog: Catalog,
     state: CatalogState,
+    schema: Schema,
     segments: Vec<LiveSegment>,
 }
 
@@ -123,6 +124,7 @@ impl Corpus {
                     return Ok(Corpus {
                         dir,
                         catalog,
+                        schema: effective_schema(&state),
                         state,
                         segments,
                     })
@@ -159,7 +161,24 @@ impl Corpus {
             .segments
             .par_iter()
             .map(|e| {
-                let seg = Segment::open(&dir.join(&e.file))?;
+                let mut seg = Segment::open(&dir.join(&e.file))?;
+                let mut sidecars = Vec::new();
+                for t in state.tags.get(&e.id).into_iter().flatten() {
+                    let sc = crate::segment::sidecar::Sidecar::open(
+                        &dir.join(&t.file),
+                        t.columns.clone(),
+                    )?;
+                    sidecars.push(Arc::new(sc));
+                }
+                let o = {
+                    let own = |f: &str| seg.has_stored_field(f);
+                    crate::segment::overlay::Overlay::new(
+                        Some(state.license_field()),
+                        &own,
+                        sidecars,
+                    )
+                };
+                seg.attach(o);
                 if seg.doc_count() != e.docs {
                     return Err(Error::corrupt(
                         seg.path(),
@@ -209,9 +228,11 @@ impl Corpus {
         self.state.generation
     }
 
-    /// The schema.
+    /// The schema queries see: stored fields plus the derived license
+    /// facets and signal columns (see [`effective_schema`]). The stored
+    /// fields alone are `state().schema`.
     pub fn schema(&self) -> &Schema {
-        &self.state.schema
+        &self.schema
     }
 
     /// The segments with their live documents.
@@ -228,6 +249,22 @@ impl Corpus {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The schema queries see: the stored fields, the derived license facets
+/// and the signal columns of taggers (stored fields win on a name clash).
+pub fn effective_schema(st: &CatalogState) -> Schema {
+    let mut s = st.schema.clone();
+    for name in [
+        crate::segment::overlay::LICENSE_ID,
+        crate::segment::overlay::LICENSE_CLASS,
+    ] {
+        s.fields.entry(name.into()).or_insert(FieldKind::Facet);
+    }
+    for (name, info) in &st.signals {
+        s.fields.entry(name.clone()).or_insert(info.kind);
+    }
+    s
 }
 
 /// Whether the directory holds files the snapshot does not reference.
@@ -251,6 +288,9 @@ fn is_orphan(name: &str, st: &CatalogState) -> bool {
     }
     if name.ends_with(".tmp") {
         return true;
+    }
+    if name.ends_with(".cqt") {
+        return !st.tags.values().flatten().any(|t| t.file == name);
     }
     let stem = name.split('.').next().unwrap_or(name);
     (name.ends_with(".cqs") || name.ends_with(".cqc"))

@@ -25,6 +25,10 @@ const SEGMENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("segments");
 const TOMBSTONES: TableDefinition<u64, &[u8]> = TableDefinition::new("tombstones");
 const INGEST_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("ingest_log");
 const GENERATIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("generations");
+/// Tag sidecars per segment id (added after format v1; absent in older catalogs).
+const TAGS: TableDefinition<u64, &[u8]> = TableDefinition::new("tags");
+/// Ordinals a `delete` tombstoned, per generation (for withdrawal reports).
+const WITHDRAWALS: TableDefinition<u64, &[u8]> = TableDefinition::new("withdrawals");
 
 /// Version prefix of every postcard value in the catalog: 2 adds a CRC32C
 /// of the postcard bytes (1, without it, is still read).
@@ -38,7 +42,8 @@ pub const CATALOG_FILE: &str = "catalog.redb";
 
 /// File name of the read-optimized manifest beside the catalog.
 pub const CURRENT_FILE: &str = "CURRENT";
-const CURRENT_MAGIC: [u8; 8] = *b"CQLCUR01";
+const CURRENT_MAGIC_V1: [u8; 8] = *b"CQLCUR01";
+const CURRENT_MAGIC: [u8; 8] = *b"CQLCUR02";
 
 /// `CURRENT`: a copy of the latest committed state, written (temp name,
 /// fsync, rename) after each commit, so readers need not open the database.
@@ -50,6 +55,43 @@ struct Manifest {
     tombstones: Vec<(u64, Vec<u8>)>,
     next_segment_id: u64,
     cluster_fields: Vec<String>,
+}
+
+/// `CURRENT` v2: v1 plus tag sidecars, signals and the license field.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Manifest2 {
+    base: Manifest,
+    tags: Vec<(u64, Vec<TagEntry>)>,
+    signals: BTreeMap<String, SignalInfo>,
+    license_field: Option<String>,
+}
+
+/// One tag sidecar file of a segment: the columns one tagger computed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TagEntry {
+    /// Tagger name (`language`, `quality`, ...).
+    pub tagger: String,
+    /// The tagger's version when it wrote this file.
+    pub version: String,
+    /// File name inside the corpus directory.
+    pub file: String,
+    /// Documents of the segment that carry values.
+    pub tagged_docs: u32,
+    /// Its columns.
+    pub columns: Vec<(String, crate::schema::FieldKind)>,
+    /// File size.
+    pub file_bytes: u64,
+}
+
+/// A signal column as the schema lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalInfo {
+    /// Kind of the column (number, facet or bool).
+    pub kind: crate::schema::FieldKind,
+    /// The tagger that computes it.
+    pub tagger: String,
+    /// The tagger version of the latest values (`signal_version`).
+    pub version: String,
 }
 
 /// A segment as the catalog lists it.
@@ -126,6 +168,19 @@ pub struct CatalogState {
     pub next_segment_id: u64,
     /// Facets documents are clustered by inside segments.
     pub cluster_fields: Vec<String>,
+    /// Tag sidecars per segment id.
+    pub tags: BTreeMap<u64, Vec<TagEntry>>,
+    /// Signal columns computed by taggers, by name.
+    pub signals: BTreeMap<String, SignalInfo>,
+    /// The field licenses are read from (`license` unless ingest named another).
+    pub license_field: Option<String>,
+}
+
+impl CatalogState {
+    /// The field licenses are read from.
+    pub fn license_field(&self) -> &str {
+        self.license_field.as_deref().unwrap_or("license")
+    }
 }
 
 /// Changes committed atomically in one transaction.
@@ -147,6 +202,21 @@ pub struct Commit {
     pub detail: String,
     /// The next free segment id after this commit.
     pub next_segment_id: u64,
+    /// Tag sidecars to set, per segment (replacing that segment's list).
+    pub tags: Vec<(u64, Vec<TagEntry>)>,
+    /// New signal columns table, when it changed.
+    pub signals: Option<BTreeMap<String, SignalInfo>>,
+    /// A new license field, when it changed.
+    pub license_field: Option<String>,
+}
+
+/// What one `delete` generation withdrew.
+#[derive(Debug, Clone, Default)]
+pub struct Withdrawal {
+    /// The generation the delete created.
+    pub generation: u64,
+    /// Ordinals it tombstoned, per segment id.
+    pub tombstoned: BTreeMap<u64, RoaringBitmap>,
 }
 
 fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
@@ -380,7 +450,7 @@ impl Catalog {
 
     fn read_current(&self) -> Option<CatalogState> {
         let b = std::fs::read(self.current_path()).ok()?;
-        if b.len() < 16 || b[..8] != CURRENT_MAGIC {
+        if b.len() < 16 || (b[..8] != CURRENT_MAGIC && b[..8] != CURRENT_MAGIC_V1) {
             return None;
         }
         let len = u32::from_le_bytes(b[8..12].try_into().ok()?) as usize;
@@ -389,7 +459,17 @@ impl Catalog {
         if crc32c::crc32c(body) != crc || b.len() != 16 + len {
             return None;
         }
-        let m: Manifest = decode(&self.path, "manifest", body).ok()?;
+        let m2: Manifest2 = if b[..8] == CURRENT_MAGIC {
+            decode(&self.path, "manifest", body).ok()?
+        } else {
+            Manifest2 {
+                base: decode(&self.path, "manifest", body).ok()?,
+                tags: Vec::new(),
+                signals: BTreeMap::new(),
+                license_field: None,
+            }
+        };
+        let m = m2.base;
         let mut tombstones = BTreeMap::new();
         for (id, bytes) in m.tombstones {
             tombstones.insert(id, RoaringBitmap::deserialize_from(&bytes[..]).ok()?);
@@ -401,6 +481,9 @@ impl Catalog {
             tombstones,
             next_segment_id: m.next_segment_id,
             cluster_fields: m.cluster_fields,
+            tags: m2.tags.into_iter().collect(),
+            signals: m2.signals,
+            license_field: m2.license_field,
         })
     }
 
@@ -427,6 +510,12 @@ impl Catalog {
             tombstones: tomb,
             next_segment_id: st.next_segment_id,
             cluster_fields: st.cluster_fields.clone(),
+        };
+        let m = Manifest2 {
+            base: m,
+            tags: st.tags.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            signals: st.signals.clone(),
+            license_field: st.license_field.clone(),
         };
         let body = encode(&m)?;
         let mut out = CURRENT_MAGIC.to_vec();
@@ -492,7 +581,52 @@ impl Catalog {
             let bm = decode_tombstones(&self.path, v.value())?;
             st.tombstones.insert(k.value(), bm);
         }
+        if let Some(v) = m.get("signals").map_err(|e| self.err(e))? {
+            st.signals = decode(&self.path, "signals", v.value())?;
+        }
+        if let Some(v) = m.get("license_field").map_err(|e| self.err(e))? {
+            st.license_field = Some(decode(&self.path, "license_field", v.value())?);
+        }
+        match tx.open_table(TAGS) {
+            Ok(tags) => {
+                for r in tags.iter().map_err(|e| self.err(e))? {
+                    let (k, v) = r.map_err(|e| self.err(e))?;
+                    st.tags
+                        .insert(k.value(), decode(&self.path, "tags", v.value())?);
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(self.err(e)),
+        }
         Ok(st)
+    }
+
+    /// What each `delete` withdrew, oldest first (empty for catalogs
+    /// written before withdrawals were recorded).
+    pub fn withdrawals(&self) -> Result<Vec<Withdrawal>> {
+        self.guard(|| {
+            let db = self.db(false)?;
+            let tx = db.begin_read().map_err(|e| self.err(e))?;
+            let tab = match tx.open_table(WITHDRAWALS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(self.err(e)),
+            };
+            let mut out = Vec::new();
+            for r in tab.iter().map_err(|e| self.err(e))? {
+                let (k, v) = r.map_err(|e| self.err(e))?;
+                let parts: Vec<(u64, Vec<u8>)> = decode(&self.path, "withdrawal", v.value())?;
+                let mut w = Withdrawal {
+                    generation: k.value(),
+                    ..Default::default()
+                };
+                for (id, b) in parts {
+                    w.tombstoned.insert(id, decode_tombstones(&self.path, &b)?);
+                }
+                out.push(w);
+            }
+            Ok(out)
+        })
     }
 
     /// Applies `c` atomically, creating generation `expected + 1`. Fails when
@@ -527,6 +661,36 @@ impl Catalog {
             .map_err(|e| self.err(e))?;
             if let Some(s) = &c.schema {
                 m.insert("schema", encode(s)?.as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
+            if let Some(s) = &c.signals {
+                m.insert("signals", encode(s)?.as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
+            if let Some(f) = &c.license_field {
+                m.insert("license_field", encode(f)?.as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
+            let mut tags = tx.open_table(TAGS).map_err(|e| self.err(e))?;
+            for id in &c.remove {
+                tags.remove(id).map_err(|e| self.err(e))?;
+            }
+            for (id, list) in &c.tags {
+                if list.is_empty() {
+                    tags.remove(id).map_err(|e| self.err(e))?;
+                } else {
+                    tags.insert(id, encode(list)?.as_slice())
+                        .map_err(|e| self.err(e))?;
+                }
+            }
+            if c.op == "delete" && !c.tombstones.is_empty() {
+                let parts: Vec<(u64, Vec<u8>)> = c
+                    .tombstones
+                    .iter()
+                    .map(|(id, bm)| (*id, encode_tombstones(bm)))
+                    .collect();
+                let mut w = tx.open_table(WITHDRAWALS).map_err(|e| self.err(e))?;
+                w.insert(generation, encode(&parts)?.as_slice())
                     .map_err(|e| self.err(e))?;
             }
             let mut segs = tx.open_table(SEGMENTS).map_err(|e| self.err(e))?;

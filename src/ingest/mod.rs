@@ -474,6 +474,7 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
         op: "ingest".into(),
         detail,
         next_segment_id: st.next_id,
+        ..Default::default()
     };
     let live = prior_live + st.report.ingested - tombstoned;
     match catalog.commit(cstate.generation, commit, live) {

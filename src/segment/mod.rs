@@ -7,7 +7,9 @@
 //! [`writer`] builds one from documents; [`reader`] opens and queries one.
 
 pub mod block;
+pub mod overlay;
 pub mod reader;
+pub mod sidecar;
 pub mod writer;
 
 use serde::{Deserialize, Serialize};

@@ -13,6 +13,7 @@ use roaring::RoaringBitmap;
 
 use crate::error::{Error, IoContext, Result};
 use crate::format::{self, section};
+use crate::segment::overlay::{self, Overlay};
 use crate::segment::{Block, FieldMeta, NumericMeta, SegmentMeta};
 
 /// A byte range of the mapped file that `fst` can read from.
@@ -69,6 +70,7 @@ pub struct Segment {
     terms: fst::Map<MappedSlice>,
     meta: SegmentMeta,
     numeric_cache: Vec<OnceLock<Arc<Vec<f64>>>>,
+    overlay: Overlay,
 }
 
 fn le_u32(b: &[u8], at: usize) -> u32 {
@@ -272,6 +274,7 @@ impl Segment {
             terms,
             meta,
             numeric_cache,
+            overlay: Overlay::default(),
         })
     }
 
@@ -398,8 +401,32 @@ impl Segment {
         k
     }
 
+    /// Attaches derived facets and tag sidecars (see [`Overlay`]).
+    pub fn attach(&mut self, o: Overlay) {
+        self.overlay = o;
+    }
+
+    /// The attached overlay.
+    pub fn overlay(&self) -> &Overlay {
+        &self.overlay
+    }
+
+    /// Whether the segment itself stores field `name`.
+    pub fn has_stored_field(&self, name: &str) -> bool {
+        self.field(name).is_some() || self.numeric_meta(name).is_some()
+    }
+
     /// Postings of `field = value` (empty when absent).
     pub fn postings(&self, field: &str, value: &str) -> Result<RoaringBitmap> {
+        if let Some(i) = self.overlay_facet(field) {
+            let vals = self.overlay.facet_values(i, self)?;
+            return Ok(
+                match vals.binary_search_by(|(v, _)| v.as_str().cmp(value)) {
+                    Ok(j) => vals[j].1.clone(),
+                    Err(_) => RoaringBitmap::new(),
+                },
+            );
+        }
         match self.terms.get(Self::term_key(field, value)) {
             Some(id) => {
                 let (off, len, _, _) = self.term_entry(id)?;
@@ -409,8 +436,32 @@ impl Segment {
         }
     }
 
-    /// Every (value, term id) of `field` whose value starts with `prefix`.
+    fn overlay_facet(&self, field: &str) -> Option<usize> {
+        if self.field(field).is_some() {
+            return None;
+        }
+        self.overlay.facet_index(field)
+    }
+
+    /// Every (value, term id) of `field` whose value starts with `prefix`
+    /// (stored or overlay facets).
     pub fn terms_with_prefix(&self, field: &str, prefix: &str) -> Vec<(String, u64)> {
+        if let Some(i) = self.overlay_facet(field) {
+            let Ok(vals) = self.overlay.facet_values(i, self) else {
+                return Vec::new();
+            };
+            return vals
+                .iter()
+                .enumerate()
+                .filter(|(_, (v, _))| v.starts_with(prefix))
+                .map(|(j, (v, _))| (v.clone(), overlay::term_id(i, j)))
+                .collect();
+        }
+        self.stored_terms_with_prefix(field, prefix)
+    }
+
+    /// Like [`Segment::terms_with_prefix`], stored terms only.
+    pub fn stored_terms_with_prefix(&self, field: &str, prefix: &str) -> Vec<(String, u64)> {
         let lo = Self::term_key(field, prefix);
         let mut hi = Self::term_key(field, "");
         let hi_last = hi.len() - 1;
@@ -451,12 +502,25 @@ impl Segment {
 
     /// Postings of a term id returned by [`Segment::terms_with_prefix`].
     pub fn postings_of(&self, term_id: u64) -> Result<RoaringBitmap> {
+        if term_id >= overlay::OVERLAY_BIT {
+            let (f, v) = overlay::split_term_id(term_id);
+            let vals = self.overlay.facet_values(f, self)?;
+            return Ok(vals.get(v).map(|x| x.1.clone()).unwrap_or_default());
+        }
         let (off, len, _, _) = self.term_entry(term_id)?;
         self.bitmap_at(off, len)
     }
 
     /// Document count and text bytes of a term id.
     pub fn term_counts(&self, term_id: u64) -> Result<(u32, u64)> {
+        if term_id >= overlay::OVERLAY_BIT {
+            let bm = self.postings_of(term_id)?;
+            let bytes = match self.numeric(format::BYTES_FIELD)? {
+                Some(col) => bm.iter().map(|o| col[o as usize] as u64).sum(),
+                None => 0,
+            };
+            return Ok((bm.len() as u32, bytes));
+        }
         let (_, _, docs, bytes) = self.term_entry(term_id)?;
         Ok((docs, bytes))
     }
@@ -470,7 +534,15 @@ impl Segment {
     pub fn presence(&self, field: &str) -> Result<RoaringBitmap> {
         match self.field(field) {
             Some(f) => self.bitmap_at(f.presence_offset, f.presence_len),
-            None => Ok(RoaringBitmap::new()),
+            None => {
+                if let Some(i) = self.overlay.facet_index(field) {
+                    return self.overlay.facet_presence(i, self);
+                }
+                if let Some((s, c)) = self.overlay.number_source(field) {
+                    return Ok(self.overlay.number(s, c)?.1);
+                }
+                Ok(RoaringBitmap::new())
+            }
         }
     }
 
@@ -483,6 +555,9 @@ impl Segment {
     /// combine with [`Segment::presence`]). Decoded once per open segment.
     pub fn numeric(&self, name: &str) -> Result<Option<Arc<Vec<f64>>>> {
         let Some(i) = self.meta.numeric.iter().position(|c| c.name == name) else {
+            if let Some((s, c)) = self.overlay.number_source(name) {
+                return Ok(Some(self.overlay.number(s, c)?.0));
+            }
             return Ok(None);
         };
         if let Some(c) = self.numeric_cache[i].get() {
