@@ -43,11 +43,35 @@ impl Projection {
 
 /// Appends document `i` of `block` under `proj` as one JSON line.
 pub fn format_doc(block: &Block, i: usize, proj: &Projection, out: &mut Vec<u8>) {
+    format_doc_with(block, i, proj, false, out)
+}
+
+/// Writes the record of document `i`, its text redacted when asked.
+fn write_record(block: &Block, i: usize, redact: bool, out: &mut Vec<u8>) {
+    if redact {
+        out.extend_from_slice(block.prefix(i));
+        json::write_str(out, &crate::tag::pii::redact(block.text(i)));
+        out.extend_from_slice(block.suffix(i));
+    } else {
+        block.write_json(i, out)
+    }
+}
+
+/// Like [`format_doc`]; with `redact_pii` the text has each personal-data
+/// span replaced by its placeholder (`<EMAIL>`, `<PHONE>`, ...), every
+/// other byte unchanged.
+pub fn format_doc_with(
+    block: &Block,
+    i: usize,
+    proj: &Projection,
+    redact_pii: bool,
+    out: &mut Vec<u8>,
+) {
     match proj {
-        Projection::All => block.write_json(i, out),
+        Projection::All => write_record(block, i, redact_pii, out),
         Projection::Fields(fields) => {
             let mut full = Vec::new();
-            block.write_json(i, &mut full);
+            write_record(block, i, redact_pii, &mut full);
             let s = std::str::from_utf8(&full).unwrap_or("{}");
             let obj: RawObject = serde_json::from_str(s).unwrap_or(RawObject(Vec::new()));
             out.push(b'{');
@@ -71,12 +95,22 @@ pub fn format_doc(block: &Block, i: usize, proj: &Projection, out: &mut Vec<u8>)
 
 /// Writes the selection as JSONL to `w`; returns the documents written.
 pub fn write_jsonl(sel: &Selection, proj: &Projection, w: &mut dyn Write) -> Result<u64> {
+    write_jsonl_with(sel, proj, false, w)
+}
+
+/// Like [`write_jsonl`], with personal data redacted when `redact_pii`.
+pub fn write_jsonl_with(
+    sel: &Selection,
+    proj: &Projection,
+    redact_pii: bool,
+    w: &mut dyn Write,
+) -> Result<u64> {
     let mut n = 0u64;
     sel.map_blocks(
         |block, docs| {
             let mut out = Vec::with_capacity(docs.len() * 512);
             for &i in docs {
-                format_doc(block, i as usize, proj, &mut out);
+                format_doc_with(block, i as usize, proj, redact_pii, &mut out);
             }
             Ok((out, docs.len() as u64))
         },

@@ -52,6 +52,7 @@ pub mod license;
 pub mod maintain;
 pub mod mixture;
 pub mod plan;
+pub mod policy;
 pub mod query;
 pub mod report;
 pub mod schema;

@@ -72,6 +72,12 @@ enum Command {
     Tokenizer(cmd::tokenizer::Args),
     /// The documents, sources and licenses behind a position of a stream.
     Trace(cmd::trace::Args),
+    /// Show or set which license classes export and stream may use.
+    Policy(cmd::policy::Args),
+    /// A datasheet of a query or mixture: licenses, sources, languages, provenance, attribution, withdrawals.
+    Report(cmd::report::Args),
+    /// Compute signals (language, quality, OCR, PII, toxicity, duplicates) as sidecar columns.
+    Tag(cmd::tag::Args),
 }
 
 /// Inserts `query` before a bare query: the first positional argument that
@@ -127,6 +133,9 @@ fn main() -> ExitCode {
         Command::Tokenize(a) => cmd::tokenize::run(&dir, a),
         Command::Tokenizer(a) => cmd::tokenizer::run(&dir, a),
         Command::Trace(a) => cmd::trace::run(&dir, a),
+        Command::Policy(a) => cmd::policy::run(&dir, a),
+        Command::Report(a) => cmd::report::run(&dir, a),
+        Command::Tag(a) => cmd::tag::run(&dir, a),
     };
     match r {
         Ok(code) => code,

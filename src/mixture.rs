@@ -51,6 +51,15 @@ pub struct Mixture {
     /// The components.
     #[serde(rename = "component")]
     pub components: Vec<Component>,
+    /// License classes the corpus policy allows (set by commands from the
+    /// corpus's `policy.toml`, never read from a mixture file); `None`
+    /// allows every class.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub policy_allow: Option<Vec<String>>,
+    /// Stream the text with personal data replaced by placeholders
+    /// (`--redact-pii`; never read from a mixture file).
+    #[serde(skip_deserializing, skip_serializing_if = "std::ops::Not::not")]
+    pub redact_pii: bool,
 }
 
 fn default_seq_len() -> usize {
@@ -86,7 +95,21 @@ impl Mixture {
                 weight: 1.0,
                 max_epochs: None,
             }],
+            policy_allow: None,
+            redact_pii: false,
         }
+    }
+
+    /// Applies the corpus policy of `dir` (unless `override_policy`): the
+    /// components then select only documents of allowed license classes.
+    pub fn under_policy(mut self, dir: &std::path::Path, override_policy: bool) -> Result<Mixture> {
+        let p = crate::policy::Policy::load(dir)?;
+        self.policy_allow = if override_policy || !p.is_set() {
+            None
+        } else {
+            Some(p.allowed())
+        };
+        Ok(self)
     }
 
     /// Checks names, weights and sizes.
@@ -200,15 +223,20 @@ pub struct Resolved {
 
 /// Runs each component's query and loads token counts.
 pub fn resolve(corpus: &Corpus, m: &Mixture) -> Result<Resolved> {
-    let tokenizer = Tokenizer::load(&m.tokenizer)?;
+    let tokenizer = Tokenizer::load(&m.tokenizer)?.redacting(m.redact_pii);
     let counts = corpus_counts(corpus, &tokenizer)?;
+    let policy = crate::policy::Policy {
+        allow: m.policy_allow.clone(),
+        note: None,
+    };
     let selections = m
         .components
         .iter()
         .map(|c| {
-            corpus
+            let sel = corpus
                 .query(&c.query)
-                .map_err(|e| Error::Invalid(format!("component `{}`: {e}", c.name)))
+                .map_err(|e| Error::Invalid(format!("component `{}`: {e}", c.name)))?;
+            Ok(crate::policy::apply(corpus, &sel, &policy)?.0)
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Resolved {

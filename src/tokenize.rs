@@ -33,6 +33,13 @@ pub enum Tokenizer {
         /// Where it was loaded from.
         path: PathBuf,
     },
+    /// Another tokenizer applied to the text with personal data replaced
+    /// by placeholders ([`crate::tag::pii::redact`]); its counts are kept
+    /// under their own id.
+    Redacted {
+        /// The tokenizer behind it.
+        inner: Box<Tokenizer>,
+    },
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -74,11 +81,22 @@ impl Tokenizer {
         })
     }
 
-    /// A stable identifier: `bytes` or `hf-<content hash>`.
+    /// This tokenizer behind personal-data redaction (no-op when `redact` is false).
+    pub fn redacting(self, redact: bool) -> Tokenizer {
+        match (redact, self) {
+            (true, t @ Tokenizer::Redacted { .. }) => t,
+            (true, t) => Tokenizer::Redacted { inner: Box::new(t) },
+            (false, t) => t,
+        }
+    }
+
+    /// A stable identifier: `bytes` or `hf-<content hash>` (with
+    /// `+redact-pii` behind redaction).
     pub fn id(&self) -> String {
         match self {
             Tokenizer::Bytes => "bytes".into(),
             Tokenizer::Hf { hash, .. } => format!("hf-{hash}"),
+            Tokenizer::Redacted { inner } => format!("{}+redact-pii", inner.id()),
         }
     }
 
@@ -87,6 +105,7 @@ impl Tokenizer {
         match self {
             Tokenizer::Bytes => BYTES_EOS,
             Tokenizer::Hf { eos, .. } => *eos,
+            Tokenizer::Redacted { inner } => inner.eos(),
         }
     }
 
@@ -95,12 +114,14 @@ impl Tokenizer {
         match self {
             Tokenizer::Bytes => BYTES_EOS + 1,
             Tokenizer::Hf { tok, eos, .. } => (tok.get_vocab_size(true) as u32).max(eos + 1),
+            Tokenizer::Redacted { inner } => inner.vocab_size(),
         }
     }
 
     /// Appends the ids of `text` (no end-of-document) to `out`.
     pub fn encode(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
         match self {
+            Tokenizer::Redacted { inner } => inner.encode(&crate::tag::pii::redact(text), out)?,
             Tokenizer::Bytes => out.extend(text.bytes().map(u32::from)),
             Tokenizer::Hf { tok, .. } => {
                 let enc = tok
@@ -115,6 +136,7 @@ impl Tokenizer {
     /// Tokens of `text` plus one end-of-document.
     pub fn count(&self, text: &str) -> Result<u32> {
         Ok(match self {
+            Tokenizer::Redacted { inner } => inner.count(&crate::tag::pii::redact(text))?,
             Tokenizer::Bytes => text.len() as u32 + 1,
             Tokenizer::Hf { tok, .. } => {
                 let enc = tok
@@ -128,6 +150,7 @@ impl Tokenizer {
     /// Decodes ids back to text (the byte tokenizer skips end-of-document).
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         match self {
+            Tokenizer::Redacted { inner } => inner.decode(ids),
             Tokenizer::Bytes => {
                 let b: Vec<u8> = ids.iter().filter(|&&i| i < 256).map(|&i| i as u8).collect();
                 Ok(String::from_utf8_lossy(&b).into_owned())

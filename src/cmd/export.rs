@@ -5,7 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use corpusql::export::{open_output, write_jsonl, Projection};
+use corpusql::export::{open_output, write_jsonl_with, Projection};
+use corpusql::policy::{self, Policy};
 use corpusql::Corpus;
 
 /// Arguments of `export`.
@@ -25,6 +26,12 @@ pub struct Args {
     /// At most this many documents.
     #[arg(long)]
     pub limit: Option<u64>,
+    /// Replace e-mails, phone numbers, IPs, NIR, IBAN, card and SIRET numbers in the text with placeholders.
+    #[arg(long)]
+    pub redact_pii: bool,
+    /// Export documents the corpus policy holds back (their licenses are still listed).
+    #[arg(long)]
+    pub override_policy: bool,
 }
 
 /// Export formats.
@@ -37,14 +44,38 @@ pub enum Format {
 /// Runs `export`.
 pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let corpus = Corpus::open(dir)?;
-    let mut sel = corpus.query(&a.query)?;
+    let sel = corpus.query(&a.query)?;
     super::print_notes(&sel);
+    let pol = Policy::load(dir)?;
+    let (kept, held) = policy::apply(&corpus, &sel, &pol)?;
+    let mut sel = if held.docs > 0 {
+        if a.override_policy {
+            eprintln!(
+                "policy overridden (--override-policy): exporting {} documents the policy would hold back",
+                held.docs
+            );
+            sel
+        } else {
+            eprintln!("{}", held.summary());
+            eprintln!(
+                "(use --override-policy to export them anyway; `corpusql policy` shows the policy)"
+            );
+            kept
+        }
+    } else {
+        sel
+    };
     if let Some(n) = a.limit {
         sel.truncate(n);
     }
     let mut out = open_output(a.output.as_deref())?;
     let Format::Jsonl = a.format;
-    let n = write_jsonl(&sel, &Projection::parse(a.fields.as_deref()), &mut out)?;
+    let n = write_jsonl_with(
+        &sel,
+        &Projection::parse(a.fields.as_deref()),
+        a.redact_pii,
+        &mut out,
+    )?;
     out.flush()?;
     drop(out);
     if let Some(p) = &a.output {

@@ -32,6 +32,9 @@ pub struct PlanArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Plan as if the corpus policy allowed every license class.
+    #[arg(long)]
+    pub override_policy: bool,
 }
 
 fn human(n: u64) -> String {
@@ -49,6 +52,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let MixCommand::Plan(p) = a.command;
     let corpus = Corpus::open(dir)?;
     let m = super::stream::mixture_of(&p.source, &p.tokenizer, p.seq_len, 0)?;
+    let m = super::mixture_under_policy(&corpus, dir, m, p.override_policy)?;
     let (plan, _) = corpusql::mixture::plan(&corpus, &m)?;
     if p.json {
         super::print_json(&plan)?;

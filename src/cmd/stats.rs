@@ -33,6 +33,14 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             .filter(|s| !s.is_empty())
             .collect();
     let st = corpusql::stats::stats(&corpus, &sel, &by)?;
+    let pol = corpusql::policy::Policy::load(dir)?;
+    let held = corpusql::policy::apply(&corpus, &sel, &pol)?.1;
+    if held.docs > 0 {
+        eprintln!(
+            "policy: export and stream would hold back {}",
+            held.summary()
+        );
+    }
     if a.json {
         super::print_json(&st)?;
         return Ok(ExitCode::SUCCESS);

@@ -52,6 +52,12 @@ pub struct Args {
     /// Output file (`-` or none: stdout).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Replace personal data in the text with placeholders before tokenizing.
+    #[arg(long)]
+    pub redact_pii: bool,
+    /// Stream documents the corpus policy holds back.
+    #[arg(long)]
+    pub override_policy: bool,
 }
 
 /// Token encodings.
@@ -91,14 +97,16 @@ fn write_state(path: &Path, st: &StreamState) -> anyhow::Result<()> {
 /// Runs `stream`.
 pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let corpus = Corpus::open(dir)?;
-    let m = mixture_of(&a.source, &a.tokenizer, a.seq_len, a.seed)?;
+    let mut m = mixture_of(&a.source, &a.tokenizer, a.seq_len, a.seed)?;
+    m.redact_pii = a.redact_pii;
+    let m = super::mixture_under_policy(&corpus, dir, m, a.override_policy)?;
     let mut start = 0;
     if let Some(p) = &a.resume {
         let st: StreamState = serde_json::from_slice(
             &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
         )
         .with_context(|| format!("{}: not a stream state", p.display()))?;
-        let tok = corpusql::tokenize::Tokenizer::load(&m.tokenizer)?;
+        let tok = corpusql::tokenize::Tokenizer::load(&m.tokenizer)?.redacting(m.redact_pii);
         st.check(corpus.generation(), &m, &tok.id())
             .with_context(|| format!("cannot resume from {}", p.display()))?;
         start = st.next_sequence;

@@ -27,12 +27,20 @@ pub struct Args {
     /// Seed for a query's order.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The stream was run with --redact-pii.
+    #[arg(long)]
+    pub redact_pii: bool,
+    /// The stream was run with --override-policy.
+    #[arg(long)]
+    pub override_policy: bool,
 }
 
 /// Runs `trace`.
 pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let corpus = Corpus::open(dir)?;
-    let m = super::stream::mixture_of(&a.source, &a.tokenizer, a.seq_len, a.seed)?;
+    let mut m = super::stream::mixture_of(&a.source, &a.tokenizer, a.seq_len, a.seed)?;
+    m.redact_pii = a.redact_pii;
+    let m = m.under_policy(dir, a.override_policy)?;
     let hits = corpusql::stream::trace(&corpus, &m, a.sequence, a.offset)?;
     let mut out = std::io::stdout().lock();
     for h in hits {

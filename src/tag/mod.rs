@@ -1,5 +1,17 @@
 //! Taggers: per-document signals (language, quality, OCR noise, personal data,
-//! toxicity, duplicates) stored as sidecar columns beside the segments.
+//! toxicity, duplicates) stored as sidecar columns beside the segments, so
+//! that cleaning a corpus is a query (`lang_score > 0.9 and is_dup = false`).
+//!
+//! [`tag`] owns the run: it works out, per segment and tagger, which
+//! documents still lack values of the tagger's current version (tagging is
+//! incremental), reads each needed block once, runs the per-document
+//! taggers in parallel, writes one new sidecar per (segment, tagger) and
+//! commits them all in one catalog transaction, so a crash leaves the old
+//! state or the new one. Deduplication is corpus-wide: it is recomputed
+//! whenever the live documents changed since it last ran.
+//!
+//! The signal definitions live in the submodules; `docs/taggers.md`
+//! documents each one.
 
 pub mod dedup;
 pub mod language;
@@ -7,3 +19,5 @@ pub mod ocr;
 pub mod pii;
 pub mod quality;
 pub mod toxicity;
+
+// mod run; (enabled once the taggers land)

@@ -1,0 +1,88 @@
+//! `corpusql policy`: show or set which license classes `export` and
+//! `stream` may use (the corpus's `policy.toml`).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use corpusql::corpus::WriteLock;
+use corpusql::license::LicenseClass;
+use corpusql::policy::{self, Policy};
+use corpusql::Corpus;
+
+/// Arguments of `policy`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<PolicyCommand>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum PolicyCommand {
+    /// Show the policy and what it holds back (the default).
+    Show,
+    /// Allow exactly these license classes (comma-separated).
+    Allow {
+        /// Classes, e.g. `public-domain,permissive,attribution`.
+        classes: String,
+        /// Why (kept in the policy file, shown in reports).
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Remove the policy: every class may be exported and streamed.
+    AllowAll,
+}
+
+/// Runs `policy`.
+pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
+    match a.command.unwrap_or(PolicyCommand::Show) {
+        PolicyCommand::Show => {}
+        PolicyCommand::Allow { classes, note } => {
+            let _lock = WriteLock::acquire(dir)?;
+            Corpus::open(dir)?;
+            let list: Vec<String> = classes
+                .split(',')
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect();
+            let p = Policy {
+                allow: Some(list),
+                note,
+            };
+            p.check().map_err(anyhow::Error::msg)?;
+            p.save(dir)?;
+        }
+        PolicyCommand::AllowAll => {
+            let _lock = WriteLock::acquire(dir)?;
+            Corpus::open(dir)?;
+            let path = dir.join(policy::POLICY_FILE);
+            if path.exists() {
+                std::fs::remove_file(&path)?;
+            }
+        }
+    }
+    let corpus = Corpus::open(dir)?;
+    let p = Policy::load(dir)?;
+    if !p.is_set() {
+        println!("no policy: every license class may be exported and streamed");
+    } else {
+        println!("allowed license classes: {}", p.allowed().join(", "));
+        let denied: Vec<&str> = LicenseClass::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .filter(|c| !p.allows(c))
+            .collect();
+        println!("held back: {}", denied.join(", "));
+        if let Some(n) = &p.note {
+            println!("note: {n}");
+        }
+    }
+    let (_, held) = policy::apply(&corpus, &corpus.all(), &p)?;
+    println!("{} of {} documents held back", held.docs, corpus.len());
+    for (id, class, docs, bytes) in &held.by_license {
+        println!(
+            "  {id:<40} {class:<15} {docs:>9} docs {:>12}",
+            super::human_bytes(*bytes)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

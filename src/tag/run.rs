@@ -1,0 +1,862 @@
+//! The tagging run: which documents each tagger still has to see, the
+//! parallel pass over their blocks, sidecar writing and the commit.
+
+use super::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+
+use crate::catalog::{Commit, SignalInfo, TagEntry};
+use crate::corpus::{Corpus, LiveSegment, WriteLock};
+use crate::error::{Error, Result};
+use crate::schema::FieldKind;
+use crate::segment::sidecar::{self, Column, ColumnValues, Sidecar};
+use crate::select::Selection;
+
+/// A tagger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tagger {
+    /// `lang_detected`, `lang_score`, `code_score`.
+    Language,
+    /// RedPajama-V2 quality signals and the FineWeb / C4 ratios.
+    Quality,
+    /// `ocr_dict_ratio`, `ocr_window_agree`, `ocr_noise`.
+    Ocr,
+    /// `pii_*` counts.
+    Pii,
+    /// `toxicity_matches` against user word lists.
+    Toxicity,
+    /// `is_dup`, `dup_of`, `near_dup_cluster`, `near_dup_rep`.
+    Dedup,
+}
+
+impl Tagger {
+    /// Every tagger, in run order.
+    pub const ALL: [Tagger; 6] = [
+        Tagger::Language,
+        Tagger::Quality,
+        Tagger::Ocr,
+        Tagger::Pii,
+        Tagger::Toxicity,
+        Tagger::Dedup,
+    ];
+
+    /// Its name on the command line and in file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tagger::Language => "language",
+            Tagger::Quality => "quality",
+            Tagger::Ocr => "ocr",
+            Tagger::Pii => "pii",
+            Tagger::Toxicity => "toxicity",
+            Tagger::Dedup => "dedup",
+        }
+    }
+
+    /// Parses a comma-separated list (`all` for every tagger but toxicity,
+    /// which needs word lists).
+    pub fn parse_list(s: &str) -> Result<Vec<Tagger>> {
+        let mut out = BTreeSet::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if part == "all" {
+                out.extend(
+                    Tagger::ALL
+                        .into_iter()
+                        .filter(|t| *t != Tagger::Toxicity),
+                );
+                continue;
+            }
+            match Tagger::ALL.into_iter().find(|t| t.name() == part) {
+                Some(t) => {
+                    out.insert(t);
+                }
+                None => {
+                    return Err(Error::Invalid(format!(
+                        "unknown tagger `{part}` (taggers: {})",
+                        Tagger::ALL.map(|t| t.name()).join(", ")
+                    )))
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+}
+
+/// Options of a tagging run.
+#[derive(Debug, Clone)]
+pub struct TagOptions {
+    /// Taggers to run.
+    pub taggers: Vec<Tagger>,
+    /// Restrict per-document taggers to documents matching this query
+    /// (deduplication always covers the whole corpus).
+    pub query: Option<String>,
+    /// Languages `lang_detected` may take.
+    pub languages: language::LangConfig,
+    /// Where the OCR word lists are (`/usr/share/dict`).
+    pub dict_dir: PathBuf,
+    /// Word lists for the toxicity tagger (LDNOOBW layout).
+    pub toxicity_lists: Option<PathBuf>,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+    /// Bytes of memory deduplication may buffer before spilling to disk.
+    pub dedup_memory: usize,
+    /// Recompute even where values of the current version exist.
+    pub force: bool,
+}
+
+impl Default for TagOptions {
+    fn default() -> Self {
+        TagOptions {
+            taggers: vec![Tagger::Language, Tagger::Quality, Tagger::Pii],
+            query: None,
+            languages: language::LangConfig::default(),
+            dict_dir: PathBuf::from("/usr/share/dict"),
+            toxicity_lists: None,
+            progress: false,
+            dedup_memory: 256 << 20,
+            force: false,
+        }
+    }
+}
+
+/// What one tagger did in a run.
+#[derive(Debug, Clone)]
+pub struct TagOutcome {
+    /// Tagger name.
+    pub tagger: String,
+    /// Its version.
+    pub version: String,
+    /// Documents it computed values for in this run.
+    pub docs: u64,
+    /// Sidecars written.
+    pub sidecars: usize,
+}
+
+/// What a tagging run did.
+#[derive(Debug, Clone, Default)]
+pub struct TagReport {
+    /// Per tagger.
+    pub outcomes: Vec<TagOutcome>,
+    /// The generation committed (None when nothing needed tagging).
+    pub generation: Option<u64>,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Text bytes read.
+    pub bytes: u64,
+}
+
+/// One computed value.
+#[derive(Debug, Clone)]
+enum Val {
+    Num(f64),
+    Str(Option<String>),
+}
+
+/// Per-thread scratch state of the per-document taggers.
+#[derive(Default)]
+struct Scratch {
+    quality: Option<quality::Scorer>,
+    qout: Vec<Option<f64>>,
+}
+
+/// A per-document tagger.
+trait DocTagger: Sync + Send {
+    fn tagger(&self) -> Tagger;
+    fn version(&self) -> String;
+    fn columns(&self) -> Vec<(String, FieldKind)>;
+    fn score(&self, text: &str, lang: Option<&str>, s: &mut Scratch, out: &mut Vec<Val>);
+}
+
+struct LanguageTagger {
+    det: Arc<language::Detector>,
+    cfg: language::LangConfig,
+}
+
+impl DocTagger for LanguageTagger {
+    fn tagger(&self) -> Tagger {
+        Tagger::Language
+    }
+    fn version(&self) -> String {
+        format!(
+            "{}[{};{}]",
+            language::VERSION,
+            self.cfg.allowed.join(","),
+            self.cfg.prefix_chars
+        )
+    }
+    fn columns(&self) -> Vec<(String, FieldKind)> {
+        vec![
+            ("lang_detected".into(), FieldKind::Facet),
+            ("lang_score".into(), FieldKind::Number),
+            ("code_score".into(), FieldKind::Number),
+        ]
+    }
+    fn score(&self, text: &str, _lang: Option<&str>, _s: &mut Scratch, out: &mut Vec<Val>) {
+        let (code, score) = self.det.detect(text);
+        out.push(Val::Str(Some(code.to_string())));
+        out.push(Val::Num(score));
+        out.push(Val::Num(language::code_score(text)));
+    }
+}
+
+struct QualityTagger;
+
+impl DocTagger for QualityTagger {
+    fn tagger(&self) -> Tagger {
+        Tagger::Quality
+    }
+    fn version(&self) -> String {
+        quality::VERSION.to_string()
+    }
+    fn columns(&self) -> Vec<(String, FieldKind)> {
+        quality::column_names()
+            .iter()
+            .map(|n| (n.to_string(), FieldKind::Number))
+            .collect()
+    }
+    fn score(&self, text: &str, lang: Option<&str>, s: &mut Scratch, out: &mut Vec<Val>) {
+        let scorer = s.quality.get_or_insert_with(quality::Scorer::new);
+        s.qout.clear();
+        scorer.score(text, lang, &mut s.qout);
+        out.extend(s.qout.iter().map(|v| Val::Num(v.unwrap_or(f64::NAN))));
+    }
+}
+
+struct OcrTagger {
+    dicts: ocr::Dictionaries,
+    det: Arc<language::Detector>,
+    langs: Vec<&'static str>,
+}
+
+impl DocTagger for OcrTagger {
+    fn tagger(&self) -> Tagger {
+        Tagger::Ocr
+    }
+    fn version(&self) -> String {
+        format!("{}[{}]", ocr::VERSION, self.langs.join(","))
+    }
+    fn columns(&self) -> Vec<(String, FieldKind)> {
+        ["ocr_dict_ratio", "ocr_window_agree", "ocr_noise"]
+            .iter()
+            .map(|n| (n.to_string(), FieldKind::Number))
+            .collect()
+    }
+    fn score(&self, text: &str, lang: Option<&str>, _s: &mut Scratch, out: &mut Vec<Val>) {
+        let lang = match lang {
+            Some(l) if self.langs.contains(&l) => l,
+            _ => self.det.detect(text).0,
+        };
+        let r = ocr::score(text, lang, &self.dicts, &self.det);
+        out.push(Val::Num(r.dict_ratio.unwrap_or(f64::NAN)));
+        out.push(Val::Num(r.window_agree.unwrap_or(f64::NAN)));
+        out.push(Val::Num(r.noise));
+    }
+}
+
+struct PiiTagger;
+
+impl DocTagger for PiiTagger {
+    fn tagger(&self) -> Tagger {
+        Tagger::Pii
+    }
+    fn version(&self) -> String {
+        pii::VERSION.to_string()
+    }
+    fn columns(&self) -> Vec<(String, FieldKind)> {
+        pii::PiiKind::ALL
+            .iter()
+            .map(|k| (k.column().to_string(), FieldKind::Number))
+            .collect()
+    }
+    fn score(&self, text: &str, _lang: Option<&str>, _s: &mut Scratch, out: &mut Vec<Val>) {
+        out.extend(pii::counts(text).iter().map(|&c| Val::Num(c as f64)));
+    }
+}
+
+struct ToxicityTagger {
+    lists: toxicity::WordLists,
+}
+
+impl DocTagger for ToxicityTagger {
+    fn tagger(&self) -> Tagger {
+        Tagger::Toxicity
+    }
+    fn version(&self) -> String {
+        format!("{}+{:016x}", toxicity::VERSION, self.lists.fingerprint())
+    }
+    fn columns(&self) -> Vec<(String, FieldKind)> {
+        vec![("toxicity_matches".into(), FieldKind::Number)]
+    }
+    fn score(&self, text: &str, lang: Option<&str>, _s: &mut Scratch, out: &mut Vec<Val>) {
+        out.push(Val::Num(self.lists.count(text, lang) as f64));
+    }
+}
+
+/// The columns and version each tagger writes (dedup included), without
+/// running it; `schema` and `tag report` use it.
+pub fn dedup_columns() -> Vec<(String, FieldKind)> {
+    vec![
+        ("is_dup".into(), FieldKind::Bool),
+        ("dup_of".into(), FieldKind::Facet),
+        ("near_dup_cluster".into(), FieldKind::Facet),
+        ("near_dup_rep".into(), FieldKind::Bool),
+    ]
+}
+
+fn build_taggers(opts: &TagOptions) -> Result<Vec<Box<dyn DocTagger>>> {
+    let mut out: Vec<Box<dyn DocTagger>> = Vec::new();
+    let need_det = opts
+        .taggers
+        .iter()
+        .any(|t| matches!(t, Tagger::Language | Tagger::Ocr));
+    let det = if need_det {
+        Some(Arc::new(
+            language::Detector::new(&opts.languages).map_err(|e| Error::Invalid(e.to_string()))?,
+        ))
+    } else {
+        None
+    };
+    for t in &opts.taggers {
+        match t {
+            Tagger::Language => out.push(Box::new(LanguageTagger {
+                det: det.clone().expect("detector"),
+                cfg: opts.languages.clone(),
+            })),
+            Tagger::Quality => out.push(Box::new(QualityTagger)),
+            Tagger::Ocr => {
+                let langs = vec!["fr", "en", "de", "es", "it"];
+                let dicts = ocr::Dictionaries::load(&opts.dict_dir, &langs)
+                    .map_err(|e| Error::Invalid(format!("ocr tagger: {e:#}")))?;
+                out.push(Box::new(OcrTagger {
+                    dicts,
+                    det: det.clone().expect("detector"),
+                    langs,
+                }))
+            }
+            Tagger::Pii => out.push(Box::new(PiiTagger)),
+            Tagger::Toxicity => {
+                let Some(dir) = &opts.toxicity_lists else {
+                    return Err(Error::Invalid(
+                        "the toxicity tagger needs word lists: --toxicity-lists DIR (one file per language, e.g. the LDNOOBW lists)".into(),
+                    ));
+                };
+                let lists = toxicity::WordLists::load(dir)
+                    .map_err(|e| Error::Invalid(format!("toxicity word lists: {e:#}")))?;
+                out.push(Box::new(ToxicityTagger { lists }))
+            }
+            Tagger::Dedup => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The sidecar of `tagger` attached to a segment, with its catalog entry.
+fn existing<'a>(
+    corpus: &'a Corpus,
+    ls: &'a LiveSegment,
+    tagger: &str,
+) -> Option<(&'a TagEntry, &'a Arc<Sidecar>)> {
+    let entries = corpus.state().tags.get(&ls.entry.id)?;
+    let e = entries.iter().find(|e| e.tagger == tagger)?;
+    let sc = ls
+        .segment
+        .overlay()
+        .sidecars()
+        .iter()
+        .find(|s| s.path().file_name().and_then(|n| n.to_str()) == Some(e.file.as_str()))?;
+    Some((e, sc))
+}
+
+/// Column builders for one (segment, tagger), seeded with earlier values.
+fn seed_columns(
+    cols: &[(String, FieldKind)],
+    n: usize,
+    old: Option<&Arc<Sidecar>>,
+) -> Result<Vec<ColumnValues>> {
+    let mut out = Vec::with_capacity(cols.len());
+    for (name, kind) in cols {
+        let mut c = match kind {
+            FieldKind::Number => ColumnValues::Number(vec![f64::NAN; n]),
+            FieldKind::Bool => ColumnValues::Bool(vec![None; n]),
+            _ => ColumnValues::Facet(vec![None; n]),
+        };
+        if let Some(sc) = old {
+            if let Some(i) = sc.position(name) {
+                match (&mut c, &*sc.column(i)?) {
+                    (ColumnValues::Number(v), Column::Number(o, _)) => {
+                        v.copy_from_slice(&o[..n]);
+                    }
+                    (ColumnValues::Facet(v), Column::Facet(o, _)) => {
+                        for (val, bm) in o {
+                            for d in bm {
+                                v[d as usize] = Some(val.clone());
+                            }
+                        }
+                    }
+                    (ColumnValues::Bool(v), Column::Facet(o, _)) => {
+                        for (val, bm) in o {
+                            for d in bm {
+                                v[d as usize] = Some(val == "true");
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+fn set_val(c: &mut ColumnValues, ord: usize, v: Val) {
+    match (c, v) {
+        (ColumnValues::Number(col), Val::Num(x)) => col[ord] = x,
+        (ColumnValues::Facet(col), Val::Str(s)) => col[ord] = s,
+        (ColumnValues::Bool(col), Val::Str(s)) => col[ord] = s.map(|s| s == "true"),
+        _ => {}
+    }
+}
+
+/// The user's `lang` value of every ordinal of a segment.
+fn langs_of(seg: &crate::segment::Segment) -> Result<Vec<Option<Arc<str>>>> {
+    let mut out = vec![None; seg.doc_count() as usize];
+    let (groups, _) = seg.split_by_values("lang", &seg.all(), true)?;
+    for (v, bm) in groups {
+        let v: Arc<str> = v.into();
+        for o in bm {
+            out[o as usize] = Some(v.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn progress_bar(show: bool, total: u64, what: &str) -> indicatif::ProgressBar {
+    if !show || total == 0 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(total);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} docs ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+/// Runs taggers on the corpus in `dir` and commits their sidecars.
+pub fn tag(dir: &Path, opts: &TagOptions) -> Result<TagReport> {
+    let start = Instant::now();
+    let _lock = WriteLock::acquire(dir)?;
+    let corpus = Corpus::open(dir)?;
+    let st = corpus.state().clone();
+    let taggers = build_taggers(opts)?;
+    let mut all_cols: Vec<(String, FieldKind, Tagger, String)> = Vec::new();
+    for t in &taggers {
+        for (n, k) in t.columns() {
+            all_cols.push((n, k, t.tagger(), t.version()));
+        }
+    }
+    if opts.taggers.contains(&Tagger::Dedup) {
+        for (n, k) in dedup_columns() {
+            all_cols.push((n, k, Tagger::Dedup, dedup::VERSION.to_string()));
+        }
+    }
+    for (n, _, t, _) in &all_cols {
+        if st.schema.fields.contains_key(n) {
+            return Err(Error::Invalid(format!(
+                "the corpus has a field `{n}` of its own; the {} tagger would shadow it",
+                t.name()
+            )));
+        }
+    }
+    let sel = match &opts.query {
+        Some(q) => corpus.query(q)?,
+        None => corpus.all(),
+    };
+    let mut report = TagReport::default();
+    let mut new_tags: BTreeMap<u64, Vec<TagEntry>> = BTreeMap::new();
+    let generation = st.generation + 1;
+    let mut outcomes: BTreeMap<Tagger, TagOutcome> = BTreeMap::new();
+    for t in &taggers {
+        outcomes.insert(
+            t.tagger(),
+            TagOutcome {
+                tagger: t.tagger().name().into(),
+                version: t.version(),
+                docs: 0,
+                sidecars: 0,
+            },
+        );
+    }
+    // Work per segment and tagger.
+    let mut plans = Vec::new();
+    let mut total = 0u64;
+    for (i, ls) in corpus.segments().iter().enumerate() {
+        let chosen = &sel.parts[i].1;
+        let mut per = Vec::new();
+        for t in &taggers {
+            let name = t.tagger().name();
+            let old = existing(&corpus, ls, name).filter(|(e, _)| e.version == t.version());
+            let todo = match old {
+                Some((_, sc)) if !opts.force => chosen - sc.tagged()?,
+                _ => chosen.clone(),
+            };
+            per.push((todo, old.map(|(_, sc)| sc.clone())));
+        }
+        let union = per.iter().fold(RoaringBitmap::new(), |a, (t, _)| a | t);
+        total += union.len();
+        plans.push((i, per, union));
+    }
+    let pb = progress_bar(opts.progress, total, "tagging");
+    for (i, per, union) in plans {
+        if union.is_empty() {
+            continue;
+        }
+        let ls = &corpus.segments()[i];
+        let seg = &ls.segment;
+        let n = seg.doc_count() as usize;
+        let langs = langs_of(seg)?;
+        let one = Selection {
+            parts: vec![(seg.clone(), union.clone())],
+            notes: Vec::new(),
+        };
+        let mut cols: Vec<Vec<ColumnValues>> = Vec::new();
+        for (t, (_, old)) in taggers.iter().zip(&per) {
+            cols.push(seed_columns(&t.columns(), n, old.as_ref())?);
+        }
+        let jobs = one.jobs();
+        let window = rayon::current_num_threads().max(1) * 4;
+        for chunk in jobs.chunks(window) {
+            let outs: Vec<Result<Vec<(u32, usize, Vec<Val>)>>> = chunk
+                .par_iter()
+                .map_init(Scratch::default, |scratch, j| {
+                    let b = one.read(j)?;
+                    let first = seg.blocks()[j.block].first_doc;
+                    let mut rows = Vec::new();
+                    for &d in &j.docs {
+                        let ord = first + d;
+                        let text = b.text(d as usize);
+                        let lang = langs[ord as usize].as_deref();
+                        for (ti, t) in taggers.iter().enumerate() {
+                            if per[ti].0.contains(ord) {
+                                let mut out = Vec::new();
+                                t.score(text, lang, scratch, &mut out);
+                                rows.push((ord, ti, out));
+                            }
+                        }
+                    }
+                    Ok(rows)
+                })
+                .collect();
+            for o in outs {
+                for (ord, ti, vals) in o? {
+                    for (c, v) in cols[ti].iter_mut().zip(vals) {
+                        set_val(c, ord as usize, v);
+                    }
+                }
+            }
+            let docs: u64 = chunk.iter().map(|j| j.docs.len() as u64).sum();
+            pb.inc(docs);
+        }
+        report.bytes += match seg.numeric(crate::format::BYTES_FIELD)? {
+            Some(col) => union.iter().map(|o| col[o as usize] as u64).sum(),
+            None => 0,
+        };
+        let mut list = new_tags
+            .remove(&ls.entry.id)
+            .or_else(|| st.tags.get(&ls.entry.id).cloned())
+            .unwrap_or_default();
+        for ((t, (todo, old)), values) in taggers.iter().zip(&per).zip(cols) {
+            if todo.is_empty() {
+                continue;
+            }
+            let name = t.tagger().name();
+            let mut tagged = todo.clone();
+            if let Some(sc) = old {
+                tagged |= sc.tagged()?;
+            }
+            let file = sidecar::file_name(&ls.entry.file, name, generation);
+            let columns: Vec<(String, ColumnValues)> =
+                t.columns().into_iter().map(|(n, _)| n).zip(values).collect();
+            let bytes = sidecar::write(
+                &dir.join(&file),
+                name,
+                &t.version(),
+                n as u32,
+                &tagged,
+                &columns,
+            )?;
+            list.retain(|e| e.tagger != name);
+            list.push(TagEntry {
+                tagger: name.into(),
+                version: t.version(),
+                file,
+                tagged_docs: tagged.len() as u32,
+                columns: t.columns(),
+                file_bytes: bytes,
+            });
+            let o = outcomes.get_mut(&t.tagger()).expect("outcome");
+            o.docs += todo.len();
+            o.sidecars += 1;
+        }
+        new_tags.insert(ls.entry.id, list);
+    }
+    pb.finish_and_clear();
+    if opts.taggers.contains(&Tagger::Dedup) {
+        let o = run_dedup(dir, &corpus, opts, generation, &mut new_tags)?;
+        outcomes.insert(Tagger::Dedup, o);
+    }
+    report.outcomes = outcomes.into_values().collect();
+    if !new_tags.is_empty() {
+        let mut signals = st.signals.clone();
+        for (n, k, t, v) in &all_cols {
+            signals.insert(
+                n.clone(),
+                SignalInfo {
+                    kind: *k,
+                    tagger: t.name().into(),
+                    version: v.clone(),
+                },
+            );
+        }
+        let detail = report
+            .outcomes
+            .iter()
+            .filter(|o| o.docs > 0)
+            .map(|o| format!("{} ({} docs)", o.tagger, o.docs))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let commit = Commit {
+            tags: new_tags.into_iter().collect(),
+            signals: Some(signals),
+            op: "tag".into(),
+            detail,
+            next_segment_id: st.next_segment_id,
+            ..Default::default()
+        };
+        let written: Vec<String> = commit
+            .tags
+            .iter()
+            .flat_map(|(_, l)| l.iter().filter(|e| e.file.ends_with(&format!("-{generation}.cqt"))))
+            .map(|e| e.file.clone())
+            .collect();
+        match corpus.catalog().commit(st.generation, commit, corpus.len()) {
+            Ok(g) => report.generation = Some(g),
+            Err(e) => {
+                for f in written {
+                    let _ = std::fs::remove_file(dir.join(f));
+                }
+                return Err(e);
+            }
+        }
+        // Sidecars the new generation no longer lists go now (readers of
+        // the old generation hold them open).
+        if let Ok(st) = corpus.catalog().state() {
+            let _ = crate::corpus::collect_orphans(dir, &st);
+        }
+    }
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Removes a scratch folder when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Corpus-wide exact and near-duplicate detection (see [`dedup`]).
+fn run_dedup(
+    dir: &Path,
+    corpus: &Corpus,
+    opts: &TagOptions,
+    generation: u64,
+    new_tags: &mut BTreeMap<u64, Vec<TagEntry>>,
+) -> Result<TagOutcome> {
+    let name = Tagger::Dedup.name();
+    let mut outcome = TagOutcome {
+        tagger: name.into(),
+        version: dedup::VERSION.into(),
+        docs: 0,
+        sidecars: 0,
+    };
+    // Up to date when every segment's dedup sidecar (current version) was
+    // computed on exactly the live documents of today.
+    let mut fresh = !opts.force;
+    for ls in corpus.segments() {
+        match existing(corpus, ls, name) {
+            Some((e, sc)) if e.version == dedup::VERSION && *sc.tagged()? == ls.live => {}
+            _ => fresh = false,
+        }
+    }
+    if fresh {
+        return Ok(outcome);
+    }
+    // Global ranks in key order: a k-way merge of the segments' key maps.
+    let segs = corpus.segments();
+    let mut ranks: Vec<Vec<u64>> = segs
+        .iter()
+        .map(|s| vec![u64::MAX; s.segment.doc_count() as usize])
+        .collect();
+    let mut where_: Vec<(u32, u32)> = Vec::new();
+    {
+        use fst::Streamer;
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let mut streams: Vec<_> = segs.iter().map(|s| s.segment.key_stream()).collect();
+        let mut heap = BinaryHeap::new();
+        for (i, s) in streams.iter_mut().enumerate() {
+            if let Some((k, o)) = s.next() {
+                heap.push(Reverse((k.to_vec(), i, o as u32)));
+            }
+        }
+        while let Some(Reverse((_, i, o))) = heap.pop() {
+            if segs[i].live.contains(o) {
+                ranks[i][o as usize] = where_.len() as u64;
+                where_.push((i as u32, o));
+            }
+            if let Some((k, o)) = streams[i].next() {
+                heap.push(Reverse((k.to_vec(), i, o as u32)));
+            }
+        }
+    }
+    let n_docs = where_.len() as u64;
+    // Spill files live inside the corpus directory (same file system, and
+    // removed with it); a crash leaves the folder, removed by the next run.
+    let work = dir.join("dedup.tmp.d");
+    if work.exists() {
+        std::fs::remove_dir_all(&work).map_err(|e| Error::io(&work, e))?;
+    }
+    std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
+    let _cleanup = RemoveOnDrop(work.clone());
+    let mut cfg = dedup::DedupConfig::new(work.clone());
+    cfg.memory_budget = opts.dedup_memory;
+    let mut builder = dedup::Builder::new(cfg.clone(), n_docs)
+        .map_err(|e| Error::Invalid(format!("dedup: {e:#}")))?;
+    let pb = progress_bar(opts.progress, n_docs, "dedup signatures");
+    let window = rayon::current_num_threads().max(1) * 4;
+    for (i, ls) in segs.iter().enumerate() {
+        let seg = &ls.segment;
+        let one = Selection {
+            parts: vec![(seg.clone(), ls.live.clone())],
+            notes: Vec::new(),
+        };
+        let jobs = one.jobs();
+        for chunk in jobs.chunks(window) {
+            let outs: Vec<Result<Vec<(u64, dedup::Signature)>>> = chunk
+                .par_iter()
+                .map(|j| {
+                    let b = one.read(j)?;
+                    let first = seg.blocks()[j.block].first_doc;
+                    Ok(j.docs
+                        .iter()
+                        .map(|&d| {
+                            (
+                                ranks[i][(first + d) as usize],
+                                dedup::signature(b.text(d as usize), &cfg),
+                            )
+                        })
+                        .collect())
+                })
+                .collect();
+            for o in outs {
+                let rows = o?;
+                pb.inc(rows.len() as u64);
+                for (r, sig) in rows {
+                    builder
+                        .add(r, &sig)
+                        .map_err(|e| Error::Invalid(format!("dedup: {e:#}")))?;
+                }
+            }
+        }
+    }
+    pb.finish_and_clear();
+    let result = builder
+        .finish()
+        .map_err(|e| Error::Invalid(format!("dedup: {e:#}")))?;
+    // Keys of the ranks that name a first occurrence or a representative.
+    let mut needed: BTreeSet<u64> = BTreeSet::new();
+    for r in 0..n_docs {
+        if let Some(f) = result.dup_of(r) {
+            needed.insert(f);
+        }
+        if let Some(c) = result.cluster_rep(r) {
+            needed.insert(c);
+        }
+    }
+    let mut keys: BTreeMap<u64, String> = BTreeMap::new();
+    let mut by_block: BTreeMap<(u32, usize), Vec<(u64, u32)>> = BTreeMap::new();
+    for &r in &needed {
+        let (i, o) = where_[r as usize];
+        let seg = &segs[i as usize].segment;
+        let bi = seg.block_of(o);
+        by_block
+            .entry((i, bi))
+            .or_default()
+            .push((r, o - seg.blocks()[bi].first_doc));
+    }
+    for ((i, bi), list) in by_block {
+        let b = segs[i as usize].segment.read_block(bi)?;
+        for (r, d) in list {
+            keys.insert(r, b.key(d as usize).to_string());
+        }
+    }
+    for (i, ls) in segs.iter().enumerate() {
+        let n = ls.segment.doc_count() as usize;
+        let mut is_dup = vec![None; n];
+        let mut dup_of = vec![None; n];
+        let mut cluster = vec![None; n];
+        let mut rep = vec![None; n];
+        for o in ls.live.iter() {
+            let r = ranks[i][o as usize];
+            let d = result.dup_of(r);
+            is_dup[o as usize] = Some(d.is_some());
+            dup_of[o as usize] = d.and_then(|f| keys.get(&f).cloned());
+            let c = result.cluster_rep(r);
+            cluster[o as usize] = c.and_then(|f| keys.get(&f).cloned());
+            rep[o as usize] = Some(c.is_none_or(|c| c == r));
+        }
+        let columns = vec![
+            ("is_dup".to_string(), ColumnValues::Bool(is_dup)),
+            ("dup_of".to_string(), ColumnValues::Facet(dup_of)),
+            ("near_dup_cluster".to_string(), ColumnValues::Facet(cluster)),
+            ("near_dup_rep".to_string(), ColumnValues::Bool(rep)),
+        ];
+        let file = sidecar::file_name(&ls.entry.file, name, generation);
+        let bytes = sidecar::write(
+            &dir.join(&file),
+            name,
+            dedup::VERSION,
+            n as u32,
+            &ls.live,
+            &columns,
+        )?;
+        let mut list = new_tags
+            .remove(&ls.entry.id)
+            .or_else(|| corpus.state().tags.get(&ls.entry.id).cloned())
+            .unwrap_or_default();
+        list.retain(|e| e.tagger != name);
+        list.push(TagEntry {
+            tagger: name.into(),
+            version: dedup::VERSION.into(),
+            file,
+            tagged_docs: ls.live.len() as u32,
+            columns: dedup_columns(),
+            file_bytes: bytes,
+        });
+        new_tags.insert(ls.entry.id, list);
+        outcome.sidecars += 1;
+    }
+    outcome.docs = n_docs;
+    Ok(outcome)
+}
