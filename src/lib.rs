@@ -42,6 +42,7 @@
 
 pub mod catalog;
 pub mod corpus;
+pub mod datasheet;
 pub mod demo;
 pub mod error;
 pub mod export;

@@ -40,6 +40,12 @@ pub struct Args {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// The field holding each document's license (corpus-wide; default `license`).
+    #[arg(long)]
+    pub license_field: Option<String>,
+    /// Run these taggers on the new documents after the ingest (e.g. `language,quality,pii`).
+    #[arg(long)]
+    pub tag: Option<String>,
 }
 
 /// Duplicate-key policy.
@@ -80,6 +86,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         segment_bytes: a.segment_mb.max(1) << 20,
         progress: !a.quiet && std::io::stderr().is_terminal(),
         max_reported: 1000,
+        license_field: a.license_field.clone(),
     };
     let inputs = a.files.into_iter().map(Input::Path).collect();
     let r = corpusql::ingest(dir, inputs, &opts)
@@ -97,12 +104,47 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default()
         );
     }
+    if !r.unknown_licenses.is_empty() {
+        let docs: u64 = r.unknown_licenses.iter().map(|x| x.1).sum();
+        let list: Vec<String> = r
+            .unknown_licenses
+            .iter()
+            .take(20)
+            .map(|(v, n)| format!("  {n:>8}  {v}"))
+            .collect();
+        eprintln!(
+            "warning: {docs} new documents have a license corpusql does not recognize (license_id = unknown, license_class = unknown):\n{}{}",
+            list.join("\n"),
+            if r.unknown_licenses.len() > 20 {
+                format!("\n  ... and {} more values", r.unknown_licenses.len() - 20)
+            } else {
+                String::new()
+            }
+        );
+        eprintln!(
+            "  (add aliases in src/license/aliases.tsv, or fix the data; see docs/licenses.md)"
+        );
+    }
+    if let Some(t) = &a.tag {
+        let opts = corpusql::tag::TagOptions {
+            taggers: corpusql::tag::Tagger::parse_list(t)?,
+            progress: !a.quiet && std::io::stderr().is_terminal(),
+            ..Default::default()
+        };
+        let tr = corpusql::tag::tag(dir, &opts)?;
+        for o in &tr.outcomes {
+            eprintln!(
+                "tagged {} documents with {} ({})",
+                o.docs, o.tagger, o.version
+            );
+        }
+    }
     if a.json {
         super::print_json(&serde_json::json!({
             "ingested": r.ingested, "skipped": r.skipped, "replaced": r.replaced,
             "rejected": r.rejected, "blank": r.blank, "text_bytes": r.text_bytes,
             "input_bytes": r.input_bytes, "segments": r.segments, "generation": r.generation,
-            "seconds": r.seconds,
+            "seconds": r.seconds, "unknown_licenses": r.unknown_licenses,
         }))?;
     } else {
         println!(

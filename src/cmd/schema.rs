@@ -25,6 +25,14 @@ struct FieldRow {
     docs: u64,
     distinct: Option<u64>,
     top_values: Vec<(String, u64)>,
+    /// For signal columns: the tagger and its version (`signal_version`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tagger: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signal_version: Option<String>,
+    /// For derived facets: what they derive from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    derived_from: Option<String>,
 }
 
 /// Runs `schema`.
@@ -38,6 +46,9 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             docs: corpus.len(),
             distinct: Some(corpus.len()),
             top_values: vec![],
+            tagger: None,
+            signal_version: None,
+            derived_from: None,
         },
         FieldRow {
             name: schema.text_field.clone(),
@@ -45,6 +56,9 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             docs: corpus.len(),
             distinct: None,
             top_values: vec![],
+            tagger: None,
+            signal_version: None,
+            derived_from: None,
         },
         FieldRow {
             name: "bytes".into(),
@@ -52,6 +66,9 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             docs: corpus.len(),
             distinct: None,
             top_values: vec![],
+            tagger: None,
+            signal_version: None,
+            derived_from: None,
         },
     ];
     for (name, kind) in &schema.fields {
@@ -81,6 +98,10 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             docs,
             distinct: facet.then_some(distinct.len() as u64),
             top_values: top,
+            tagger: corpus.state().signals.get(name).map(|i| i.tagger.clone()),
+            signal_version: corpus.state().signals.get(name).map(|i| i.version.clone()),
+            derived_from: (name == "license_id" || name == "license_class")
+                .then(|| corpus.state().license_field().to_string()),
         });
     }
     if a.json {
@@ -101,10 +122,22 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         "distinct".into(),
         "top values".into(),
     ]];
+    let mut taggers: BTreeMap<String, (String, usize)> = BTreeMap::new();
+    for r in &rows {
+        if let (Some(t), Some(v)) = (&r.tagger, &r.signal_version) {
+            let e = taggers.entry(t.clone()).or_insert((v.clone(), 0));
+            e.1 += 1;
+        }
+    }
     for r in rows {
+        let kind = match (&r.tagger, &r.derived_from) {
+            (Some(t), _) => format!("{} ({t})", r.kind),
+            (_, Some(f)) => format!("{} (from {f})", r.kind),
+            _ => r.kind,
+        };
         table.push(vec![
             r.name,
-            r.kind,
+            kind,
             r.docs.to_string(),
             r.distinct
                 .map(|d| d.to_string())
@@ -117,5 +150,11 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         ]);
     }
     super::print_table(&table, 99)?;
+    if !taggers.is_empty() {
+        println!("\nsignals (signal_version per tagger):");
+        for (t, (v, n)) in taggers {
+            println!("  {t:<10} {n:>3} columns  {v}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -58,6 +58,9 @@ pub struct IngestOptions {
     pub progress: bool,
     /// How many rejects the report keeps (all go to `rejects`).
     pub max_reported: usize,
+    /// The field licenses are read from, for the whole corpus (`license`
+    /// unless set; `license_id` and `license_class` derive from it).
+    pub license_field: Option<String>,
 }
 
 impl Default for IngestOptions {
@@ -69,6 +72,7 @@ impl Default for IngestOptions {
             segment_bytes: 192 << 20,
             progress: false,
             max_reported: 1000,
+            license_field: None,
         }
     }
 }
@@ -115,6 +119,10 @@ pub struct IngestReport {
     pub rejects: Vec<Reject>,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// License strings of the new documents that no alias or SPDX id
+    /// matched (their `license_id` is `unknown`), with document counts,
+    /// most frequent first; `(none)` counts documents without a license.
+    pub unknown_licenses: Vec<(String, u64)>,
 }
 
 #[derive(Clone, Copy)]
@@ -474,9 +482,17 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
         op: "ingest".into(),
         detail,
         next_segment_id: st.next_id,
+        license_field: opts
+            .license_field
+            .clone()
+            .filter(|f| f != cstate.license_field()),
         ..Default::default()
     };
     let live = prior_live + st.report.ingested - tombstoned;
+    let license_field = opts
+        .license_field
+        .clone()
+        .unwrap_or_else(|| cstate.license_field().to_string());
     match catalog.commit(cstate.generation, commit, live) {
         Ok(g) => st.report.generation = g,
         Err(e) => {
@@ -486,8 +502,37 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
             return Err(e);
         }
     }
+    st.report.unknown_licenses = unknown_licenses(
+        dir,
+        st.new_segs.iter().map(|(e, _)| e.file.as_str()),
+        &license_field,
+    )?;
     st.report.seconds = start.elapsed().as_secs_f64();
     Ok(st.report)
+}
+
+/// License values of freshly written segments that normalize to `unknown`.
+fn unknown_licenses<'a>(
+    dir: &Path,
+    files: impl Iterator<Item = &'a str>,
+    field: &str,
+) -> Result<Vec<(String, u64)>> {
+    let mut acc: std::collections::BTreeMap<String, u64> = Default::default();
+    for f in files {
+        let seg = Segment::open(&dir.join(f))?;
+        for (value, id) in seg.stored_terms_with_prefix(field, "") {
+            if crate::license::normalize(&value).is_none() {
+                *acc.entry(value).or_default() += seg.term_counts(id)?.0 as u64;
+            }
+        }
+        let none = seg.doc_count() as u64 - seg.presence(field)?.len();
+        if none > 0 {
+            *acc.entry("(none)".into()).or_default() += none;
+        }
+    }
+    let mut v: Vec<(String, u64)> = acc.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(v)
 }
 
 const CHUNK_BYTES: usize = 8 << 20;

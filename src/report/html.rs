@@ -1237,6 +1237,31 @@ mod tests {
     }
 
     #[test]
+    fn without_tokens_bars_show_bytes() {
+        let mut d = sample();
+        d.totals.tokens = None;
+        for b in &mut d.breakdowns {
+            for r in &mut b.rows {
+                r.counts.tokens = None;
+            }
+        }
+        d.withdrawal = None;
+        d.signals.clear();
+        let html = to_html(&d);
+        assert!(html.contains(">BYTES</text>"));
+        assert_eq!(html.matches("data-measure=\"bytes\"").count(), 3);
+        assert!(!html.contains("data-measure=\"tokens\""));
+        // The largest license by bytes gets the full bar.
+        assert!(html.contains("data-measure=\"bytes\" data-amount=\"40000000\" x=\"590\" y=\"30.0\" width=\"250.000\""));
+        assert!(!html.contains("id=\"signals\"") && !html.contains("id=\"withdrawal\""));
+        let md = to_markdown(&d);
+        assert!(
+            md.contains("| Selected | 12,345 | 43.6 MiB (45,678,901) | \u{2013} |"),
+            "{md}"
+        );
+    }
+
+    #[test]
     fn many_rows_merge_into_other() {
         let mut d = sample();
         d.breakdowns[1].rows = (0..40)

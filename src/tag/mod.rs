@@ -20,4 +20,6 @@ pub mod pii;
 pub mod quality;
 pub mod toxicity;
 
-// mod run; (enabled once the taggers land)
+mod run;
+
+pub use run::{dedup_columns, tag, TagOptions, TagOutcome, TagReport, Tagger};

@@ -1,7 +1,7 @@
 //! The tagging run: which documents each tagger still has to see, the
 //! parallel pass over their blocks, sidecar writing and the commit.
 
-use super::*;
+use super::{dedup, language, ocr, pii, quality, toxicity};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,11 +63,7 @@ impl Tagger {
         let mut out = BTreeSet::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             if part == "all" {
-                out.extend(
-                    Tagger::ALL
-                        .into_iter()
-                        .filter(|t| *t != Tagger::Toxicity),
-                );
+                out.extend(Tagger::ALL.into_iter().filter(|t| *t != Tagger::Toxicity));
                 continue;
             }
             match Tagger::ALL.into_iter().find(|t| t.name() == part) {
@@ -155,6 +151,9 @@ enum Val {
     Num(f64),
     Str(Option<String>),
 }
+
+/// Values of one document for one tagger: (ordinal, tagger index, values).
+type Row = (u32, usize, Vec<Val>);
 
 /// Per-thread scratch state of the per-document taggers.
 #[derive(Default)]
@@ -534,7 +533,7 @@ pub fn tag(dir: &Path, opts: &TagOptions) -> Result<TagReport> {
         let jobs = one.jobs();
         let window = rayon::current_num_threads().max(1) * 4;
         for chunk in jobs.chunks(window) {
-            let outs: Vec<Result<Vec<(u32, usize, Vec<Val>)>>> = chunk
+            let outs: Vec<Result<Vec<Row>>> = chunk
                 .par_iter()
                 .map_init(Scratch::default, |scratch, j| {
                     let b = one.read(j)?;
@@ -583,8 +582,12 @@ pub fn tag(dir: &Path, opts: &TagOptions) -> Result<TagReport> {
                 tagged |= sc.tagged()?;
             }
             let file = sidecar::file_name(&ls.entry.file, name, generation);
-            let columns: Vec<(String, ColumnValues)> =
-                t.columns().into_iter().map(|(n, _)| n).zip(values).collect();
+            let columns: Vec<(String, ColumnValues)> = t
+                .columns()
+                .into_iter()
+                .map(|(n, _)| n)
+                .zip(values)
+                .collect();
             let bytes = sidecar::write(
                 &dir.join(&file),
                 name,
@@ -644,7 +647,10 @@ pub fn tag(dir: &Path, opts: &TagOptions) -> Result<TagReport> {
         let written: Vec<String> = commit
             .tags
             .iter()
-            .flat_map(|(_, l)| l.iter().filter(|e| e.file.ends_with(&format!("-{generation}.cqt"))))
+            .flat_map(|(_, l)| {
+                l.iter()
+                    .filter(|e| e.file.ends_with(&format!("-{generation}.cqt")))
+            })
             .map(|e| e.file.clone())
             .collect();
         match corpus.catalog().commit(st.generation, commit, corpus.len()) {
