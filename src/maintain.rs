@@ -307,6 +307,46 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
             }
         }
     }
+    // Tag sidecars: every listed file, every column's checksum and shape.
+    for (id, list) in &st.tags {
+        let Some(seg) = st.segments.iter().find(|s| s.id == *id) else {
+            problems.push(format!(
+                "tag sidecars for segment {id}, which the catalog does not list"
+            ));
+            continue;
+        };
+        for t in list {
+            let path = dir.join(&t.file);
+            let r =
+                crate::segment::sidecar::Sidecar::open(&path, t.columns.clone()).and_then(|sc| {
+                    sc.verify()?;
+                    let (m, tagged) = sc.meta()?;
+                    if m.doc_count != seg.docs {
+                        return Err(Error::corrupt(
+                            &path,
+                            format!(
+                                "sidecar holds {} documents, its segment {}",
+                                m.doc_count, seg.docs
+                            ),
+                        ));
+                    }
+                    if tagged.len() != t.tagged_docs as u64 {
+                        return Err(Error::corrupt(
+                            &path,
+                            format!(
+                                "catalog says {} documents tagged, the file {}",
+                                t.tagged_docs,
+                                tagged.len()
+                            ),
+                        ));
+                    }
+                    Ok(())
+                });
+            if let Err(e) = r {
+                problems.push(e.to_string());
+            }
+        }
+    }
     Ok(VerifyReport {
         generation: st.generation,
         segments,

@@ -245,28 +245,42 @@ impl Sidecar {
         }
     }
 
-    fn read_meta(&self) -> Result<(SidecarMeta, RoaringBitmap)> {
-        let b = self.bytes()?;
+    /// The checked header, or what is wrong with it.
+    fn read_meta(&self) -> std::result::Result<(SidecarMeta, RoaringBitmap), String> {
+        let b = match self.bytes.get_or_init(|| {
+            use std::io::Read;
+            let mut b = Vec::new();
+            (&self.file)
+                .read_to_end(&mut b)
+                .map(|_| b)
+                .map_err(|e| e.to_string())
+        }) {
+            Ok(b) => b,
+            Err(e) => return Err(format!("reading: {e}")),
+        };
         if b.len() < 8 + 12 || b[..8] != MAGIC {
-            return Err(self.corrupt("not a corpusql tag sidecar (bad magic)"));
+            return Err("not a corpusql tag sidecar (bad magic)".into());
         }
         let n = b.len();
         if b[n - 4..] != FOOTER {
-            return Err(self.corrupt("sidecar footer missing: truncated file"));
+            return Err("sidecar footer missing: truncated file".into());
         }
         let len = u32::from_le_bytes(b[n - 12..n - 8].try_into().unwrap()) as usize;
         let crc = u32::from_le_bytes(b[n - 8..n - 4].try_into().unwrap());
         if len > n - 20 {
-            return Err(self.corrupt("sidecar meta length out of bounds"));
+            return Err("sidecar meta length out of bounds".into());
         }
         let mb = &b[n - 12 - len..n - 12];
         if crc32c::crc32c(mb) != crc {
-            return Err(self.corrupt("sidecar meta checksum mismatch"));
+            return Err(
+                "sidecar meta checksum mismatch (rerun `corpusql tag --force` to rewrite it)"
+                    .into(),
+            );
         }
         let meta: SidecarMeta =
-            postcard::from_bytes(mb).map_err(|e| self.corrupt(format!("sidecar meta: {e}")))?;
+            postcard::from_bytes(mb).map_err(|e| format!("sidecar meta: {e}"))?;
         let tagged = RoaringBitmap::deserialize_from(&meta.tagged[..])
-            .map_err(|e| self.corrupt(format!("sidecar tagged set: {e}")))?;
+            .map_err(|e| format!("sidecar tagged set: {e}"))?;
         Ok((meta, tagged))
     }
 

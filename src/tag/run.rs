@@ -502,7 +502,8 @@ pub fn tag(dir: &Path, opts: &TagOptions) -> Result<TagReport> {
         let mut per = Vec::new();
         for t in &taggers {
             let name = t.tagger().name();
-            let old = existing(&corpus, ls, name).filter(|(e, _)| e.version == t.version());
+            let old = existing(&corpus, ls, name)
+                .filter(|(e, _)| e.version == t.version() && !opts.force);
             let todo = match old {
                 Some((_, sc)) if !opts.force => chosen - sc.tagged()?,
                 _ => chosen.clone(),
