@@ -121,13 +121,22 @@ pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
     let mut builder: Vec<DocRecord> = Vec::new();
     let mut builder_bytes = 0usize;
     let mut docs = 0u64;
-    let mut flush = |builder: &mut Vec<DocRecord>, written: &mut Vec<SegmentEntry>| -> Result<()> {
+    // Where each document of the builder comes from: (part, ordinal).
+    let mut origin: Vec<(usize, u32)> = Vec::new();
+    let mut carried: Vec<(u64, Vec<crate::catalog::TagEntry>)> = Vec::new();
+    let generation = st.generation + 1;
+    let mut flush = |builder: &mut Vec<DocRecord>,
+                     origin: &mut Vec<(usize, u32)>,
+                     written: &mut Vec<SegmentEntry>,
+                     carried: &mut Vec<(u64, Vec<crate::catalog::TagEntry>)>|
+     -> Result<()> {
         if builder.is_empty() {
             return Ok(());
         }
         let id = next_id;
         next_id += 1;
         let file = segment_file_name(id);
+        let keys: Vec<String> = builder.iter().map(|d| d.key.clone()).collect();
         let w = write_segment(
             &dir.join(&file),
             std::mem::take(builder),
@@ -135,12 +144,16 @@ pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
         )?;
         written.push(SegmentEntry {
             id,
-            file,
+            file: file.clone(),
             docs: w.docs,
             text_bytes: w.text_bytes,
             file_bytes: w.file_bytes,
             added_generation: 0,
         });
+        let tags = carry_signals(dir, &all, &keys, &std::mem::take(origin), &file, generation)?;
+        if !tags.is_empty() {
+            carried.push((id, tags));
+        }
         Ok(())
     };
     let result = (|| -> Result<()> {
@@ -174,19 +187,23 @@ pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
                         d.key = block.key(i as usize).to_string();
                         builder_bytes += d.heap_size();
                         builder.push(d);
+                        origin.push((p, seg.blocks()[job.block].first_doc + i));
                         docs += 1;
                         if builder_bytes >= segment_bytes {
-                            flush(&mut builder, &mut written)?;
+                            flush(&mut builder, &mut origin, &mut written, &mut carried)?;
                             builder_bytes = 0;
                         }
                     }
                 }
             }
         }
-        flush(&mut builder, &mut written)
+        flush(&mut builder, &mut origin, &mut written, &mut carried)
     })();
     let cleanup = |w: &[SegmentEntry]| {
         for e in w {
+            for t in carried.iter().filter(|c| c.0 == e.id).flat_map(|c| &c.1) {
+                let _ = std::fs::remove_file(dir.join(&t.file));
+            }
             let _ = std::fs::remove_file(dir.join(&e.file));
         }
     };
@@ -201,6 +218,7 @@ pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
         op: "compact".into(),
         detail: format!("{} segments -> {}", st.segments.len(), written.len()),
         next_segment_id: next_id,
+        tags: carried.clone(),
         ..Default::default()
     };
     let g = match corpus.catalog().commit(st.generation, commit, docs) {
@@ -224,6 +242,140 @@ pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
         bytes_after,
         generation: g,
     })
+}
+
+/// Carries the signal columns of the old segments into a new one written
+/// by compaction: `keys[i]` came from `origin[i]` (part, ordinal). A tagger
+/// is carried when every contributing segment has it at one version;
+/// deduplication is not (it depends on the whole corpus and is recomputed
+/// by the next `corpusql tag`).
+fn carry_signals(
+    dir: &Path,
+    all: &crate::select::Selection,
+    keys: &[String],
+    origin: &[(usize, u32)],
+    file: &str,
+    generation: u64,
+) -> Result<Vec<crate::catalog::TagEntry>> {
+    use crate::segment::sidecar::{self, Column, ColumnValues, Sidecar};
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
+    use std::sync::Arc;
+    let seg = Segment::open(&dir.join(file))?;
+    let n = seg.doc_count() as usize;
+    let new_ord: Vec<u32> = keys
+        .iter()
+        .map(|k| {
+            seg.key_ordinal(k)
+                .ok_or_else(|| Error::corrupt(seg.path(), format!("compacted segment lacks `{k}`")))
+        })
+        .collect::<Result<_>>()?;
+    let parts: BTreeSet<usize> = origin.iter().map(|o| o.0).collect();
+    // tagger -> (version, columns, sidecar per part)
+    let mut taggers: BTreeMap<
+        String,
+        Option<(
+            String,
+            Vec<(String, crate::schema::FieldKind)>,
+            HashMap<usize, Arc<Sidecar>>,
+        )>,
+    > = BTreeMap::new();
+    for &p in &parts {
+        let old = &all.parts()[p].0;
+        let present: BTreeSet<String> = old
+            .overlay()
+            .sidecars()
+            .iter()
+            .filter_map(|sc| sc.meta().ok().map(|m| m.0.tagger.clone()))
+            .collect();
+        for sc in old.overlay().sidecars() {
+            let (m, _) = sc.meta()?;
+            if m.tagger == "dedup" {
+                continue;
+            }
+            let e = taggers.entry(m.tagger.clone()).or_insert_with(|| {
+                Some((m.version.clone(), sc.columns().to_vec(), HashMap::new()))
+            });
+            match e {
+                Some((v, cols, map)) if *v == m.version && cols.as_slice() == sc.columns() => {
+                    map.insert(p, sc.clone());
+                }
+                _ => *e = None,
+            }
+        }
+        // A tagger missing from one contributing segment is not carried.
+        for (t, e) in taggers.iter_mut() {
+            if !present.contains(t) {
+                *e = None;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (tagger, e) in taggers {
+        let Some((version, cols, map)) = e else {
+            continue;
+        };
+        if map.len() != parts.len() {
+            continue;
+        }
+        let mut tagged = RoaringBitmap::new();
+        for (i, &(p, o)) in origin.iter().enumerate() {
+            if map[&p].tagged()?.contains(o) {
+                tagged.insert(new_ord[i]);
+            }
+        }
+        let mut columns = Vec::new();
+        for (ci, (name, kind)) in cols.iter().enumerate() {
+            let mut num = vec![f64::NAN; n];
+            let mut strs: Vec<Option<String>> = vec![None; n];
+            for &p in &parts {
+                let col = map[&p].column(ci)?;
+                // Ordinal -> value for facet columns of this part.
+                let lookup: HashMap<u32, &str> = match &*col {
+                    Column::Facet(vals, _) => vals
+                        .iter()
+                        .flat_map(|(v, bm)| bm.iter().map(move |o| (o, v.as_str())))
+                        .collect(),
+                    Column::Number(..) => HashMap::new(),
+                };
+                for (i, &(q, o)) in origin.iter().enumerate() {
+                    if q != p {
+                        continue;
+                    }
+                    let to = new_ord[i] as usize;
+                    match &*col {
+                        Column::Number(v, _) => num[to] = v[o as usize],
+                        Column::Facet(..) => strs[to] = lookup.get(&o).map(|s| s.to_string()),
+                    }
+                }
+            }
+            let values = match kind {
+                crate::schema::FieldKind::Number => ColumnValues::Number(num),
+                crate::schema::FieldKind::Bool => {
+                    ColumnValues::Bool(strs.into_iter().map(|s| s.map(|s| s == "true")).collect())
+                }
+                _ => ColumnValues::Facet(strs),
+            };
+            columns.push((name.clone(), values));
+        }
+        let sfile = sidecar::file_name(file, &tagger, generation);
+        let bytes = sidecar::write(
+            &dir.join(&sfile),
+            &tagger,
+            &version,
+            n as u32,
+            &tagged,
+            &columns,
+        )?;
+        out.push(crate::catalog::TagEntry {
+            tagger,
+            version,
+            file: sfile,
+            tagged_docs: tagged.len() as u32,
+            columns: cols,
+            file_bytes: bytes,
+        });
+    }
+    Ok(out)
 }
 
 /// The outcome of checking one segment.

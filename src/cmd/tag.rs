@@ -106,6 +106,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         );
     }
     match r.generation {
+        Some(g) if r.bytes == 0 => println!("done in {:.2}s -> generation {g}", r.seconds),
         Some(g) => println!(
             "{:.1} MiB of text in {:.2}s ({:.1} MiB/s) -> generation {g}",
             r.bytes as f64 / 1048576.0,

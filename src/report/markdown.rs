@@ -406,7 +406,7 @@ fn signals(o: &mut String, signals: &[SignalSummary]) {
             .map_or_else(|| "all sources".to_string(), text);
         let _ = writeln!(
             o,
-            "### {} (v{}) — {}\n",
+            "### {} (version {}) — {}\n",
             text(&s.name),
             text(&s.version),
             scope
