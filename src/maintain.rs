@@ -271,7 +271,11 @@ fn carry_signals(
         .collect::<Result<_>>()?;
     let parts: BTreeSet<usize> = origin.iter().map(|o| o.0).collect();
     // tagger -> (version, columns, sidecar per part); None when not carried.
-    type Carry = Option<(String, Vec<(String, crate::schema::FieldKind)>, HashMap<usize, Arc<Sidecar>>)>;
+    type Carry = Option<(
+        String,
+        Vec<(String, crate::schema::FieldKind)>,
+        HashMap<usize, Arc<Sidecar>>,
+    )>;
     let mut taggers: BTreeMap<String, Carry> = BTreeMap::new();
     for &p in &parts {
         let old = &all.parts()[p].0;

@@ -31,5 +31,9 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             r.generation
         );
     }
+    let c = corpusql::Corpus::open(dir)?;
+    if c.state().signals.values().any(|s| s.tagger == "dedup") {
+        eprintln!("note: duplicate signals (is_dup, dup_of, near_dup_*) are recomputed by the next `corpusql tag --taggers dedup`; other signals were carried over");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -134,7 +134,7 @@ pub fn print_table(rows: &[Vec<String>], right_align_from: usize) -> std::io::Re
 /// Writes `v` as pretty JSON to stdout.
 pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, v)?;
+    serde_json::to_writer_pretty(&mut out, v).map_err(std::io::Error::from)?;
     writeln!(out)?;
     Ok(())
 }

@@ -132,6 +132,8 @@ enum Loc {
 }
 
 struct State<'a> {
+    /// Signal columns of taggers (a record field may not take their names).
+    signals: std::collections::BTreeMap<String, crate::catalog::SignalInfo>,
     dir: &'a Path,
     opts: &'a IngestOptions,
     schema: Schema,
@@ -254,6 +256,15 @@ impl State<'_> {
     }
 
     fn apply(&mut self, file: &str, line: u64, doc: DocRecord, raw: &[u8]) -> Result<()> {
+        for (f, _) in &doc.present {
+            if let Some(info) = self.signals.get(f) {
+                let reason = format!(
+                    "field `{f}` is a signal of this corpus (computed by the {} tagger); rename the field",
+                    info.tagger
+                );
+                return self.reject(file, line, reason, raw);
+            }
+        }
         for (f, kind) in &doc.present {
             if let Some(k) = self.schema.fields.get(f) {
                 if k != kind {
@@ -434,6 +445,7 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
         dir,
         opts,
         schema: cstate.schema.clone(),
+        signals: cstate.signals.clone(),
         schema_changed: false,
         existing,
         builder: Vec::new(),

@@ -229,6 +229,8 @@ struct OcrTagger {
     dicts: ocr::Dictionaries,
     det: Arc<language::Detector>,
     langs: Vec<&'static str>,
+    /// The detector's languages and the word lists' sizes: results depend on both.
+    inputs: String,
 }
 
 impl DocTagger for OcrTagger {
@@ -236,7 +238,7 @@ impl DocTagger for OcrTagger {
         Tagger::Ocr
     }
     fn version(&self) -> String {
-        format!("{}[{}]", ocr::VERSION, self.langs.join(","))
+        format!("{}[{}]{}", ocr::VERSION, self.langs.join(","), self.inputs)
     }
     fn columns(&self) -> Vec<(String, FieldKind)> {
         ["ocr_dict_ratio", "ocr_window_agree", "ocr_noise"]
@@ -330,10 +332,20 @@ fn build_taggers(opts: &TagOptions) -> Result<Vec<Box<dyn DocTagger>>> {
                 let langs = vec!["fr", "en", "de", "es", "it"];
                 let dicts = ocr::Dictionaries::load(&opts.dict_dir, &langs)
                     .map_err(|e| Error::Invalid(format!("ocr tagger: {e:#}")))?;
+                let sizes: Vec<String> = langs
+                    .iter()
+                    .map(|l| format!("{l}:{}", dicts.len(l)))
+                    .collect();
+                let inputs = format!(
+                    "[det:{}][words:{}]",
+                    opts.languages.allowed.join(","),
+                    sizes.join(",")
+                );
                 out.push(Box::new(OcrTagger {
                     dicts,
                     det: det.clone().expect("detector"),
                     langs,
+                    inputs,
                 }))
             }
             Tagger::Pii => out.push(Box::new(PiiTagger)),
