@@ -164,7 +164,8 @@ fn check_golden(c: &Corpus, dir: &Path) {
     assert_eq!(tomb, vec![1], "one tombstone, in the first segment");
     use corpusql::schema::FieldKind::*;
     let fields: Vec<(&str, corpusql::schema::FieldKind)> = c
-        .schema()
+        .state()
+        .schema
         .fields
         .iter()
         .map(|(k, v)| (k.as_str(), *v))
@@ -241,6 +242,21 @@ fn check_golden(c: &Corpus, dir: &Path) {
 fn golden_v1() {
     let (tmp, c) = open_copy(1);
     check_golden(&c, tmp.path());
+    // A corpus written before derived license facets existed has them, with
+    // no migration: they are computed from its `license` terms.
+    let pd = count(&c, "license = pd");
+    assert!(pd > 0);
+    assert_eq!(count(&c, "license_id = pd"), pd);
+    assert_eq!(count(&c, "license_class = public-domain"), pd);
+    assert_eq!(
+        count(&c, "license_id = \"apache-2.0 or mit\""),
+        count(&c, "license = apache-2.0_or_mit")
+    );
+    assert_eq!(
+        count(&c, "license_class exists"),
+        count(&c, "*"),
+        "every document has a class (unknown without a license)"
+    );
     // The segments really are format version 1.
     for s in c.segments() {
         let bytes = std::fs::read(s.segment.path()).unwrap();

@@ -187,7 +187,7 @@ fn ingest_report_and_totals_match_the_truth() {
 fn the_catalog_and_schema_describe_the_ingest() {
     let f = fixture_or_skip!();
     let c = open(f);
-    let schema = c.schema();
+    let schema = &c.state().schema;
     assert_eq!(
         (schema.key_field.as_str(), schema.text_field.as_str()),
         ("id", "text")
