@@ -839,7 +839,8 @@ pub struct TraceHit {
     pub component: String,
     /// The document key.
     pub key: String,
-    /// Its `license`, `source` and `lang` as ingested (when present).
+    /// Its `license`, `source` and `lang` as ingested (when present), and
+    /// the derived `license_id` and `license_class`.
     pub facets: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
@@ -886,10 +887,23 @@ pub fn trace(
         block.write_json(i, &mut json);
         let record: serde_json::Map<String, serde_json::Value> =
             serde_json::from_slice(&json).unwrap_or_default();
-        let facets = ["license", "source", "lang"]
-            .iter()
-            .filter_map(|f| record.get(*f).map(|v| (f.to_string(), v.clone())))
-            .collect();
+        let lic_field = corpus.state().license_field();
+        let mut facets: std::collections::BTreeMap<String, serde_json::Value> =
+            [lic_field, "source", "lang"]
+                .iter()
+                .filter_map(|f| record.get(*f).map(|v| (f.to_string(), v.clone())))
+                .collect();
+        // The derived license facets, as queries and reports see them.
+        let id = record
+            .get(lic_field)
+            .and_then(|v| v.as_str())
+            .and_then(crate::license::normalize)
+            .unwrap_or_else(|| crate::license::UNKNOWN.to_string());
+        facets.insert(
+            "license_class".into(),
+            crate::license::class_of(&id).as_str().into(),
+        );
+        facets.insert("license_id".into(), id.into());
         let (x, y) = (a.max(lo), b.min(hi));
         hits.push(TraceHit {
             sequence,

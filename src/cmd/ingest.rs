@@ -104,10 +104,25 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default()
         );
     }
-    if !r.unknown_licenses.is_empty() {
-        let docs: u64 = r.unknown_licenses.iter().map(|x| x.1).sum();
-        let list: Vec<String> = r
-            .unknown_licenses
+    let none: u64 = r
+        .unknown_licenses
+        .iter()
+        .filter(|(v, _)| v == "(none)")
+        .map(|x| x.1)
+        .sum();
+    let unknown: Vec<&(String, u64)> = r
+        .unknown_licenses
+        .iter()
+        .filter(|(v, _)| v != "(none)")
+        .collect();
+    if none > 0 {
+        eprintln!(
+            "note: {none} new documents have no license field (`license_id` and `license_class` are `unknown` for them; `--set license=...` gives a whole file one)"
+        );
+    }
+    if !unknown.is_empty() {
+        let docs: u64 = unknown.iter().map(|x| x.1).sum();
+        let list: Vec<String> = unknown
             .iter()
             .take(20)
             .map(|(v, n)| format!("  {n:>8}  {v}"))
@@ -115,8 +130,8 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         eprintln!(
             "warning: {docs} new documents have a license corpusql does not recognize (license_id = unknown, license_class = unknown):\n{}{}",
             list.join("\n"),
-            if r.unknown_licenses.len() > 20 {
-                format!("\n  ... and {} more values", r.unknown_licenses.len() - 20)
+            if unknown.len() > 20 {
+                format!("\n  ... and {} more values", unknown.len() - 20)
             } else {
                 String::new()
             }
