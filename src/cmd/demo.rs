@@ -35,6 +35,15 @@ const QUERIES: &[&str] = &[
     "lang=code and prog_lang=rust",
     "source=wikipedia-* and year >= 2015",
     "not year exists",
+    "license_class in (public-domain, permissive, attribution)",
+];
+
+/// Cleaning queries on the signals the demo computes.
+const SIGNAL_QUERIES: &[&str] = &[
+    "lang=fr and lang_detected = fr and lang_score > 0.9",
+    "lang=fr and rps_doc_word_count >= 50 and rps_doc_frac_chars_dupe_5grams < 0.15",
+    "code_score > 0.5",
+    "is_dup = false and near_dup_rep = true",
 ];
 
 /// Runs `demo`.
@@ -98,6 +107,43 @@ pub fn run(_corpus_dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         ]);
     }
     super::print_table(&rows, 1)?;
+    // Signals: language, quality, personal data and duplicates as columns.
+    let t = Instant::now();
+    let tr = corpusql::tag::tag(
+        &dir,
+        &corpusql::tag::TagOptions {
+            taggers: vec![
+                corpusql::tag::Tagger::Language,
+                corpusql::tag::Tagger::Quality,
+                corpusql::tag::Tagger::Pii,
+                corpusql::tag::Tagger::Dedup,
+            ],
+            ..Default::default()
+        },
+    )?;
+    println!(
+        "\ntagged {} documents (language, quality, pii, dedup) in {:.2}s; queries on the signals:",
+        tr.outcomes.iter().map(|o| o.docs).max().unwrap_or(0),
+        t.elapsed().as_secs_f64()
+    );
+    let corpus = Corpus::open(&dir)?;
+    let mut rows = vec![vec![
+        "query".to_string(),
+        "docs".into(),
+        "text".into(),
+        "time".into(),
+    ]];
+    for q in SIGNAL_QUERIES {
+        let t = Instant::now();
+        let sel = corpus.query(q)?;
+        rows.push(vec![
+            q.to_string(),
+            sel.count().to_string(),
+            super::human_bytes(sel.text_bytes()?),
+            format!("{:.2} ms", t.elapsed().as_secs_f64() * 1000.0),
+        ]);
+    }
+    super::print_table(&rows, 1)?;
     let sel = corpus.query("lang=fr and license in (cc-by-4.0, pd)")?;
     let st = corpusql::stats::stats(
         &corpus,
@@ -122,7 +168,8 @@ pub fn run(_corpus_dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     println!("  export CORPUSQL_DIR={}", dir.display());
     println!("  corpusql count \"lang=fr and license in (cc-by-4.0, pd)\"");
     println!("  corpusql \"lang=de and year >= 2000\" --fields id,title --limit 3");
-    println!("  corpusql stats --by lang,license");
+    println!("  corpusql stats --by lang,license_class");
+    println!("  corpusql report -o datasheet.html; corpusql tag report -o signals.html");
     println!("  corpusql schema; corpusql verify");
     Ok(ExitCode::SUCCESS)
 }
