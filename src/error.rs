@@ -25,6 +25,16 @@ pub enum Error {
         /// What was found wrong.
         detail: String,
     },
+    /// A tag sidecar (signal columns) failed a check; it can be recomputed.
+    #[error("{}: corrupt: {detail} (recompute it: `corpusql tag --force --taggers {tagger}`)", path.display())]
+    CorruptSignals {
+        /// The damaged sidecar.
+        path: PathBuf,
+        /// The tagger that wrote it.
+        tagger: String,
+        /// What was found wrong.
+        detail: String,
+    },
     /// A file written by a newer format than this build reads.
     #[error("{}: written by format version {found}; this corpusql reads up to {supported}: upgrade corpusql or re-ingest", path.display())]
     Version {

@@ -1261,6 +1261,10 @@ fn corrupt_sidecar_fails_the_queries_that_read_it() {
     let err = fails(cmd(&dir).args(["count", "rps_doc_word_count >= 50"]));
     assert!(err.contains(&files[0]), "the error names the file: {err}");
     assert!(err.contains("rps_doc_word_count"), "and the column: {err}");
+    assert!(
+        err.contains("corpusql tag --force --taggers quality"),
+        "and the command that recomputes it: {err}"
+    );
     let err = fails(cmd(&dir).args(["export", "rps_doc_word_count < 50", "--fields", "id"]));
     assert!(err.contains(&files[0]), "{err}");
     // Other signals, of that sidecar and of others, and stored fields still work.

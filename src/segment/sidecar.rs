@@ -218,7 +218,19 @@ impl Sidecar {
     }
 
     fn corrupt(&self, d: impl Into<String>) -> Error {
-        Error::corrupt(&self.path, d.into())
+        // The tagger is the file name's `tag-<tagger>-<generation>` part.
+        let tagger = self
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split(".tag-").nth(1))
+            .and_then(|t| t.rsplit_once('-').map(|(t, _)| t.to_string()))
+            .unwrap_or_else(|| "all".into());
+        Error::CorruptSignals {
+            path: self.path.clone(),
+            tagger,
+            detail: d.into(),
+        }
     }
 
     fn bytes(&self) -> Result<&[u8]> {
@@ -272,10 +284,7 @@ impl Sidecar {
         }
         let mb = &b[n - 12 - len..n - 12];
         if crc32c::crc32c(mb) != crc {
-            return Err(
-                "sidecar meta checksum mismatch (rerun `corpusql tag --force` to rewrite it)"
-                    .into(),
-            );
+            return Err("sidecar meta checksum mismatch".into());
         }
         let meta: SidecarMeta =
             postcard::from_bytes(mb).map_err(|e| format!("sidecar meta: {e}"))?;
