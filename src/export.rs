@@ -1,14 +1,19 @@
 //! Exporters: matched documents as JSONL (whole records exactly as ingested,
-//! or a projection of fields), to any writer or to a file compressed by its
-//! extension (`.zst`, `.gz`). Blocks are decompressed and formatted in
-//! parallel and written in storage order.
+//! optionally followed by the derived license facets and tag signals, or a
+//! projection of fields that may name those columns too), to any writer or to
+//! a file compressed by its extension (`.zst`, `.gz`). Blocks are
+//! decompressed and formatted in parallel and written in storage order.
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
 
 use crate::error::{Error, IoContext, Result};
 use crate::json::{self, RawObject};
-use crate::segment::Block;
+use crate::schema::FieldKind;
+use crate::segment::{Block, Segment};
 use crate::select::Selection;
 
 /// Which fields each exported record holds.
@@ -16,15 +21,32 @@ use crate::select::Selection;
 pub enum Projection {
     /// The whole record, as ingested.
     All,
-    /// These fields, in this order (missing ones are left out).
+    /// The whole record, followed by every derived facet (`license_id`,
+    /// `license_class`) and signal column the document has a value for.
+    WithSignals,
+    /// These fields, in this order (missing ones are left out). A name the
+    /// record lacks is looked up among the derived facets, the signal
+    /// columns and the built-in `bytes`.
     Fields(Vec<String>),
 }
 
 impl Projection {
-    /// Parses `id,lang,text`; an empty list means every field.
+    /// Parses `id,lang,text`; an empty list means every field (followed by
+    /// the signals when `signals`).
     pub fn parse(list: Option<&str>) -> Projection {
+        Projection::parse_with(list, false)
+    }
+
+    /// Like [`Projection::parse`]; with `signals` and no list, the whole
+    /// record followed by the derived facets and signals.
+    pub fn parse_with(list: Option<&str>, signals: bool) -> Projection {
+        let all = if signals {
+            Projection::WithSignals
+        } else {
+            Projection::All
+        };
         match list {
-            None => Projection::All,
+            None => all,
             Some(s) => {
                 let f: Vec<String> = s
                     .split(',')
@@ -32,7 +54,7 @@ impl Projection {
                     .filter(|x| !x.is_empty())
                     .collect();
                 if f.is_empty() {
-                    Projection::All
+                    all
                 } else {
                     Projection::Fields(f)
                 }
@@ -41,9 +63,111 @@ impl Projection {
     }
 }
 
-/// Appends document `i` of `block` under `proj` as one JSON line.
+/// Appends document `i` of `block` under `proj` as one JSON line (stored
+/// fields only: see [`write_jsonl`] for derived and signal columns).
 pub fn format_doc(block: &Block, i: usize, proj: &Projection, out: &mut Vec<u8>) {
     format_doc_with(block, i, proj, false, out)
+}
+
+/// A column a record does not hold, read from the segment: a derived
+/// facet, a signal, or the built-in `bytes`.
+enum Extra {
+    /// Numbers by ordinal and the ordinals that have one.
+    Number(Arc<Vec<f64>>, RoaringBitmap),
+    /// Value index + 1 by ordinal (0: none), and the values.
+    Facet(Vec<u32>, Vec<String>, bool),
+}
+
+impl Extra {
+    /// Reads column `name` of `seg`; `None` when the segment has no such
+    /// derived, signal or built-in column.
+    fn load(seg: &Segment, name: &str) -> Result<Option<Extra>> {
+        if name == crate::format::BYTES_FIELD {
+            return Ok(seg.numeric(name)?.map(|c| Extra::Number(c, seg.all())));
+        }
+        let Some(kind) = seg
+            .overlay()
+            .columns()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, k)| k)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(match kind {
+            FieldKind::Number => {
+                let col = seg.numeric(name)?.unwrap_or_default();
+                Extra::Number(col, seg.presence(name)?)
+            }
+            _ => {
+                let mut by_doc = vec![0u32; seg.doc_count() as usize];
+                let mut values = Vec::new();
+                for (v, id) in seg.terms_with_prefix(name, "") {
+                    values.push(v);
+                    let k = values.len() as u32;
+                    for o in seg.postings_of(id)? {
+                        by_doc[o as usize] = k;
+                    }
+                }
+                Extra::Facet(by_doc, values, kind == FieldKind::Bool)
+            }
+        }))
+    }
+
+    /// Appends the JSON value of ordinal `o`; false when it has none.
+    fn write(&self, o: u32, out: &mut Vec<u8>) -> bool {
+        match self {
+            Extra::Number(col, present) => {
+                if !present.contains(o) {
+                    return false;
+                }
+                json::write_f64(out, col[o as usize]);
+            }
+            Extra::Facet(by_doc, values, is_bool) => {
+                let k = by_doc[o as usize];
+                if k == 0 {
+                    return false;
+                }
+                let v = &values[k as usize - 1];
+                if *is_bool && (v == "true" || v == "false") {
+                    out.extend_from_slice(v.as_bytes());
+                } else {
+                    json::write_str(out, v);
+                }
+            }
+        }
+        true
+    }
+}
+
+/// The extra columns of one segment that a projection needs, by name.
+#[derive(Default)]
+struct Extras(Vec<(String, Extra)>);
+
+impl Extras {
+    fn load(seg: &Segment, proj: &Projection) -> Result<Extras> {
+        let names: Vec<String> = match proj {
+            Projection::All => return Ok(Extras::default()),
+            Projection::WithSignals => seg
+                .overlay()
+                .columns()
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect(),
+            Projection::Fields(f) => f.clone(),
+        };
+        let mut out = Vec::new();
+        for n in names {
+            if let Some(e) = Extra::load(seg, &n)? {
+                out.push((n, e));
+            }
+        }
+        Ok(Extras(out))
+    }
+
+    fn get(&self, name: &str) -> Option<&Extra> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, e)| e)
+    }
 }
 
 /// Writes the record of document `i`, its text redacted when asked.
@@ -67,8 +191,44 @@ pub fn format_doc_with(
     redact_pii: bool,
     out: &mut Vec<u8>,
 ) {
+    format_doc_extra(block, i, proj, redact_pii, None, out)
+}
+
+/// [`format_doc_with`], with the segment's extra columns at ordinal `o`.
+fn format_doc_extra(
+    block: &Block,
+    i: usize,
+    proj: &Projection,
+    redact_pii: bool,
+    extra: Option<(&Extras, u32)>,
+    out: &mut Vec<u8>,
+) {
     match proj {
         Projection::All => write_record(block, i, redact_pii, out),
+        Projection::WithSignals => {
+            let start = out.len();
+            write_record(block, i, redact_pii, out);
+            if let Some((ex, o)) = extra {
+                // The record is one object: reopen it before its `}`.
+                debug_assert_eq!(out.last(), Some(&b'}'));
+                out.pop();
+                let mut empty = out.len() == start + 1;
+                for (name, e) in &ex.0 {
+                    let mark = out.len();
+                    if !empty {
+                        out.push(b',');
+                    }
+                    json::write_str(out, name);
+                    out.push(b':');
+                    if e.write(o, out) {
+                        empty = false;
+                    } else {
+                        out.truncate(mark);
+                    }
+                }
+                out.push(b'}');
+            }
+        }
         Projection::Fields(fields) => {
             let mut full = Vec::new();
             write_record(block, i, redact_pii, &mut full);
@@ -77,14 +237,25 @@ pub fn format_doc_with(
             out.push(b'{');
             let mut first = true;
             for f in fields {
-                if let Some((k, v)) = obj.0.iter().find(|(k, _)| k == f) {
-                    if !first {
-                        out.push(b',');
-                    }
-                    first = false;
-                    json::write_str(out, k);
-                    out.push(b':');
+                let mark = out.len();
+                if !first {
+                    out.push(b',');
+                }
+                json::write_str(out, f);
+                out.push(b':');
+                let written = if let Some((_, v)) = obj.0.iter().find(|(k, _)| k == f) {
                     out.extend_from_slice(v.get().as_bytes());
+                    true
+                } else {
+                    match extra.and_then(|(ex, o)| ex.get(f).map(|e| (e, o))) {
+                        Some((e, o)) => e.write(o, out),
+                        None => false,
+                    }
+                };
+                if written {
+                    first = false;
+                } else {
+                    out.truncate(mark);
                 }
             }
             out.push(b'}');
@@ -106,13 +277,29 @@ pub fn write_jsonl_with(
     w: &mut dyn Write,
 ) -> Result<u64> {
     let mut n = 0u64;
-    sel.map_blocks(
-        |block, docs| {
-            let mut out = Vec::with_capacity(docs.len() * 512);
-            for &i in docs {
-                format_doc_with(block, i as usize, proj, redact_pii, &mut out);
+    // The extra columns each segment needs, loaded once per segment.
+    let extras: Vec<Extras> = sel
+        .parts()
+        .iter()
+        .map(|(seg, bm)| {
+            if bm.is_empty() {
+                Ok(Extras::default())
+            } else {
+                Extras::load(seg, proj)
             }
-            Ok((out, docs.len() as u64))
+        })
+        .collect::<Result<_>>()?;
+    sel.map_jobs(
+        |job, block| {
+            let mut out = Vec::with_capacity(job.docs.len() * 512);
+            let seg = &sel.parts()[job.part].0;
+            let first = seg.blocks()[job.block].first_doc;
+            let ex = &extras[job.part];
+            for &i in &job.docs {
+                let extra = Some((ex, first + i));
+                format_doc_extra(block, i as usize, proj, redact_pii, extra, &mut out);
+            }
+            Ok((out, job.docs.len() as u64))
         },
         |(buf, k)| {
             n += k;

@@ -44,6 +44,19 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Appends `x` as a JSON number: integral values without a fraction
+/// (`12`, not `12.0`), others in the shortest form that reads back the same
+/// `f64`; non-finite values (which JSON lacks) as `null`.
+pub fn write_f64(out: &mut Vec<u8>, x: f64) {
+    if !x.is_finite() {
+        out.extend_from_slice(b"null");
+    } else if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 {
+        out.extend_from_slice((x as i64).to_string().as_bytes());
+    } else {
+        serde_json::to_writer(&mut *out, &x).expect("Vec write");
+    }
+}
+
 /// A JSON object's top-level fields in input order, values left raw.
 pub struct RawObject<'a>(pub Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
 
@@ -106,6 +119,24 @@ pub fn parse_str(raw: &RawValue) -> Result<std::borrow::Cow<'_, str>, serde_json
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn f64_as_json_numbers() {
+        let w = |x: f64| {
+            let mut o = Vec::new();
+            write_f64(&mut o, x);
+            String::from_utf8(o).unwrap()
+        };
+        assert_eq!(w(12.0), "12");
+        assert_eq!(w(-3.0), "-3");
+        assert_eq!(w(0.1), "0.1");
+        assert_eq!(w(0.123456789), "0.123456789");
+        assert_eq!(w(1e300), "1e+300");
+        assert_eq!(w(f64::NAN), "null");
+        for x in [0.1, 1.0 / 3.0, 2.5e-9, 123456.789] {
+            assert_eq!(w(x).parse::<f64>().unwrap(), x);
+        }
+    }
 
     #[test]
     fn escape_round_trips_through_serde() {

@@ -117,6 +117,26 @@ impl Corpus {
         Ok(None)
     }
 
+    /// The live document with `key` as a selection (empty when none), so
+    /// that exporters can print it with its derived and signal columns.
+    pub fn key_selection(&self, key: &str) -> Selection {
+        let parts = self
+            .segments()
+            .iter()
+            .map(|s| {
+                let mut bm = RoaringBitmap::new();
+                if let Some(o) = s.segment.key_ordinal(key).filter(|&o| s.live.contains(o)) {
+                    bm.insert(o);
+                }
+                (s.segment.clone(), bm)
+            })
+            .collect();
+        Selection {
+            parts,
+            notes: Vec::new(),
+        }
+    }
+
     /// Every live document.
     pub fn all(&self) -> Selection {
         Selection {
@@ -236,6 +256,16 @@ impl Selection {
     pub fn map_blocks<T: Send>(
         &self,
         map: impl Fn(&Block, &[u32]) -> Result<T> + Sync,
+        sink: impl FnMut(T) -> Result<()>,
+    ) -> Result<()> {
+        self.map_jobs(|j, b| map(b, &j.docs), sink)
+    }
+
+    /// Like [`Selection::map_blocks`], with the whole job (segment part,
+    /// block index, matched positions) handed to `map`.
+    pub fn map_jobs<T: Send>(
+        &self,
+        map: impl Fn(&BlockJob, &Block) -> Result<T> + Sync,
         mut sink: impl FnMut(T) -> Result<()>,
     ) -> Result<()> {
         let jobs = self.jobs();
@@ -245,7 +275,7 @@ impl Selection {
                 .par_iter()
                 .map(|j| {
                     let b = self.read(j)?;
-                    map(&b, &j.docs)
+                    map(j, &b)
                 })
                 .collect();
             for o in outs {

@@ -1100,6 +1100,100 @@ fn schema_lists_each_signal_with_tagger_and_version() {
     assert_eq!(rows["is_dup"]["docs"], t.docs.len() as u64);
 }
 
+#[test]
+fn query_export_and_get_print_signals() {
+    let t = or_skip!(tagged());
+    // --fields names signals, derived facets and `bytes` beside stored fields.
+    let fields = "id,rps_doc_word_count,is_dup,lang_detected,license_class,bytes,no_such_field";
+    let o = ok(cmd(&t.dir).args(["query", "*", "--fields", fields]));
+    let rows: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), t.docs.len());
+    let by_id: HashMap<&str, &Value> = rows
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r))
+        .collect();
+    let want_words = word_counts(&t.docs);
+    for (d, w) in t.docs.iter().zip(&want_words) {
+        let r = by_id[d.id.as_str()];
+        let keys: Vec<&str> = r.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        assert!(!keys.contains(&"no_such_field"), "{r}");
+        assert_eq!(r["bytes"].as_u64(), Some(d.text.len() as u64), "{}", d.id);
+        match w {
+            Some(w) => assert_eq!(r["rps_doc_word_count"].as_f64(), Some(*w), "{}", d.id),
+            None => assert!(r.get("rps_doc_word_count").is_none(), "{r}"),
+        }
+        assert!(r["is_dup"].is_boolean(), "{r}");
+    }
+    // The printed values agree with the queries on the same columns.
+    let tally = |f: &dyn Fn(&Value) -> bool| rows.iter().filter(|r| f(r)).count() as u64;
+    assert_eq!(
+        tally(&|r| r["rps_doc_word_count"].as_f64().is_some_and(|x| x >= 50.0)),
+        count(&t.dir, "rps_doc_word_count >= 50")
+    );
+    assert_eq!(
+        tally(&|r| r["is_dup"] == true),
+        count(&t.dir, "is_dup = true")
+    );
+    for (field, values) in [
+        ("lang_detected", ["fr", "en", "und"]),
+        ("license_class", ["public-domain", "share-alike", "unknown"]),
+    ] {
+        for v in values {
+            assert_eq!(
+                tally(&|r| r[field] == v),
+                count(&t.dir, &format!("{field} = {v}")),
+                "{field} = {v}"
+            );
+        }
+    }
+
+    // --signals: the record exactly as ingested, then every derived column.
+    let lines = export(&t.dir, "*", &["--signals"]);
+    let plain = export(&t.dir, "*", &[]);
+    assert_eq!(lines.len(), plain.len());
+    let schema: Value =
+        serde_json::from_str(&stdout(&ok(cmd(&t.dir).args(["schema", "--json"])))).unwrap();
+    let signal_names: BTreeSet<&str> = schema["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r.get("tagger").is_some())
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    for (with, without) in lines.iter().zip(&plain) {
+        let stored = without.strip_suffix('}').unwrap();
+        assert!(with.starts_with(stored), "{with}");
+        let rest = &with[stored.len()..];
+        assert!(rest.starts_with(",\"license_id\":"), "{rest}");
+        let v: Value = serde_json::from_str(with).unwrap();
+        let extra: Vec<&str> = v
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .filter(|k| !without.contains(&format!("\"{k}\":")))
+            .collect();
+        for k in &extra {
+            assert!(
+                signal_names.contains(k) || *k == "license_id" || *k == "license_class",
+                "{k} is neither a signal nor a derived facet"
+            );
+        }
+        assert!(
+            extra.contains(&"lang_detected") && extra.contains(&"is_dup"),
+            "{with}"
+        );
+    }
+    // get --signals prints the same line as export --signals.
+    let first: Value = serde_json::from_str(&lines[0]).unwrap();
+    let key = first["id"].as_str().unwrap();
+    let o = ok(cmd(&t.dir).args(["get", key, "--signals"]));
+    assert_eq!(stdout(&o).trim_end(), lines[0]);
+}
+
 /// Linearly interpolated quantile of sorted values.
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;

@@ -20,9 +20,13 @@ pub struct Args {
     /// Output file (`-` or none: stdout).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
-    /// Only these fields.
+    /// Only these fields (stored fields, derived facets, signals, `bytes`).
     #[arg(long)]
     pub fields: Option<String>,
+    /// Follow each record with its derived license facets (`license_id`,
+    /// `license_class`) and tag signals (`--fields` may also name them).
+    #[arg(long)]
+    pub signals: bool,
     /// At most this many documents.
     #[arg(long)]
     pub limit: Option<u64>,
@@ -72,7 +76,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let Format::Jsonl = a.format;
     let n = write_jsonl_with(
         &sel,
-        &Projection::parse(a.fields.as_deref()),
+        &Projection::parse_with(a.fields.as_deref(), a.signals),
         a.redact_pii,
         &mut out,
     )?;

@@ -12,9 +12,14 @@ use corpusql::Corpus;
 pub struct Args {
     /// The query, e.g. `lang=fr and license in (cc-by-4.0, pd)`.
     pub query: String,
-    /// Print only these fields, e.g. `id,license`.
+    /// Print only these fields, e.g. `id,license` (stored fields, derived
+    /// facets such as `license_class`, signals such as `lang_score`, `bytes`).
     #[arg(long)]
     pub fields: Option<String>,
+    /// Follow each record with its derived license facets (`license_id`,
+    /// `license_class`) and tag signals (`--fields` may also name them).
+    #[arg(long)]
+    pub signals: bool,
     /// Print at most this many documents.
     #[arg(long)]
     pub limit: Option<u64>,
@@ -29,7 +34,11 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         sel.truncate(n);
     }
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-    write_jsonl(&sel, &Projection::parse(a.fields.as_deref()), &mut out)?;
+    write_jsonl(
+        &sel,
+        &Projection::parse_with(a.fields.as_deref(), a.signals),
+        &mut out,
+    )?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

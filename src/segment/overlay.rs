@@ -94,6 +94,31 @@ impl Overlay {
         &self.sidecars
     }
 
+    /// Every column the overlay answers for, in a stable order: the derived
+    /// license facets, then each sidecar's columns as the catalog lists them.
+    pub fn columns(&self) -> Vec<(String, FieldKind)> {
+        let mut out = Vec::new();
+        for f in &self.facets {
+            if let Source::License { .. } = f.source {
+                out.push((f.name.clone(), FieldKind::Facet));
+            }
+        }
+        for (s, sc) in self.sidecars.iter().enumerate() {
+            for (col, (name, kind)) in sc.columns().iter().enumerate() {
+                let attached = match kind {
+                    FieldKind::Number => self.number_source(name) == Some((s, col)),
+                    _ => self.facet_index(name).is_some_and(|i| {
+                        matches!(self.facets[i].source, Source::Sidecar { s: s2, col: c2 } if s2 == s && c2 == col)
+                    }),
+                };
+                if attached {
+                    out.push((name.clone(), *kind));
+                }
+            }
+        }
+        out
+    }
+
     /// Index of overlay facet `field`.
     pub(crate) fn facet_index(&self, field: &str) -> Option<usize> {
         self.facets.iter().position(|f| f.name == field)
