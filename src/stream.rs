@@ -55,6 +55,9 @@ impl Default for StreamOptions {
     }
 }
 
+/// The version of [`StreamState`] this build writes.
+pub const STATE_VERSION: u32 = 2;
+
 /// A resumable position in a stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamState {
@@ -70,20 +73,39 @@ pub struct StreamState {
     pub seq_len: usize,
     /// The next global sequence to emit (every rank has emitted all before it).
     pub next_sequence: u64,
+    /// Fingerprint of what the schedule depends on: the snapshot's segments
+    /// and each component's selected documents (version 2 on). A state whose
+    /// fingerprint matches resumes on a later generation that changed
+    /// neither, such as one that only added tag signals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<String>,
 }
 
 impl StreamState {
     /// Refuses a state that does not belong to this corpus and mixture.
-    pub fn check(&self, generation: u64, m: &Mixture, tokenizer: &str) -> Result<()> {
-        if self.version != 1 {
+    /// `selection` is the fingerprint of the stream about to resume (see
+    /// [`Engine::state`]); a version-1 state, which has none, must be of the
+    /// same generation.
+    pub fn check(
+        &self,
+        generation: u64,
+        selection: &str,
+        m: &Mixture,
+        tokenizer: &str,
+    ) -> Result<()> {
+        if !(1..=STATE_VERSION).contains(&self.version) {
             return Err(Error::Invalid(format!(
-                "stream state version {} is not supported (1 is)",
+                "stream state version {} is not supported (1 to {STATE_VERSION} are)",
                 self.version
             )));
         }
-        if self.generation != generation {
+        let same_documents = match &self.selection {
+            Some(f) => f == selection,
+            None => self.generation == generation,
+        };
+        if !same_documents {
             return Err(Error::Invalid(format!(
-                "the stream state is for corpus generation {}, the corpus is at generation {generation}: documents were ingested, deleted or compacted since; resuming would not continue the same stream",
+                "the stream state is for corpus generation {}, the corpus is at generation {generation} and the documents this mixture selects changed since (ingested, deleted, compacted or retagged): resuming would not continue the same stream",
                 self.generation
             )));
         }
@@ -117,6 +139,33 @@ pub struct Scheduled {
     pub tokens: u32,
     /// Global position of its first token.
     pub start: u64,
+}
+
+/// xxh3-128 of the snapshot's segments (file, documents, blocks) and of
+/// each component's selected ordinals per segment: everything the schedule
+/// reads besides the mixture and the token counts (a function of a
+/// segment's text and the tokenizer).
+fn selection_fingerprint(corpus: &Corpus, resolved: &Resolved) -> String {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for s in corpus.segments() {
+        let name = s.segment.path().file_name().unwrap_or_default();
+        h.update(name.as_encoded_bytes());
+        h.update(&[0]);
+        h.update(&s.segment.doc_count().to_le_bytes());
+        h.update(&(s.segment.blocks().len() as u64).to_le_bytes());
+    }
+    let mut buf = Vec::new();
+    for (c, sel) in resolved.selections.iter().enumerate() {
+        h.update(&(c as u64).to_le_bytes());
+        for (p, (_, bm)) in sel.parts().iter().enumerate() {
+            buf.clear();
+            bm.serialize_into(&mut buf).expect("Vec write");
+            h.update(&(p as u64).to_le_bytes());
+            h.update(&(buf.len() as u64).to_le_bytes());
+            h.update(&buf);
+        }
+    }
+    format!("{:032x}", h.digest128())
 }
 
 fn mix64(mut z: u64) -> u64 {
@@ -359,6 +408,8 @@ pub struct Engine {
     corpus: Corpus,
     mixture: Mixture,
     resolved: Resolved,
+    /// See [`StreamState::selection`].
+    selection: String,
     sched: std::iter::Peekable<Scheduler>,
     opts: StreamOptions,
     /// Global sequences end here (exclusive).
@@ -431,12 +482,14 @@ impl Engine {
         if let Some(n) = opts.stop_after {
             total = total.min(n);
         }
+        let selection = selection_fingerprint(corpus, &resolved);
         let sched = Scheduler::new(corpus, m, &resolved).peekable();
         let cache_cap = (m.components.len() * m.shuffle_window_blocks * 2).max(64);
         Ok(Engine {
             corpus: corpus.clone(),
             mixture: m.clone(),
             resolved,
+            selection,
             sched,
             opts,
             end,
@@ -523,13 +576,26 @@ impl Engine {
     /// The state after what was emitted so far.
     pub fn state(&self) -> StreamState {
         StreamState {
-            version: 1,
+            version: STATE_VERSION,
             generation: self.corpus.generation(),
             mixture_hash: self.mixture.hash(),
             tokenizer: self.resolved.tokenizer.id(),
             seq_len: self.mixture.seq_len,
             next_sequence: self.opts.start + self.done * self.opts.world,
+            selection: Some(self.selection.clone()),
         }
+    }
+
+    /// Refuses to resume from `st` unless it belongs to this stream: same
+    /// mixture, tokenizer and sequence length, and the same segments and
+    /// selected documents (or, for a version-1 state, the same generation).
+    pub fn check_resume(&self, st: &StreamState) -> Result<()> {
+        st.check(
+            self.corpus.generation(),
+            &self.selection,
+            &self.mixture,
+            &self.resolved.tokenizer.id(),
+        )
     }
 
     /// The row of global sequence `s` in the batch of `rows` rows starting at

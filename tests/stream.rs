@@ -524,7 +524,7 @@ fn resume_at_arbitrary_points_equals_the_uninterrupted_stream_library() {
         let a = run_engine(&f.dir, &m, opts(0, 1, 0, Some(cut)), 64);
         assert_eq!(a.seqs.len() as u64, cut);
         assert_eq!(a.state.next_sequence, cut);
-        assert_eq!(a.state.version, 1);
+        assert_eq!(a.state.version, corpusql::stream::STATE_VERSION);
         let b = run_engine(&f.dir, &m, opts(0, 1, a.state.next_sequence, None), 17);
         assert_eq!(b.ids.first().copied().unwrap_or(n), cut);
         let mut joined = a.seqs.clone();
@@ -1014,31 +1014,76 @@ fn a_state_is_refused_when_the_corpus_or_the_mixture_changed() {
     std::fs::write(&junk, b"{\"hello\": 1}").unwrap();
     let e = cli_err(&dir, &["stream", mix_s, "--resume", junk.to_str().unwrap()]);
     assert!(e.contains("not a stream state"), "{e}");
-    // The corpus changed: deleting documents makes a new generation.
+    // What resuming continues with, on the corpus the state was written on.
+    let resume = [
+        "stream",
+        mix_s,
+        "--resume",
+        st_s,
+        "--stop-after",
+        "20",
+        "-o",
+        "-",
+    ];
+    let continued = cli_ok(&dir, &resume);
+    assert_eq!(continued.len(), 20 * 128 * 2);
     let g0 = Corpus::open(&dir).unwrap().generation();
-    let (n, g1) = corpusql::maintain::delete(&dir, "lang=it and year < 1900").unwrap();
-    assert!(n > 0 && g1 > g0);
+    // Tagging makes a new generation but changes no document this mixture
+    // selects: the stream resumes, byte for byte the same.
+    cli_ok(&dir, &["tag", "--taggers", "pii", "-q"]);
+    let g_tag = Corpus::open(&dir).unwrap().generation();
+    assert!(g_tag > g0);
+    assert_eq!(cli_ok(&dir, &resume), continued, "resumed after tagging");
+    // So does deleting documents no component selects (Italian).
+    let (n, g_it) = corpusql::maintain::delete(&dir, "lang=it and year < 1900").unwrap();
+    assert!(n > 0 && g_it > g_tag);
+    assert_eq!(
+        cli_ok(&dir, &resume),
+        continued,
+        "resumed after an unrelated delete"
+    );
+    // Deleting documents a component selects changes the stream: refused.
+    let (n, g1) = corpusql::maintain::delete(&dir, "lang=de and year < 1900").unwrap();
+    assert!(n > 0 && g1 > g_it);
     let e = cli_err(&dir, &["stream", mix_s, "--resume", st_s]);
-    assert!(e.contains("generation"), "{e}");
+    assert!(e.contains("generation") && e.contains("changed"), "{e}");
     assert!(
         e.contains(&g0.to_string()) && e.contains(&g1.to_string()),
         "{e}"
     );
     // The library says the same.
     let state = parse_state(&st);
+    assert_eq!(state.version, corpusql::stream::STATE_VERSION);
+    let f0 = state
+        .selection
+        .clone()
+        .expect("a version 2 state has a fingerprint");
     let m = mix();
-    assert!(state.check(g0, &m, "bytes").is_ok());
-    let e = state.check(g1, &m, "bytes").unwrap_err().to_string();
+    assert!(state.check(g0, &f0, &m, "bytes").is_ok());
+    assert!(
+        state.check(g1, &f0, &m, "bytes").is_ok(),
+        "same documents, later generation"
+    );
+    let e = state
+        .check(g1, "0123", &m, "bytes")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("generation"), "{e}");
-    let e = state.check(g0, &m, "hf-0123").unwrap_err().to_string();
+    let e = state.check(g0, &f0, &m, "hf-0123").unwrap_err().to_string();
     assert!(e.contains("tokenizer"), "{e}");
     let mut m2 = m.clone();
     m2.seq_len = 64;
-    assert!(state.check(g0, &m2, "bytes").is_err());
-    let mut v2 = state.clone();
-    v2.version = 2;
-    assert!(v2
-        .check(g0, &m, "bytes")
+    assert!(state.check(g0, &f0, &m2, "bytes").is_err());
+    // A version 1 state (no fingerprint) needs the same generation.
+    let mut v1 = state.clone();
+    v1.version = 1;
+    v1.selection = None;
+    assert!(v1.check(g0, "anything", &m, "bytes").is_ok());
+    assert!(v1.check(g1, &f0, &m, "bytes").is_err());
+    let mut v3 = state.clone();
+    v3.version = 3;
+    assert!(v3
+        .check(g0, &f0, &m, "bytes")
         .unwrap_err()
         .to_string()
         .contains("version"));

@@ -101,15 +101,14 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     m.redact_pii = a.redact_pii;
     let m = super::mixture_under_policy(&corpus, dir, m, a.override_policy)?;
     let mut start = 0;
+    let mut resume = None;
     if let Some(p) = &a.resume {
         let st: StreamState = serde_json::from_slice(
             &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
         )
         .with_context(|| format!("{}: not a stream state", p.display()))?;
-        let tok = corpusql::tokenize::Tokenizer::load(&m.tokenizer)?.redacting(m.redact_pii);
-        st.check(corpus.generation(), &m, &tok.id())
-            .with_context(|| format!("cannot resume from {}", p.display()))?;
         start = st.next_sequence;
+        resume = Some((p, st));
     }
     let opts = StreamOptions {
         rank: a.rank,
@@ -118,6 +117,11 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         stop_after: a.stop_after,
     };
     let mut engine = Engine::new(&corpus, &m, opts)?;
+    if let Some((p, st)) = resume {
+        engine
+            .check_resume(&st)
+            .with_context(|| format!("cannot resume from {}", p.display()))?;
+    }
     if a.report.is_some() {
         engine.track_facets()?;
     }
