@@ -712,7 +712,12 @@ impl DiskArray {
         if bytes == 0 {
             return Ok(DiskArray { map: None });
         }
-        let path = dir.file(what);
+        DiskArray::at(dir.file(what), bytes)
+    }
+    fn at(path: PathBuf, bytes: u64) -> anyhow::Result<Self> {
+        if bytes == 0 {
+            return Ok(DiskArray { map: None });
+        }
         let file = fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -743,6 +748,33 @@ impl DiskArray {
     fn set(&mut self, i: u64, v: u64) {
         let o = i as usize * 8;
         self.bytes_mut()[o..o + 8].copy_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// A zero-initialized array of `u64` in a memory-mapped file, unlinked as
+/// soon as it is mapped: per-document arrays of any length whose pages the
+/// kernel writes back under memory pressure instead of holding them in
+/// anonymous memory. The dedup runner keeps its document-to-rank and
+/// rank-to-key arrays in such files.
+pub struct DiskU64(DiskArray);
+
+impl DiskU64 {
+    /// Creates the backing file at `path` (which must not exist) with `len`
+    /// zeros, maps it and unlinks it.
+    pub fn create(path: &Path, len: u64) -> anyhow::Result<DiskU64> {
+        Ok(DiskU64(DiskArray::at(path.to_path_buf(), len * 8)?))
+    }
+
+    /// Value `i` (0 until set).
+    #[inline]
+    pub fn get(&self, i: u64) -> u64 {
+        self.0.get(i)
+    }
+
+    /// Sets value `i`.
+    #[inline]
+    pub fn set(&mut self, i: u64, v: u64) {
+        self.0.set(i, v)
     }
 }
 

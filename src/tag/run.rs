@@ -721,35 +721,6 @@ fn run_dedup(
     if fresh {
         return Ok(outcome);
     }
-    // Global ranks in key order: a k-way merge of the segments' key maps.
-    let segs = corpus.segments();
-    let mut ranks: Vec<Vec<u64>> = segs
-        .iter()
-        .map(|s| vec![u64::MAX; s.segment.doc_count() as usize])
-        .collect();
-    let mut where_: Vec<(u32, u32)> = Vec::new();
-    {
-        use fst::Streamer;
-        use std::cmp::Reverse;
-        use std::collections::BinaryHeap;
-        let mut streams: Vec<_> = segs.iter().map(|s| s.segment.key_stream()).collect();
-        let mut heap = BinaryHeap::new();
-        for (i, s) in streams.iter_mut().enumerate() {
-            if let Some((k, o)) = s.next() {
-                heap.push(Reverse((k.to_vec(), i, o as u32)));
-            }
-        }
-        while let Some(Reverse((_, i, o))) = heap.pop() {
-            if segs[i].live.contains(o) {
-                ranks[i][o as usize] = where_.len() as u64;
-                where_.push((i as u32, o));
-            }
-            if let Some((k, o)) = streams[i].next() {
-                heap.push(Reverse((k.to_vec(), i, o as u32)));
-            }
-        }
-    }
-    let n_docs = where_.len() as u64;
     // Spill files live inside the corpus directory (same file system, and
     // removed with it); a crash leaves the folder, removed by the next run.
     let work = dir.join("dedup.tmp.d");
@@ -758,10 +729,63 @@ fn run_dedup(
     }
     std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     let _cleanup = RemoveOnDrop(work.clone());
+    let dedup_err = |e: anyhow::Error| Error::Invalid(format!("dedup: {e:#}"));
+    // Global ranks in key order: a k-way merge of the segments' key maps.
+    // Per-document state lives in memory-mapped files, so memory stays
+    // bounded whatever the corpus size: `ranks` maps (segment base +
+    // ordinal) to rank + 1 (0: not live), `key_at` maps a rank to its key's
+    // offset in `keys.bin` (u32 length, then the bytes).
+    let segs = corpus.segments();
+    let mut base = Vec::with_capacity(segs.len());
+    let mut total = 0u64;
+    for s in segs {
+        base.push(total);
+        total += s.segment.doc_count() as u64;
+    }
+    let mut ranks = dedup::DiskU64::create(&work.join("ranks.u64"), total).map_err(dedup_err)?;
+    let mut key_at = dedup::DiskU64::create(&work.join("key-at.u64"), total).map_err(dedup_err)?;
+    let keys_path = work.join("keys.bin");
+    let mut n_docs = 0u64;
+    {
+        use fst::Streamer;
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        use std::io::Write;
+        let f = std::fs::File::create(&keys_path).map_err(|e| Error::io(&keys_path, e))?;
+        let mut keys_out = std::io::BufWriter::with_capacity(1 << 20, f);
+        let mut off = 0u64;
+        let mut streams: Vec<_> = segs.iter().map(|s| s.segment.key_stream()).collect();
+        let mut heap = BinaryHeap::new();
+        for (i, s) in streams.iter_mut().enumerate() {
+            if let Some((k, o)) = s.next() {
+                heap.push(Reverse((k.to_vec(), i, o as u32)));
+            }
+        }
+        while let Some(Reverse((k, i, o))) = heap.pop() {
+            if segs[i].live.contains(o) {
+                ranks.set(base[i] + o as u64, n_docs + 1);
+                key_at.set(n_docs, off);
+                keys_out
+                    .write_all(&(k.len() as u32).to_le_bytes())
+                    .and_then(|_| keys_out.write_all(&k))
+                    .map_err(|e| Error::io(&keys_path, e))?;
+                off += 4 + k.len() as u64;
+                n_docs += 1;
+            }
+            if let Some((k, o)) = streams[i].next() {
+                heap.push(Reverse((k.to_vec(), i, o as u32)));
+            }
+        }
+        keys_out
+            .into_inner()
+            .map_err(|e| Error::io(&keys_path, e.into_error()))?
+            .sync_data()
+            .map_err(|e| Error::io(&keys_path, e))?;
+    }
+    let rank_of = |i: usize, o: u32| ranks.get(base[i] + o as u64) - 1;
     let mut cfg = dedup::DedupConfig::new(work.clone());
     cfg.memory_budget = opts.dedup_memory;
-    let mut builder = dedup::Builder::new(cfg.clone(), n_docs)
-        .map_err(|e| Error::Invalid(format!("dedup: {e:#}")))?;
+    let mut builder = dedup::Builder::new(cfg.clone(), n_docs).map_err(dedup_err)?;
     let pb = progress_bar(opts.progress, n_docs, "dedup signatures");
     let window = rayon::current_num_threads().max(1) * 4;
     for (i, ls) in segs.iter().enumerate() {
@@ -781,7 +805,7 @@ fn run_dedup(
                         .iter()
                         .map(|&d| {
                             (
-                                ranks[i][(first + d) as usize],
+                                rank_of(i, first + d),
                                 dedup::signature(b.text(d as usize), &cfg),
                             )
                         })
@@ -792,44 +816,22 @@ fn run_dedup(
                 let rows = o?;
                 pb.inc(rows.len() as u64);
                 for (r, sig) in rows {
-                    builder
-                        .add(r, &sig)
-                        .map_err(|e| Error::Invalid(format!("dedup: {e:#}")))?;
+                    builder.add(r, &sig).map_err(dedup_err)?;
                 }
             }
         }
     }
     pb.finish_and_clear();
-    let result = builder
-        .finish()
-        .map_err(|e| Error::Invalid(format!("dedup: {e:#}")))?;
-    // Keys of the ranks that name a first occurrence or a representative.
-    let mut needed: BTreeSet<u64> = BTreeSet::new();
-    for r in 0..n_docs {
-        if let Some(f) = result.dup_of(r) {
-            needed.insert(f);
-        }
-        if let Some(c) = result.cluster_rep(r) {
-            needed.insert(c);
-        }
-    }
-    let mut keys: BTreeMap<u64, String> = BTreeMap::new();
-    let mut by_block: BTreeMap<(u32, usize), Vec<(u64, u32)>> = BTreeMap::new();
-    for &r in &needed {
-        let (i, o) = where_[r as usize];
-        let seg = &segs[i as usize].segment;
-        let bi = seg.block_of(o);
-        by_block
-            .entry((i, bi))
-            .or_default()
-            .push((r, o - seg.blocks()[bi].first_doc));
-    }
-    for ((i, bi), list) in by_block {
-        let b = segs[i as usize].segment.read_block(bi)?;
-        for (r, d) in list {
-            keys.insert(r, b.key(d as usize).to_string());
-        }
-    }
+    let result = builder.finish().map_err(dedup_err)?;
+    let keys_file = std::fs::File::open(&keys_path).map_err(|e| Error::io(&keys_path, e))?;
+    // SAFETY: the file was written and synced above by this process, in a
+    // work directory no other process writes (the corpus write lock is held).
+    let keys = unsafe { memmap2::Mmap::map(&keys_file) }.map_err(|e| Error::io(&keys_path, e))?;
+    let key_of = |r: u64| -> String {
+        let off = key_at.get(r) as usize;
+        let len = u32::from_le_bytes(keys[off..off + 4].try_into().expect("4 bytes")) as usize;
+        String::from_utf8_lossy(&keys[off + 4..off + 4 + len]).into_owned()
+    };
     for (i, ls) in segs.iter().enumerate() {
         let n = ls.segment.doc_count() as usize;
         let mut is_dup = vec![None; n];
@@ -837,12 +839,12 @@ fn run_dedup(
         let mut cluster = vec![None; n];
         let mut rep = vec![None; n];
         for o in ls.live.iter() {
-            let r = ranks[i][o as usize];
+            let r = rank_of(i, o);
             let d = result.dup_of(r);
             is_dup[o as usize] = Some(d.is_some());
-            dup_of[o as usize] = d.and_then(|f| keys.get(&f).cloned());
+            dup_of[o as usize] = d.map(key_of);
             let c = result.cluster_rep(r);
-            cluster[o as usize] = c.and_then(|f| keys.get(&f).cloned());
+            cluster[o as usize] = c.map(key_of);
             rep[o as usize] = Some(c.is_none_or(|c| c == r));
         }
         let columns = vec![
