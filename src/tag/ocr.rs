@@ -161,6 +161,23 @@ impl Dictionaries {
         self.set(lang).map_or(0, |s| s.len())
     }
 
+    /// A fingerprint of the words loaded for `lang` (0 when none),
+    /// independent of their order in the file: a list whose words change
+    /// gets another fingerprint even when its size stays the same.
+    pub fn fingerprint(&self, lang: &str) -> u64 {
+        self.set(lang).map_or(0, |s| {
+            s.iter().fold(0u64, |acc, &h| {
+                // fmix64 of each word hash, summed: commutative, and a
+                // changed word changes the sum.
+                let mut z = h ^ (h >> 33);
+                z = z.wrapping_mul(0xff51afd7ed558ccd);
+                z ^= z >> 33;
+                z = z.wrapping_mul(0xc4ceb9fe1a85ec53);
+                acc.wrapping_add(z ^ (z >> 33))
+            })
+        })
+    }
+
     /// Whether no list is loaded.
     pub fn is_empty(&self) -> bool {
         self.sets.is_empty()
@@ -696,6 +713,24 @@ mod tests {
         // ISO-8859-1 bytes: "été\nmaïs\n"
         std::fs::write(dir.path().join("spanish"), b"\xe9t\xe9\nma\xefs\n").unwrap();
         dir
+    }
+
+    #[test]
+    fn fingerprint_follows_the_words_not_their_order() {
+        let fp = |words: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("french"), words).unwrap();
+            let d = Dictionaries::load(dir.path(), &["fr"]).unwrap();
+            (d.len("fr"), d.fingerprint("fr"))
+        };
+        let a = fp("chat\nchien\nloup\n");
+        assert_eq!(a, fp("loup\nchat\nchien\n"), "order does not matter");
+        let b = fp("chat\nchien\nlynx\n");
+        assert_eq!(a.0, b.0);
+        assert_ne!(a.1, b.1, "same size, another word");
+        assert_ne!(a.1, fp("chat\nchien\n").1);
+        let d = Dictionaries::load(tiny_dir().path(), &["fr"]).unwrap();
+        assert_eq!(d.fingerprint("es"), 0, "no list");
     }
 
     #[test]

@@ -334,7 +334,7 @@ fn build_taggers(opts: &TagOptions) -> Result<Vec<Box<dyn DocTagger>>> {
                     .map_err(|e| Error::Invalid(format!("ocr tagger: {e:#}")))?;
                 let sizes: Vec<String> = langs
                     .iter()
-                    .map(|l| format!("{l}:{}", dicts.len(l)))
+                    .map(|l| format!("{l}:{}:{:08x}", dicts.len(l), dicts.fingerprint(l) >> 32))
                     .collect();
                 let inputs = format!(
                     "[det:{}][words:{}]",
