@@ -1,7 +1,9 @@
 //! Export throughput: every document of a Q1-like selection (about 19 % of
-//! a 20k-document corpus) written as JSONL into memory, whole records and a
-//! projection. Throughput is the bytes of JSONL produced. Documents come
-//! from the ingest bench's seeded generator.
+//! a 20k-document corpus) written as JSONL into memory, whole records, a
+//! projection, and records followed by their derived license facets and
+//! pii/quality signals (`--signals`) or a projection naming signals.
+//! Throughput is the bytes of JSONL produced. Documents come from the ingest
+//! bench's seeded generator.
 //!
 //! ```sh
 //! cargo bench --bench export
@@ -25,6 +27,11 @@ fn bench_export(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = Input::Reader("bench.jsonl".into(), Box::new(Cursor::new(data)));
     ingest(dir.path(), vec![input], &IngestOptions::default()).expect("ingest");
+    let opts = corpusql::tag::TagOptions {
+        taggers: vec![corpusql::tag::Tagger::Quality, corpusql::tag::Tagger::Pii],
+        ..Default::default()
+    };
+    corpusql::tag::tag(dir.path(), &opts).expect("tag");
     let corpus = Corpus::open(dir.path()).expect("open");
     let sel = corpus.query(Q1).expect("query");
 
@@ -36,6 +43,11 @@ fn bench_export(c: &mut Criterion) {
     let projections = [
         ("jsonl_q1_whole_records", Projection::All),
         ("jsonl_q1_id_license", Projection::parse(Some("id,license"))),
+        ("jsonl_q1_with_signals", Projection::WithSignals),
+        (
+            "jsonl_q1_id_signals",
+            Projection::parse(Some("id,license_class,rps_doc_word_count,pii_email")),
+        ),
     ];
     for (name, proj) in projections {
         let mut out = Vec::new();
