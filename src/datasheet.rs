@@ -17,7 +17,7 @@ use crate::plan::{self, Plan};
 use crate::policy::{self, Policy};
 use crate::report::{
     Attribution, Breakdown, BreakdownRow, Counts, Datasheet, DiffRow, IngestEntry, PolicySummary,
-    SignalSummary, ThresholdImpact, Withdrawal,
+    SignalSummary, ThresholdImpact, Withdrawal, WithdrawalLogEntry,
 };
 use crate::schema::FieldKind;
 use crate::segment::overlay::{LICENSE_CLASS, LICENSE_ID};
@@ -188,6 +188,7 @@ pub fn license_datasheet(scope: &Scope<'_>, since_generation: Option<u64>) -> Re
         })
         .collect();
     let withdrawal = withdrawal(scope, &counts, totals, since_generation)?;
+    let withdrawal_log = withdrawal_log(corpus, since_generation)?;
     let mut notes = Vec::new();
     if let Some(b) = breakdowns.iter().find(|b| b.facet == LICENSE_ID) {
         if let Some(u) = b.rows.iter().find(|r| r.value == crate::license::UNKNOWN) {
@@ -211,6 +212,7 @@ pub fn license_datasheet(scope: &Scope<'_>, since_generation: Option<u64>) -> Re
         attributions,
         ingest_log,
         withdrawal,
+        withdrawal_log,
         signals: Vec::new(),
         notes,
     })
@@ -265,6 +267,65 @@ fn attributions(corpus: &Corpus, parts: &[RoaringBitmap]) -> Result<Vec<Attribut
     Ok(out)
 }
 
+/// Every delete after `since`, from the summary it recorded.
+fn withdrawal_log(corpus: &Corpus, since: Option<u64>) -> Result<Vec<WithdrawalLogEntry>> {
+    let summaries = corpus.catalog().withdrawn_summaries()?;
+    let present: std::collections::BTreeSet<u64> =
+        corpus.segments().iter().map(|s| s.entry.id).collect();
+    let in_files: BTreeMap<u64, bool> = corpus
+        .catalog()
+        .withdrawals()?
+        .into_iter()
+        .map(|w| {
+            let kept = w.tombstoned.keys().any(|id| present.contains(id));
+            (w.generation, kept)
+        })
+        .collect();
+    let rows = |v: &[(String, u64, u64)]| -> Vec<BreakdownRow> {
+        let mut r: Vec<BreakdownRow> = v
+            .iter()
+            .map(|(value, docs, bytes)| BreakdownRow {
+                value: value.clone(),
+                counts: Counts {
+                    docs: *docs,
+                    bytes: *bytes,
+                    tokens: None,
+                },
+                class: None,
+            })
+            .collect();
+        r.sort_by(|a, b| {
+            b.counts
+                .docs
+                .cmp(&a.counts.docs)
+                .then_with(|| a.value.cmp(&b.value))
+        });
+        r
+    };
+    Ok(corpus
+        .catalog()
+        .generations()?
+        .into_iter()
+        .filter(|g| g.op == "delete" && since.is_none_or(|s| g.generation > s))
+        .filter_map(|g| {
+            let sum = summaries.get(&g.generation)?;
+            Some(WithdrawalLogEntry {
+                generation: g.generation,
+                unix: g.unix,
+                query: g.detail.clone(),
+                withdrawn: Counts {
+                    docs: sum.docs,
+                    bytes: sum.bytes,
+                    tokens: None,
+                },
+                by_license: rows(&sum.by_license),
+                by_source: rows(&sum.by_source),
+                compacted: !in_files.get(&g.generation).copied().unwrap_or(false),
+            })
+        })
+        .collect())
+}
+
 /// What deletions after `since` withdrew from the selection.
 fn withdrawal(
     scope: &Scope<'_>,
@@ -278,6 +339,13 @@ fn withdrawal(
         .withdrawals()?
         .into_iter()
         .filter(|w| since.is_none_or(|s| w.generation > s))
+        // After `compact` a withdrawal's documents are gone from the files;
+        // the withdrawal log still lists it.
+        .filter(|w| {
+            w.tombstoned
+                .keys()
+                .any(|id| corpus.segments().iter().any(|s| s.entry.id == *id))
+        })
         .collect();
     if ws.is_empty() {
         return Ok(None);
@@ -551,6 +619,7 @@ pub fn signal_datasheet(scope: &Scope<'_>, max_sources: usize) -> Result<Datashe
         attributions: Vec::new(),
         ingest_log: Vec::new(),
         withdrawal: None,
+        withdrawal_log: Vec::new(),
         signals,
         notes,
     })

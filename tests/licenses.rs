@@ -389,6 +389,56 @@ fn withdrawal_is_reported_and_the_rest_keeps_its_order() {
         md.contains("Withdrawal") && md.contains(gone_source),
         "{md}"
     );
+    // The withdrawal log: the delete, its query and what it withdrew from
+    // the whole corpus, whatever the report's selection.
+    let log_of = |args: &[&str]| -> Value {
+        let out = cli_ok(&dir, args);
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let log = r["withdrawal_log"].as_array().unwrap().clone();
+        assert_eq!(log.len(), 1, "{r}");
+        log[0].clone()
+    };
+    let check = |e: &Value, compacted: bool| {
+        assert_eq!(e["generation"].as_u64().unwrap(), gen_before + 1);
+        assert_eq!(e["query"], format!("source = {gone_source}"));
+        assert_eq!(docs(&e["withdrawn"]), all_gone);
+        assert_eq!(
+            e["withdrawn"]["bytes"].as_u64().unwrap(),
+            f.truth["by_source"][gone_source]["bytes"].as_u64().unwrap()
+        );
+        let by_source = e["by_source"].as_array().unwrap();
+        assert_eq!(by_source.len(), 1);
+        assert_eq!(by_source[0]["value"], gone_source);
+        let lic: u64 = e["by_license"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| docs(&x["counts"]))
+            .sum();
+        assert_eq!(lic, all_gone);
+        assert_eq!(e["compacted"], compacted);
+    };
+    check(&log_of(&["report", "--json"]), false);
+    check(&log_of(&["report", q, "--json"]), false);
+    // After compact the documents are gone from the files: no before/after
+    // comparison any more, the log entry stays.
+    cli_ok(&dir, &["compact"]);
+    let out = cli_ok(&dir, &["report", "--json"]);
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(r["withdrawal"].is_null(), "{}", r["withdrawal"]);
+    check(&log_of(&["report", "--json"]), true);
+    let md = String::from_utf8(cli_ok(&dir, &["report"]).stdout).unwrap();
+    assert!(
+        md.contains("## Withdrawal log") && md.contains("dropped by compact"),
+        "{md}"
+    );
+    // --since after the delete leaves it out.
+    let out = cli_ok(
+        &dir,
+        &["report", "--json", "--since", &(gen_before + 1).to_string()],
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(r["withdrawal_log"].as_array().unwrap().is_empty());
 }
 
 #[test]

@@ -371,6 +371,35 @@ fn realistic() -> Datasheet {
                 },
             ],
         }),
+        withdrawal_log: vec![WithdrawalLogEntry {
+            generation: 12,
+            unix: t0 + 40 * day,
+            query: "source = biorxiv-withdrawn".into(),
+            withdrawn: Counts {
+                docs: 9999,
+                bytes: 123_456_789,
+                tokens: None,
+            },
+            by_license: vec![BreakdownRow {
+                value: "cc-by-4.0".into(),
+                counts: Counts {
+                    docs: 9999,
+                    bytes: 123_456_789,
+                    tokens: None,
+                },
+                class: None,
+            }],
+            by_source: vec![BreakdownRow {
+                value: "biorxiv-withdrawn".into(),
+                counts: Counts {
+                    docs: 9999,
+                    bytes: 123_456_789,
+                    tokens: None,
+                },
+                class: None,
+            }],
+            compacted: true,
+        }],
         signals,
         notes: vec![
             "21,543 documents have an unknown license (common-crawl-es, common-crawl-it).".into(),
@@ -600,6 +629,7 @@ fn rendered_in_chromium() {
         "attributions",
         "ingest-log",
         "withdrawal",
+        "withdrawal-log",
         "signals",
         "notes",
     ] {
@@ -696,6 +726,12 @@ fn rendered_in_chromium() {
     assert!(dom.contains(
         "data-value=\"biorxiv-withdrawn\" data-before-docs=\"9999\" data-after-docs=\"0\""
     ));
+
+    // The withdrawal log: one row per delete, with its query and counts.
+    let log_rows = tags(&dom, "tr", "data-generation=");
+    assert_eq!(log_rows.len(), d.withdrawal_log.len());
+    assert_eq!(log_rows[0]["data-docs"], "9999");
+    assert!(dom.contains("source = biorxiv-withdrawn") && dom.contains("dropped by compact"));
 
     // Signals: a histogram per summary, bars adding up to the tagged count,
     // and a threshold line at 50 words.

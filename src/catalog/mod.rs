@@ -29,6 +29,9 @@ const GENERATIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("generatio
 const TAGS: TableDefinition<u64, &[u8]> = TableDefinition::new("tags");
 /// Ordinals a `delete` tombstoned, per generation (for withdrawal reports).
 const WITHDRAWALS: TableDefinition<u64, &[u8]> = TableDefinition::new("withdrawals");
+/// What each `delete` withdrew, summed by license and source, per
+/// generation: kept after `compact` drops the documents themselves.
+const WITHDRAWN: TableDefinition<u64, &[u8]> = TableDefinition::new("withdrawn_summary");
 
 /// Version prefix of every postcard value in the catalog: 2 adds a CRC32C
 /// of the postcard bytes (1, without it, is still read).
@@ -202,12 +205,28 @@ pub struct Commit {
     pub detail: String,
     /// The next free segment id after this commit.
     pub next_segment_id: u64,
+    /// For a delete: what it withdraws, by license and source.
+    pub withdrawn: Option<WithdrawnSummary>,
     /// Tag sidecars to set, per segment (replacing that segment's list).
     pub tags: Vec<(u64, Vec<TagEntry>)>,
     /// New signal columns table, when it changed.
     pub signals: Option<BTreeMap<String, SignalInfo>>,
     /// A new license field, when it changed.
     pub license_field: Option<String>,
+}
+
+/// Totals of what one `delete` withdrew, recorded with it and kept for
+/// good (compaction drops the documents, not this record).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithdrawnSummary {
+    /// Documents withdrawn.
+    pub docs: u64,
+    /// Bytes of their text.
+    pub bytes: u64,
+    /// (license_id, documents, bytes), by license id.
+    pub by_license: Vec<(String, u64, u64)>,
+    /// (source, documents, bytes), by source (`(none)` without one).
+    pub by_source: Vec<(String, u64, u64)>,
 }
 
 /// What one `delete` generation withdrew.
@@ -629,6 +648,29 @@ impl Catalog {
         })
     }
 
+    /// The summary each `delete` recorded, by the generation it created
+    /// (empty for deletes made before summaries were recorded).
+    pub fn withdrawn_summaries(&self) -> Result<BTreeMap<u64, WithdrawnSummary>> {
+        self.guard(|| {
+            let db = self.db(false)?;
+            let tx = db.begin_read().map_err(|e| self.err(e))?;
+            let tab = match tx.open_table(WITHDRAWN) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
+                Err(e) => return Err(self.err(e)),
+            };
+            let mut out = BTreeMap::new();
+            for r in tab.iter().map_err(|e| self.err(e))? {
+                let (k, v) = r.map_err(|e| self.err(e))?;
+                out.insert(
+                    k.value(),
+                    decode(&self.path, "withdrawn summary", v.value())?,
+                );
+            }
+            Ok(out)
+        })
+    }
+
     /// Applies `c` atomically, creating generation `expected + 1`. Fails when
     /// the catalog moved past `expected` meanwhile (another writer).
     pub fn commit(&self, expected_generation: u64, c: Commit, live_docs: u64) -> Result<u64> {
@@ -692,6 +734,11 @@ impl Catalog {
                 let mut w = tx.open_table(WITHDRAWALS).map_err(|e| self.err(e))?;
                 w.insert(generation, encode(&parts)?.as_slice())
                     .map_err(|e| self.err(e))?;
+                if let Some(sum) = &c.withdrawn {
+                    let mut t = tx.open_table(WITHDRAWN).map_err(|e| self.err(e))?;
+                    t.insert(generation, encode(sum)?.as_slice())
+                        .map_err(|e| self.err(e))?;
+                }
             }
             let mut segs = tx.open_table(SEGMENTS).map_err(|e| self.err(e))?;
             let mut tomb = tx.open_table(TOMBSTONES).map_err(|e| self.err(e))?;

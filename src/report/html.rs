@@ -153,6 +153,9 @@ pub fn to_html(d: &Datasheet) -> String {
     if let Some(w) = &d.withdrawal {
         withdrawal(o, d, w);
     }
+    if !d.withdrawal_log.is_empty() {
+        withdrawal_log(o, &d.withdrawal_log);
+    }
     if !d.signals.is_empty() {
         signals(o, &d.signals);
     }
@@ -186,6 +189,9 @@ fn header(o: &mut String, d: &Datasheet) {
     }
     if d.withdrawal.is_some() {
         links.push(("withdrawal".into(), "Withdrawal".into()));
+    }
+    if !d.withdrawal_log.is_empty() {
+        links.push(("withdrawal-log".into(), "Withdrawal log".into()));
     }
     if !d.signals.is_empty() {
         links.push(("signals".into(), "Signals".into()));
@@ -998,6 +1004,47 @@ fn attributions(o: &mut String, a: &[Attribution]) {
             "</td><td class=\"n\"><span class=\"badge{}\">{}</span></td></tr>",
             if e.missing == 0 { " ok" } else { "" },
             esc(&fmt_int(e.missing))
+        );
+    }
+    o.push_str("</tbody></table></div></section>\n");
+}
+
+fn withdrawal_log(o: &mut String, log: &[WithdrawalLogEntry]) {
+    let docs: u64 = log.iter().map(|e| e.withdrawn.docs).sum();
+    let _ = write!(
+        o,
+        "<section id=\"withdrawal-log\"><h2>Withdrawal log</h2><p class=\"lead\">{} deletes withdrew {} documents from the whole corpus; each is recorded for good, also after <code>compact</code> drops the documents.</p>",
+        esc(&fmt_int(log.len() as u64)),
+        esc(&fmt_int(docs)),
+    );
+    o.push_str("<div class=\"wrap\"><table><thead><tr><th class=\"n\">Gen.</th><th>Date (UTC)</th><th>Delete</th><th class=\"n\">Documents</th><th class=\"n\">Bytes</th><th>Licenses</th><th>Sources</th><th>Files</th></tr></thead><tbody>");
+    let top = |rows: &[BreakdownRow]| -> String {
+        let mut parts: Vec<String> = rows
+            .iter()
+            .take(5)
+            .map(|r| format!("{} ({})", r.value, fmt_int(r.counts.docs)))
+            .collect();
+        if rows.len() > 5 {
+            parts.push(format!("+{} more", rows.len() - 5));
+        }
+        parts.join(", ")
+    };
+    for e in log.iter().take(MAX_TABLE_ROWS) {
+        let (date, time) = date_time(e.unix);
+        let _ = write!(
+            o,
+            "<tr data-generation=\"{}\" data-docs=\"{}\"><td class=\"n\">{}</td><td style=\"white-space:nowrap\">{} {}</td><td class=\"mono\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            e.generation,
+            e.withdrawn.docs,
+            e.generation,
+            esc(&date),
+            esc(&time),
+            esc(&e.query),
+            esc(&fmt_int(e.withdrawn.docs)),
+            esc(&fmt_bytes(e.withdrawn.bytes)),
+            esc(&top(&e.by_license)),
+            esc(&top(&e.by_source)),
+            if e.compacted { "dropped by compact" } else { "tombstoned" },
         );
     }
     o.push_str("</tbody></table></div></section>\n");

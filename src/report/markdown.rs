@@ -40,6 +40,9 @@ pub fn to_markdown(d: &Datasheet) -> String {
     if let Some(w) = &d.withdrawal {
         withdrawal(o, w);
     }
+    if !d.withdrawal_log.is_empty() {
+        withdrawal_log(o, &d.withdrawal_log);
+    }
     if !d.signals.is_empty() {
         signals(o, &d.signals);
     }
@@ -277,6 +280,65 @@ fn ingest_log(o: &mut String, log: &[IngestEntry]) {
             fmt_int(e.docs_added),
             fmt_int(e.rejected),
             e.generation
+        );
+    }
+    cut_note(o, log.len());
+    o.push('\n');
+}
+
+/// `value (docs)` for the largest rows, then how many more.
+fn top_values(rows: &[BreakdownRow], n: usize) -> String {
+    let mut parts: Vec<String> = rows
+        .iter()
+        .take(n)
+        .map(|r| format!("{} ({})", r.value, fmt_int(r.counts.docs)))
+        .collect();
+    if rows.len() > n {
+        parts.push(format!("+{} more", rows.len() - n));
+    }
+    parts.join(", ")
+}
+
+fn withdrawal_log(o: &mut String, log: &[WithdrawalLogEntry]) {
+    let _ = writeln!(
+        o,
+        "## Withdrawal log
+"
+    );
+    let _ = writeln!(
+        o,
+        "Every `delete` of the corpus, with what it withdrew from the whole corpus (kept after `compact`).\n"
+    );
+    table_head(
+        o,
+        &[
+            "Generation",
+            "Date",
+            "Delete",
+            "Documents",
+            "Bytes",
+            "Licenses",
+            "Sources",
+            "Documents in the files",
+        ],
+        &[true, false, false, true, true, false, false, false],
+    );
+    for e in log.iter().take(MAX_TABLE_ROWS) {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            e.generation,
+            fmt_time(e.unix),
+            code(&e.query),
+            fmt_int(e.withdrawn.docs),
+            fmt_bytes(e.withdrawn.bytes),
+            cell(&top_values(&e.by_license, 5)),
+            cell(&top_values(&e.by_source, 5)),
+            if e.compacted {
+                "dropped by compact"
+            } else {
+                "tombstoned"
+            }
         );
     }
     cut_note(o, log.len());

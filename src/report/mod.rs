@@ -46,6 +46,10 @@ pub struct Datasheet {
     pub ingest_log: Vec<IngestEntry>,
     /// What changed between two generations after a deletion.
     pub withdrawal: Option<Withdrawal>,
+    /// Every `delete` of the corpus, from the record it kept (also after
+    /// `compact` dropped the documents), oldest first.
+    #[serde(default)]
+    pub withdrawal_log: Vec<WithdrawalLogEntry>,
     /// Signal distributions; empty for a license report, filled by `tag report`.
     pub signals: Vec<SignalSummary>,
     /// Warnings for the reader, e.g. documents with unknown licenses.
@@ -147,6 +151,27 @@ pub struct Withdrawal {
     pub by_license: Vec<DiffRow>,
     /// Before and after by source.
     pub by_source: Vec<DiffRow>,
+}
+
+/// One `delete`: when, what query, and what it withdrew from the whole
+/// corpus (not only from the report's selection).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WithdrawalLogEntry {
+    /// The generation the delete created.
+    pub generation: u64,
+    /// When, seconds since the Unix epoch.
+    pub unix: u64,
+    /// The delete's query.
+    pub query: String,
+    /// Documents and bytes withdrawn (tokens are not recorded).
+    pub withdrawn: Counts,
+    /// Withdrawn documents and bytes by license id.
+    pub by_license: Vec<BreakdownRow>,
+    /// Withdrawn documents and bytes by source.
+    pub by_source: Vec<BreakdownRow>,
+    /// Whether a later `compact` dropped the documents from the files (the
+    /// before/after comparison then no longer includes this delete).
+    pub compacted: bool,
 }
 
 /// One facet value before and after a change.
@@ -708,6 +733,35 @@ mod tests {
                     after: c(12_345, 45_678_901, 9_876_543),
                 }],
             }),
+            withdrawal_log: vec![WithdrawalLogEntry {
+                generation: 7,
+                unix: 1_709_296_200,
+                query: "source = wiki|pedia and year < 1900".into(),
+                withdrawn: Counts {
+                    docs: 55,
+                    bytes: 321_099,
+                    tokens: None,
+                },
+                by_license: vec![BreakdownRow {
+                    value: "cc-by-4.0".into(),
+                    counts: Counts {
+                        docs: 55,
+                        bytes: 321_099,
+                        tokens: None,
+                    },
+                    class: None,
+                }],
+                by_source: vec![BreakdownRow {
+                    value: "wiki|pedia".into(),
+                    counts: Counts {
+                        docs: 55,
+                        bytes: 321_099,
+                        tokens: None,
+                    },
+                    class: None,
+                }],
+                compacted: false,
+            }],
             signals: vec![SignalSummary {
                 name: "rps_doc_word_count".into(),
                 version: "1".into(),
