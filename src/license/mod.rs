@@ -1253,6 +1253,22 @@ mod tests {
     }
 
     #[test]
+    fn fonts_and_other_classified_ids() {
+        use LicenseClass::*;
+        for (raw, id, class) in [
+            ("OFL-1.1", "ofl-1.1", ShareAlike),
+            ("OFL-1.1-RFN", "ofl-1.1-rfn", ShareAlike),
+            ("Vim", "vim", Copyleft),
+            ("ECL-2.0", "ecl-2.0", Permissive),
+            ("LPPL-1.3c", "lppl-1.3c", Permissive),
+            ("Artistic-1.0-Perl", "artistic-1.0-perl", Unknown),
+        ] {
+            assert_eq!(normalize(raw).as_deref(), Some(id), "{raw}");
+            assert_eq!(class_of(id), class, "{id}");
+        }
+    }
+
+    #[test]
     fn attribution() {
         for id in [
             "cc-by-4.0",
