@@ -1394,6 +1394,74 @@ fn corrupt_sidecar_fails_the_queries_that_read_it() {
     assert!(stdout(&o).contains("all checksums match"), "{}", stdout(&o));
 }
 
+#[test]
+fn tagging_on_ingest_runs_the_saved_taggers_with_their_options() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("corpus");
+    let file = |name: &str, docs: &[Doc]| {
+        let p = tmp.path().join(name);
+        write_jsonl(&p, docs);
+        p
+    };
+    let fr = "Le chat dort sur le canapé du salon depuis ce matin, et personne ne le dérange.";
+    let de = "Der Hund schläft im Garten unter dem großen Baum, und niemand stört ihn heute.";
+    let mail = "Écrire à jean.dupont@exemple.fr pour toute question sur le dossier en cours.";
+    ingest(&dir, &file("1.jsonl", &[Doc::new("a", fr, "fr")]));
+    // Save language (restricted to fr, en) and pii as the ingest taggers.
+    let out = tag(
+        &dir,
+        &[
+            "--taggers",
+            "language,pii",
+            "--languages",
+            "fr,en",
+            "--on-ingest",
+        ],
+    );
+    assert!(out.contains("ingest will run language,pii"), "{out}");
+    assert!(dir.join("tagging.toml").exists());
+    // The next ingest tags the new documents with the saved options: German
+    // is not among the saved languages, so `und`.
+    ingest(&dir, &file("2.jsonl", &[Doc::new("b", de, "de")]));
+    assert_eq!(count(&dir, "lang_detected = und"), 1);
+    assert_eq!(count(&dir, "lang_detected = fr"), 1);
+    assert_eq!(count(&dir, "pii_email = 0"), 2);
+    // --no-tag skips them; --tag LIST runs LIST with the saved options.
+    ok(cmd(&dir)
+        .args(["ingest", "-q", "--no-tag"])
+        .arg(file("3.jsonl", &[Doc::new("c", mail, "fr")])));
+    assert_eq!(count(&dir, "pii_email exists"), 2);
+    ok(cmd(&dir)
+        .args(["ingest", "-q", "--tag", "pii"])
+        .arg(file("4.jsonl", &[Doc::new("d", de, "de")])));
+    assert_eq!(
+        count(&dir, "pii_email exists"),
+        4,
+        "pii caught up, c included"
+    );
+    assert_eq!(count(&dir, "pii_email = 1"), 1);
+    assert_eq!(
+        count(&dir, "lang_detected exists"),
+        2,
+        "language was not in --tag"
+    );
+    // Stopping removes the settings: the next ingest tags nothing.
+    let out = stdout(&ok(cmd(&dir).args(["tag", "--stop-on-ingest"])));
+    assert!(out.contains("no longer tags"), "{out}");
+    ingest(&dir, &file("5.jsonl", &[Doc::new("e", fr, "fr")]));
+    assert_eq!(count(&dir, "pii_email exists"), 4);
+    assert_eq!(count(&dir, "*"), 5);
+    // A damaged settings file is an error naming it, not a silent skip.
+    std::fs::write(dir.join("tagging.toml"), "taggers = [\"langage\"]\n").unwrap();
+    let err = fails(
+        cmd(&dir)
+            .args(["ingest", "-q"])
+            .arg(file("6.jsonl", &[Doc::new("f", fr, "fr")])),
+    );
+    assert!(err.contains("tagging.toml"), "{err}");
+    assert_eq!(count(&dir, "*"), 5, "nothing was ingested");
+}
+
 // ---------------------------------------------------------------------------
 // 8. Name clashes and word lists
 

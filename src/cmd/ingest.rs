@@ -43,9 +43,14 @@ pub struct Args {
     /// The field holding each document's license (corpus-wide; default `license`).
     #[arg(long)]
     pub license_field: Option<String>,
-    /// Run these taggers on the new documents after the ingest (e.g. `language,quality,pii`).
+    /// Run these taggers on the new documents after the ingest (e.g.
+    /// `language,quality,pii`), with the options `tag --on-ingest` saved if
+    /// any, else the defaults. Without it, the saved taggers run.
     #[arg(long)]
     pub tag: Option<String>,
+    /// Do not run the taggers `tag --on-ingest` saved.
+    #[arg(long, conflicts_with = "tag")]
+    pub no_tag: bool,
 }
 
 /// Duplicate-key policy.
@@ -87,6 +92,32 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         progress: !a.quiet && std::io::stderr().is_terminal(),
         max_reported: 1000,
         license_field: a.license_field.clone(),
+    };
+    // The taggers to run after the commit, read first: a broken
+    // tagging.toml stops the ingest before it changes anything.
+    let saved = if a.no_tag {
+        None
+    } else {
+        corpusql::tag::TagSettings::load(dir)?
+    };
+    let run = match (&a.tag, &saved) {
+        (Some(t), s) => {
+            let mut opts = match s {
+                Some(s) => s.options()?,
+                None => corpusql::tag::TagOptions::default(),
+            };
+            opts.taggers = corpusql::tag::Tagger::parse_list(t)?;
+            Some(opts)
+        }
+        (None, Some(s)) => {
+            eprintln!(
+                "tagging on ingest ({}): {}",
+                corpusql::tag::settings::SETTINGS_FILE,
+                s.taggers.join(",")
+            );
+            Some(s.options()?)
+        }
+        (None, None) => None,
     };
     let inputs = a.files.into_iter().map(Input::Path).collect();
     let r = corpusql::ingest(dir, inputs, &opts)
@@ -140,12 +171,8 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             "  (add aliases in src/license/aliases.tsv, or fix the data; see docs/licenses.md)"
         );
     }
-    if let Some(t) = &a.tag {
-        let opts = corpusql::tag::TagOptions {
-            taggers: corpusql::tag::Tagger::parse_list(t)?,
-            progress: !a.quiet && std::io::stderr().is_terminal(),
-            ..Default::default()
-        };
+    if let Some(mut opts) = run {
+        opts.progress = !a.quiet && std::io::stderr().is_terminal();
         let tr = corpusql::tag::tag(dir, &opts)?;
         for o in &tr.outcomes {
             eprintln!(

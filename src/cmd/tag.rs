@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use corpusql::datasheet::{signal_datasheet, Scope};
-use corpusql::tag::{tag, TagOptions, Tagger};
+use corpusql::tag::settings::SETTINGS_FILE;
+use corpusql::tag::{tag, TagOptions, TagSettings, Tagger};
 use corpusql::tokenize::Tokenizer;
 use corpusql::Corpus;
 
@@ -40,6 +41,13 @@ pub struct Args {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also run these taggers, with these options, after every future
+    /// `ingest` (saved in the corpus as `tagging.toml`).
+    #[arg(long)]
+    pub on_ingest: bool,
+    /// Stop tagging on ingest (removes `tagging.toml`); tags nothing.
+    #[arg(long, conflicts_with = "on_ingest")]
+    pub stop_on_ingest: bool,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -80,6 +88,14 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         super::report::emit(&d, r.output.as_deref(), r.json)?;
         return Ok(ExitCode::SUCCESS);
     }
+    if a.stop_on_ingest {
+        if TagSettings::clear(dir)? {
+            println!("ingest no longer tags (removed {SETTINGS_FILE})");
+        } else {
+            println!("ingest was not tagging: nothing to stop");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let opts = TagOptions {
         taggers: Tagger::parse_list(&a.taggers)?,
         query: a.query.clone(),
@@ -99,6 +115,17 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         force: a.force,
     };
     let r = tag(dir, &opts)?;
+    if a.on_ingest {
+        TagSettings::from_options(&opts).save(dir)?;
+        println!(
+            "ingest will run {} after every commit, with these options ({SETTINGS_FILE}; `corpusql tag --stop-on-ingest` stops it)",
+            opts.taggers
+                .iter()
+                .map(|t| t.name())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+    }
     for o in &r.outcomes {
         println!(
             "{:<9} {:>9} documents tagged, {:>4} sidecars  ({})",

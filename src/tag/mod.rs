@@ -18,8 +18,10 @@ pub mod language;
 pub mod ocr;
 pub mod pii;
 pub mod quality;
+pub mod settings;
 pub mod toxicity;
 
 mod run;
 
 pub use run::{dedup_columns, tag, TagOptions, TagOutcome, TagReport, Tagger};
+pub use settings::TagSettings;
