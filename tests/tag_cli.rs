@@ -1431,9 +1431,13 @@ fn tagging_on_ingest_runs_the_saved_taggers_with_their_options() {
         .args(["ingest", "-q", "--no-tag"])
         .arg(file("3.jsonl", &[Doc::new("c", mail, "fr")])));
     assert_eq!(count(&dir, "pii_email exists"), 2);
-    ok(cmd(&dir)
-        .args(["ingest", "-q", "--tag", "pii"])
+    let o = ok(cmd(&dir)
+        .args(["ingest", "-q", "--tag", "pii", "--json"])
         .arg(file("4.jsonl", &[Doc::new("d", de, "de")])));
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(j["tagged"][0]["tagger"], "pii", "{j}");
+    assert_eq!(j["tagged"][0]["docs"], 2, "d and the untagged c: {j}");
+    assert_eq!(j["tag_generation"], j["generation"].as_u64().unwrap() + 1);
     assert_eq!(
         count(&dir, "pii_email exists"),
         4,

@@ -171,24 +171,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             "  (add aliases in src/license/aliases.tsv, or fix the data; see docs/licenses.md)"
         );
     }
-    if let Some(mut opts) = run {
-        opts.progress = !a.quiet && std::io::stderr().is_terminal();
-        let tr = corpusql::tag::tag(dir, &opts)?;
-        for o in &tr.outcomes {
-            eprintln!(
-                "tagged {} documents with {} ({})",
-                o.docs, o.tagger, o.version
-            );
-        }
-    }
-    if a.json {
-        super::print_json(&serde_json::json!({
-            "ingested": r.ingested, "skipped": r.skipped, "replaced": r.replaced,
-            "rejected": r.rejected, "blank": r.blank, "text_bytes": r.text_bytes,
-            "input_bytes": r.input_bytes, "segments": r.segments, "generation": r.generation,
-            "seconds": r.seconds, "unknown_licenses": r.unknown_licenses,
-        }))?;
-    } else {
+    if !a.json {
         println!(
             "ingested {} documents ({}), skipped {} duplicates, replaced {}, rejected {} in {:.2}s -> generation {}",
             r.ingested,
@@ -199,6 +182,35 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             r.seconds,
             r.generation
         );
+    }
+    // Tagging after the ingest commit, in a commit of its own.
+    let mut tagged = Vec::new();
+    let mut tag_generation = None;
+    if let Some(mut opts) = run {
+        opts.progress = !a.quiet && std::io::stderr().is_terminal();
+        let tr = corpusql::tag::tag(dir, &opts)?;
+        for o in &tr.outcomes {
+            eprintln!(
+                "tagged {} documents with {} ({})",
+                o.docs, o.tagger, o.version
+            );
+            tagged.push(
+                serde_json::json!({"tagger": o.tagger, "docs": o.docs, "version": o.version}),
+            );
+        }
+        tag_generation = tr.generation;
+        if let (Some(g), false) = (tr.generation, a.json) {
+            println!("tagged in {:.2}s -> generation {g}", tr.seconds);
+        }
+    }
+    if a.json {
+        super::print_json(&serde_json::json!({
+            "ingested": r.ingested, "skipped": r.skipped, "replaced": r.replaced,
+            "rejected": r.rejected, "blank": r.blank, "text_bytes": r.text_bytes,
+            "input_bytes": r.input_bytes, "segments": r.segments, "generation": r.generation,
+            "seconds": r.seconds, "unknown_licenses": r.unknown_licenses,
+            "tagged": tagged, "tag_generation": tag_generation,
+        }))?;
     }
     Ok(if r.rejected > 0 && !a.allow_rejects {
         ExitCode::from(1)
