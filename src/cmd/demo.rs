@@ -168,6 +168,9 @@ pub fn run(_corpus_dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     println!("  export CORPUSQL_DIR={}", dir.display());
     println!("  corpusql count \"lang=fr and license in (cc-by-4.0, pd)\"");
     println!("  corpusql \"lang=de and year >= 2000\" --fields id,title --limit 3");
+    println!(
+        "  corpusql \"lang=fr and is_dup = false\" --fields id,license_class,lang_score,rps_doc_word_count --limit 3"
+    );
     println!("  corpusql stats --by lang,license_class");
     println!("  corpusql report -o datasheet.html; corpusql tag report -o signals.html");
     println!("  corpusql schema; corpusql verify");
