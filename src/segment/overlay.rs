@@ -151,7 +151,7 @@ impl Overlay {
                 Ok(if class { d.1 } else { d.0 })
             }
             Source::Sidecar { s, col } => match &*self.sidecars[s].column(col)? {
-                Column::Facet(v, _) => Ok(Arc::new(v.clone())),
+                Column::Facet(v, _) => Ok(v.clone()),
                 Column::Number(..) => Ok(Arc::new(Vec::new())),
             },
         }

@@ -176,8 +176,9 @@ pub fn write(
 pub enum Column {
     /// Numbers by ordinal (NaN = none) and the ordinals that have one.
     Number(Arc<Vec<f64>>, RoaringBitmap),
-    /// Values with their postings (sorted by value), and the ordinals that have one.
-    Facet(Vec<(String, RoaringBitmap)>, RoaringBitmap),
+    /// Values with their postings (sorted by value), and the ordinals that
+    /// have one. Shared: lookups hand out the `Arc`, never a copy.
+    Facet(Arc<Vec<(String, RoaringBitmap)>>, RoaringBitmap),
 }
 
 /// An open sidecar. The file is opened eagerly (so a later unlink by
@@ -362,7 +363,7 @@ impl Sidecar {
                     all |= &bm;
                     out.push((v, bm));
                 }
-                Column::Facet(out, all)
+                Column::Facet(Arc::new(out), all)
             }
         };
         let col = Arc::new(col);

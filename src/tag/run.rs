@@ -402,14 +402,14 @@ fn seed_columns(
                         v.copy_from_slice(&o[..n]);
                     }
                     (ColumnValues::Facet(v), Column::Facet(o, _)) => {
-                        for (val, bm) in o {
+                        for (val, bm) in o.iter() {
                             for d in bm {
                                 v[d as usize] = Some(val.clone());
                             }
                         }
                     }
                     (ColumnValues::Bool(v), Column::Facet(o, _)) => {
-                        for (val, bm) in o {
+                        for (val, bm) in o.iter() {
                             for d in bm {
                                 v[d as usize] = Some(val == "true");
                             }
