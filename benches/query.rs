@@ -1,6 +1,9 @@
 //! Query latency on a 20k-document corpus built once per run: facet-only
 //! counts, a selective numeric query, `not`, globs, byte totals from the
-//! `bytes` column, opening a snapshot, and parsing alone.
+//! `bytes` column, opening a snapshot, and parsing alone; and, on the same
+//! corpus plus 3,000 exact copies, tagged with language, pii and dedup,
+//! queries and `stats` on signal columns (`dup_of` has one value per
+//! duplicated text: a high-cardinality sidecar facet).
 //!
 //! Throughput is the corpus's JSONL bytes answered per second (what a scan
 //! of the input would have to read), except for parsing, where it is the
@@ -64,6 +67,55 @@ fn bench_query(c: &mut Criterion) {
     });
     g.bench_function("open_snapshot", |b| {
         b.iter(|| Corpus::open(dir.path()).expect("open").len())
+    });
+    g.finish();
+    drop(corpus);
+
+    // Signals: copies of 3,000 documents under new keys, then tagging.
+    let extra: Vec<u8> = corpus_gen::generate(corpus_gen::DOCS, corpus_gen::SEED)
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .take(3000)
+        .flat_map(|l| {
+            let mut v: serde_json::Value = serde_json::from_slice(l).expect("json");
+            let id = format!("copy-{}", v["id"]);
+            v["id"] = serde_json::Value::String(id);
+            let mut line = serde_json::to_vec(&v).expect("json");
+            line.push(b'\n');
+            line
+        })
+        .collect();
+    let input = Input::Reader("copies.jsonl".into(), Box::new(Cursor::new(extra)));
+    ingest(dir.path(), vec![input], &IngestOptions::default()).expect("ingest copies");
+    let opts = corpusql::tag::TagOptions {
+        taggers: vec![
+            corpusql::tag::Tagger::Language,
+            corpusql::tag::Tagger::Pii,
+            corpusql::tag::Tagger::Dedup,
+        ],
+        ..Default::default()
+    };
+    corpusql::tag::tag(dir.path(), &opts).expect("tag");
+    let corpus = Corpus::open(dir.path()).expect("open");
+    let mut g = c.benchmark_group("signals");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    let q = "is_dup = false and pii_email = 0 and lang_score > 0.5";
+    assert!(corpus.query(q).expect("query").count() > 0);
+    g.bench_function("count_signals", |b| {
+        b.iter(|| corpus.query(q).expect("query").count())
+    });
+    let dups = corpus.query("is_dup = true").expect("query");
+    assert!(dups.count() >= 3000, "{} duplicates", dups.count());
+    let by = vec!["dup_of".to_string()];
+    g.bench_function("stats_by_dup_of", |b| {
+        b.iter(|| {
+            corpusql::stats::stats(&corpus, &dups, &by)
+                .expect("stats")
+                .groups
+                .len()
+        })
     });
     g.finish();
 
