@@ -1420,6 +1420,13 @@ fn tagging_on_ingest_runs_the_saved_taggers_with_their_options() {
     );
     assert!(out.contains("ingest will run language,pii"), "{out}");
     assert!(dir.join("tagging.toml").exists());
+    let schema = |dir: &Path| -> Value {
+        serde_json::from_str(&stdout(&ok(cmd(dir).args(["schema", "--json"])))).unwrap()
+    };
+    assert_eq!(
+        schema(&dir)["tag_on_ingest"],
+        serde_json::json!(["language", "pii"])
+    );
     // The next ingest tags the new documents with the saved options: German
     // is not among the saved languages, so `und`.
     ingest(&dir, &file("2.jsonl", &[Doc::new("b", de, "de")]));
@@ -1452,6 +1459,7 @@ fn tagging_on_ingest_runs_the_saved_taggers_with_their_options() {
     // Stopping removes the settings: the next ingest tags nothing.
     let out = stdout(&ok(cmd(&dir).args(["tag", "--stop-on-ingest"])));
     assert!(out.contains("no longer tags"), "{out}");
+    assert!(schema(&dir)["tag_on_ingest"].is_null());
     ingest(&dir, &file("5.jsonl", &[Doc::new("e", fr, "fr")]));
     assert_eq!(count(&dir, "pii_email exists"), 4);
     assert_eq!(count(&dir, "*"), 5);

@@ -105,8 +105,9 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         });
     }
     if a.json {
+        let on_ingest = corpusql::tag::TagSettings::load(dir)?.map(|t| t.taggers);
         super::print_json(
-            &serde_json::json!({"generation": corpus.generation(), "documents": corpus.len(), "fields": rows}),
+            &serde_json::json!({"generation": corpus.generation(), "documents": corpus.len(), "fields": rows, "tag_on_ingest": on_ingest}),
         )?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -155,6 +156,14 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         for (t, (v, n)) in taggers {
             println!("  {t:<10} {n:>3} columns  {v}");
         }
+    }
+    if let Some(t) = corpusql::tag::TagSettings::load(dir)? {
+        println!(
+            "\ntagging on ingest ({}): {} (languages {})",
+            corpusql::tag::settings::SETTINGS_FILE,
+            t.taggers.join(","),
+            t.languages.join(",")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
