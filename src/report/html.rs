@@ -1013,8 +1013,9 @@ fn withdrawal_log(o: &mut String, log: &[WithdrawalLogEntry]) {
     let docs: u64 = log.iter().map(|e| e.withdrawn.docs).sum();
     let _ = write!(
         o,
-        "<section id=\"withdrawal-log\"><h2>Withdrawal log</h2><p class=\"lead\">{} deletes withdrew {} documents from the whole corpus; each is recorded for good, also after <code>compact</code> drops the documents.</p>",
+        "<section id=\"withdrawal-log\"><h2>Withdrawal log</h2><p class=\"lead\">{} {} withdrew {} documents from the whole corpus; each is recorded for good, also after <code>compact</code> drops the documents.</p>",
         esc(&fmt_int(log.len() as u64)),
+        if log.len() == 1 { "delete" } else { "deletes" },
         esc(&fmt_int(docs)),
     );
     o.push_str("<div class=\"wrap\"><table><thead><tr><th class=\"n\">Gen.</th><th>Date (UTC)</th><th>Delete</th><th class=\"n\">Documents</th><th class=\"n\">Bytes</th><th>Licenses</th><th>Sources</th><th>Files</th></tr></thead><tbody>");
