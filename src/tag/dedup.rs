@@ -33,7 +33,7 @@ use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
 
 /// Version of the definitions (normalization, shingles, hash family, banding).
 /// Any change that can change a result changes this string.
-pub const VERSION: &str = "dedup-1:nfkc-lower-lnm-cjk1:minhash-5gram-14x8-fmix32:xxh3";
+pub const VERSION: &str = "dedup-2:nfkc-lower-lnm-cjk1:minhash-5gram-14x8-fmix32:xxh3";
 
 /// Default threshold on the estimated Jaccard similarity (fraction of equal
 /// MinHash values) that a candidate pair must reach to be joined.
@@ -43,8 +43,14 @@ pub const DEFAULT_VERIFY_THRESHOLD: f64 = 0.7;
 pub const DEFAULT_MEMORY_BUDGET: usize = 256 << 20;
 
 /// In a bucket (documents sharing one band hash), each document is compared
-/// with at most this many earlier members (the smallest ranks of the bucket).
+/// with at most this many earlier members: the first
+/// [`BUCKET_EARLY_MEMBERS`] of the bucket, then only documents that joined
+/// none of the kept members (so one large cluster cannot take every slot
+/// and hide a second cluster that shares the bucket).
 pub const MAX_BUCKET_COMPARE: usize = 64;
+
+/// Members of a bucket kept for comparison whatever they joined.
+pub const BUCKET_EARLY_MEMBERS: usize = 16;
 
 /// Number of run files merged at once; more runs are merged in several passes.
 const FAN_IN: usize = 64;
@@ -1018,9 +1024,11 @@ impl Builder {
                 members.clear();
             }
             let mut rx = forest.find(x);
+            let mut joined = false;
             for &y in &members {
                 let ry = forest.find(y);
                 if ry == rx {
+                    joined = true;
                     continue;
                 }
                 stats.candidate_pairs += 1;
@@ -1039,9 +1047,12 @@ impl Builder {
                 if ok {
                     stats.verified_pairs += 1;
                     rx = forest.link(rx, ry);
+                    joined = true;
                 }
             }
-            if members.len() < MAX_BUCKET_COMPARE {
+            if members.len() < MAX_BUCKET_COMPARE
+                && (members.len() < BUCKET_EARLY_MEMBERS || !joined)
+            {
                 members.push(x);
             }
         }
@@ -1145,6 +1156,38 @@ mod tests {
         let mut b = String::new();
         normalize_for_exact(s, &mut b);
         b
+    }
+
+    /// A signature with one band hash `shared` and the others unique to
+    /// `rank`, all MinHash values equal to `mh`.
+    fn sig(rank: u64, shared: u64, mh: u32) -> Signature {
+        let mut bands = vec![shared];
+        bands.extend((1..14).map(|b| (rank << 8) | b));
+        Signature {
+            exact: rank as u128,
+            bands,
+            minhash: vec![mh; 112],
+        }
+    }
+
+    #[test]
+    fn a_large_cluster_does_not_hide_another_in_its_bucket() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = DedupConfig::new(dir.path().to_path_buf());
+        // Ranks 0..100: cluster A; 100..110: cluster B, sharing A's band.
+        let mut b = Builder::new(cfg, 110).unwrap();
+        for r in 0..110u64 {
+            let mh = if r < 100 { 1 } else { 2 };
+            b.add(r, &sig(r, 0xfeed, mh)).unwrap();
+        }
+        let res = b.finish().unwrap();
+        for r in 0..100 {
+            assert_eq!(res.cluster_rep(r), Some(0), "A member {r}");
+        }
+        for r in 100..110 {
+            assert_eq!(res.cluster_rep(r), Some(100), "B member {r}");
+        }
+        assert_eq!(res.stats().clusters, 2);
     }
 
     #[test]
