@@ -211,7 +211,7 @@ pub struct SignalSummary {
 pub struct Histogram {
     /// Bin edges, ascending: n + 1 of them for n bins.
     pub edges: Vec<f64>,
-    /// Values per bin: bin i covers edges[i]..edges[i + 1] (the last bin
+    /// Values per bin: bin `i` covers `edges[i]..edges[i + 1]` (the last bin
     /// includes its upper edge).
     pub counts: Vec<u64>,
 }
