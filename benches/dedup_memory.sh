@@ -5,14 +5,16 @@
 # vocabulary, 10% exact copies of earlier documents; short texts so that
 # millions of documents fit a small disk), ingests them, and runs dedup with
 # --dedup-memory-mb 16 on a copy of each store, polling /proc/PID/status
-# every 10 ms for the peak anonymous (heap) and file-backed (mapped
-# segments and work files) resident memory. Prints one JSON line per run.
+# every 10 ms (benches/peak_rss.py) for the peak anonymous (heap) and
+# file-backed (mapped segments and work files) resident memory, in KiB.
+# Prints one JSON line per run.
 #
 #   benches/dedup_memory.sh [BIN...]       (default: target/release/corpusql)
 #
 # Environment: SIZES (default "300000 3000000"), RUNS (3), WORK (a temp dir).
 # Several BIN give a same-run comparison (e.g. two builds).
 set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BINS=("$@")
 [ ${#BINS[@]} -eq 0 ] && BINS=(target/release/corpusql)
 SIZES=${SIZES:-"300000 3000000"}
@@ -41,33 +43,13 @@ with open(path, "w") as out:
 PY
 }
 
-probe() {
-  python3 - "$@" <<'PY'
-import json, shutil, subprocess, sys, time
-store, binary, docs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-w = store + ".work"
-shutil.rmtree(w, ignore_errors=True)
-shutil.copytree(store, w)
-cmd = [binary, "tag", "-C", w, "--taggers", "dedup", "-q", "--dedup-memory-mb", "16"]
-peak = {"RssAnon": 0, "RssFile": 0, "VmHWM": 0}
-t0 = time.perf_counter()
-p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-while p.poll() is None:
-    try:
-        for line in open(f"/proc/{p.pid}/status"):
-            k, _, v = line.partition(":")
-            if k in peak:
-                peak[k] = max(peak[k], int(v.split()[0]))
-    except OSError:
-        break
-    time.sleep(0.01)
-rc = p.wait()
-print(json.dumps({"bin": binary, "docs": docs, "rc": rc,
-                  "wall_s": round(time.perf_counter() - t0, 2),
-                  "hwm_mib": peak["VmHWM"] // 1024, "anon_mib": peak["RssAnon"] // 1024,
-                  "file_mib": peak["RssFile"] // 1024}))
-shutil.rmtree(w, ignore_errors=True)
-PY
+probe() { # STORE BIN DOCS: dedup on a copy of STORE
+  local w="$1.work"
+  rm -rf "$w"
+  cp -a "$1" "$w"
+  python3 "$HERE/peak_rss.py" --extra "{\"bin\": \"$2\", \"docs\": $3}" -- \
+    "$2" tag -C "$w" --taggers dedup -q --dedup-memory-mb 16
+  rm -rf "$w"
 }
 
 for n in $SIZES; do

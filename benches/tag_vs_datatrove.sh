@@ -144,35 +144,16 @@ done
 
 # cq_mem STORE DOCS MB: dedup with --dedup-memory-mb MB, peak RSS split into
 # anonymous (heap: what the budget bounds) and file-backed (mmapped segments
-# and work files: page cache the kernel can drop or write back), from
-# /proc/PID/status polled every 10 ms; VmHWM is what /usr/bin/time reports.
+# and work files), by benches/peak_rss.py.
 cq_mem() {
   local w="$DATA/work_store"
   rm -rf "$w"
   cp -a "$1" "$w"
-  python3 - "$2" "$3" "$(cut -d' ' -f1 /proc/loadavg)" "$CQ" tag -C "$w" --taggers dedup -q \
-    --dedup-memory-mb "$3" >>"$RES" <<'EOF'
-import json, subprocess, sys, time
-docs, mb, load, cmd = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4:]
-peak = {"RssAnon": 0, "RssFile": 0, "VmHWM": 0}
-t0 = time.perf_counter()
-p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-while p.poll() is None:
-    try:
-        for line in open(f"/proc/{p.pid}/status"):
-            k, _, v = line.partition(":")
-            if k in peak:
-                peak[k] = max(peak[k], int(v.split()[0]))
-    except OSError:
-        break
-    time.sleep(0.01)
-assert p.wait() == 0, cmd
-print(json.dumps({
-    "tool": "corpusql", "task": "dedup", "variant": f"mem{mb}", "docs": docs, "run": 1,
-    "wall_s": time.perf_counter() - t0, "user_s": 0, "sys_s": 0, "loadavg_1m": load,
-    "maxrss_kb": peak["VmHWM"], "anon_kb": peak["RssAnon"], "file_kb": peak["RssFile"],
-}))
-EOF
+  local extra
+  extra=$(printf '{"tool": "corpusql", "task": "dedup", "variant": "mem%s", "docs": %s, "run": 1, "user_s": 0, "sys_s": 0, "loadavg_1m": %s}' \
+    "$3" "$2" "$(cut -d' ' -f1 /proc/loadavg)")
+  python3 "$REPO/benches/peak_rss.py" --require-ok --extra "$extra" -- \
+    "$CQ" tag -C "$w" --taggers dedup -q --dedup-memory-mb "$3" >>"$RES"
   rm -rf "$w"
 }
 

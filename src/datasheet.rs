@@ -90,12 +90,21 @@ fn group_by(
 }
 
 fn rows_of(map: BTreeMap<String, Acc>, with_class: bool) -> Vec<BreakdownRow> {
-    let mut rows: Vec<BreakdownRow> = map
+    breakdown_rows(map.into_iter().map(|(v, a)| (v, a.counts())), with_class)
+}
+
+/// Breakdown rows, largest first (then by value), with each license id's
+/// class when `with_class`.
+fn breakdown_rows(
+    rows: impl IntoIterator<Item = (String, Counts)>,
+    with_class: bool,
+) -> Vec<BreakdownRow> {
+    let mut rows: Vec<BreakdownRow> = rows
         .into_iter()
-        .map(|(value, a)| BreakdownRow {
+        .map(|(value, counts)| BreakdownRow {
             class: with_class.then(|| crate::license::class_of(&value).as_str().to_string()),
             value,
-            counts: a.counts(),
+            counts,
         })
         .collect();
     rows.sort_by(|a, b| {
@@ -187,8 +196,23 @@ pub fn license_datasheet(scope: &Scope<'_>, since_generation: Option<u64>) -> Re
             generation: e.generation,
         })
         .collect();
-    let withdrawal = withdrawal(scope, &counts, totals, since_generation)?;
-    let withdrawal_log = withdrawal_log(corpus, since_generation)?;
+    // Deletes after `since_generation`; those whose documents `compact`
+    // has dropped are only in the log.
+    let withdrawals: Vec<_> = corpus
+        .catalog()
+        .withdrawals()?
+        .into_iter()
+        .filter(|w| since_generation.is_none_or(|s| w.generation > s))
+        .collect();
+    let in_files = |w: &crate::catalog::Withdrawal| {
+        w.tombstoned
+            .keys()
+            .any(|id| corpus.segments().iter().any(|s| s.entry.id == *id))
+    };
+    let (kept, dropped): (Vec<_>, Vec<_>) = withdrawals.into_iter().partition(|w| in_files(w));
+    let withdrawal = withdrawal(scope, &counts, totals, &kept, since_generation)?;
+    let dropped: std::collections::BTreeSet<u64> = dropped.iter().map(|w| w.generation).collect();
+    let withdrawal_log = withdrawal_log(corpus, since_generation, &dropped)?;
     let mut notes = Vec::new();
     if let Some(b) = breakdowns.iter().find(|b| b.facet == LICENSE_ID) {
         if let Some(u) = b.rows.iter().find(|r| r.value == crate::license::UNKNOWN) {
@@ -267,40 +291,24 @@ fn attributions(corpus: &Corpus, parts: &[RoaringBitmap]) -> Result<Vec<Attribut
     Ok(out)
 }
 
-/// Every delete after `since`, from the summary it recorded.
-fn withdrawal_log(corpus: &Corpus, since: Option<u64>) -> Result<Vec<WithdrawalLogEntry>> {
+/// Every delete after `since`, from the summary it recorded; `dropped`:
+/// the generations whose documents `compact` has dropped.
+fn withdrawal_log(
+    corpus: &Corpus,
+    since: Option<u64>,
+    dropped: &std::collections::BTreeSet<u64>,
+) -> Result<Vec<WithdrawalLogEntry>> {
     let summaries = corpus.catalog().withdrawn_summaries()?;
-    let present: std::collections::BTreeSet<u64> =
-        corpus.segments().iter().map(|s| s.entry.id).collect();
-    let in_files: BTreeMap<u64, bool> = corpus
-        .catalog()
-        .withdrawals()?
-        .into_iter()
-        .map(|w| {
-            let kept = w.tombstoned.keys().any(|id| present.contains(id));
-            (w.generation, kept)
-        })
-        .collect();
-    let rows = |v: &[(String, u64, u64)]| -> Vec<BreakdownRow> {
-        let mut r: Vec<BreakdownRow> = v
-            .iter()
-            .map(|(value, docs, bytes)| BreakdownRow {
-                value: value.clone(),
-                counts: Counts {
-                    docs: *docs,
-                    bytes: *bytes,
-                    tokens: None,
-                },
-                class: None,
-            })
-            .collect();
-        r.sort_by(|a, b| {
-            b.counts
-                .docs
-                .cmp(&a.counts.docs)
-                .then_with(|| a.value.cmp(&b.value))
+    let rows = |v: &[(String, u64, u64)]| {
+        let counts = v.iter().map(|(value, docs, bytes)| {
+            let c = Counts {
+                docs: *docs,
+                bytes: *bytes,
+                tokens: None,
+            };
+            (value.clone(), c)
         });
-        r
+        breakdown_rows(counts, false)
     };
     Ok(corpus
         .catalog()
@@ -320,33 +328,22 @@ fn withdrawal_log(corpus: &Corpus, since: Option<u64>) -> Result<Vec<WithdrawalL
                 },
                 by_license: rows(&sum.by_license),
                 by_source: rows(&sum.by_source),
-                compacted: !in_files.get(&g.generation).copied().unwrap_or(false),
+                compacted: dropped.contains(&g.generation),
             })
         })
         .collect())
 }
 
 /// What deletions after `since` withdrew from the selection.
+/// `ws`: the deletes after `since` whose documents are still in the files.
 fn withdrawal(
     scope: &Scope<'_>,
     counts: &[Arc<Vec<u32>>],
     after: Acc,
+    ws: &[crate::catalog::Withdrawal],
     since: Option<u64>,
 ) -> Result<Option<Withdrawal>> {
     let corpus = scope.corpus;
-    let ws: Vec<_> = corpus
-        .catalog()
-        .withdrawals()?
-        .into_iter()
-        .filter(|w| since.is_none_or(|s| w.generation > s))
-        // After `compact` a withdrawal's documents are gone from the files;
-        // the withdrawal log still lists it.
-        .filter(|w| {
-            w.tombstoned
-                .keys()
-                .any(|id| corpus.segments().iter().any(|s| s.entry.id == *id))
-        })
-        .collect();
     if ws.is_empty() {
         return Ok(None);
     }
@@ -354,7 +351,7 @@ fn withdrawal(
     let mut removed = Acc::default();
     let mut by_license: BTreeMap<String, Acc> = BTreeMap::new();
     let mut by_source: BTreeMap<String, Acc> = BTreeMap::new();
-    for w in &ws {
+    for w in ws {
         for (i, ls) in corpus.segments().iter().enumerate() {
             let Some(t) = w.tombstoned.get(&ls.entry.id) else {
                 continue;

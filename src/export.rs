@@ -79,19 +79,14 @@ enum Extra {
 }
 
 impl Extra {
-    /// Reads column `name` of `seg`; `None` when the segment has no such
-    /// derived, signal or built-in column.
-    fn load(seg: &Segment, name: &str) -> Result<Option<Extra>> {
+    /// Reads column `name` of `seg`, whose overlay columns are `overlay`;
+    /// `None` when the segment has no such derived, signal or built-in
+    /// column.
+    fn load(seg: &Segment, overlay: &[(String, FieldKind)], name: &str) -> Result<Option<Extra>> {
         if name == crate::format::BYTES_FIELD {
             return Ok(seg.numeric(name)?.map(|c| Extra::Number(c, seg.all())));
         }
-        let Some(kind) = seg
-            .overlay()
-            .columns()
-            .into_iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, k)| k)
-        else {
+        let Some(&(_, kind)) = overlay.iter().find(|(n, _)| n == name) else {
             return Ok(None);
         };
         Ok(Some(match kind {
@@ -146,20 +141,16 @@ struct Extras(Vec<(String, Extra)>);
 
 impl Extras {
     fn load(seg: &Segment, proj: &Projection) -> Result<Extras> {
-        let names: Vec<String> = match proj {
+        let overlay = seg.overlay().columns();
+        let names: Vec<&String> = match proj {
             Projection::All => return Ok(Extras::default()),
-            Projection::WithSignals => seg
-                .overlay()
-                .columns()
-                .into_iter()
-                .map(|(n, _)| n)
-                .collect(),
-            Projection::Fields(f) => f.clone(),
+            Projection::WithSignals => overlay.iter().map(|(n, _)| n).collect(),
+            Projection::Fields(f) => f.iter().collect(),
         };
         let mut out = Vec::new();
         for n in names {
-            if let Some(e) = Extra::load(seg, &n)? {
-                out.push((n, e));
+            if let Some(e) = Extra::load(seg, &overlay, n)? {
+                out.push((n.clone(), e));
             }
         }
         Ok(Extras(out))
@@ -167,6 +158,28 @@ impl Extras {
 
     fn get(&self, name: &str) -> Option<&Extra> {
         self.0.iter().find(|(n, _)| n == name).map(|(_, e)| e)
+    }
+}
+
+/// Appends `"name":value` to an open JSON object (after a `,` unless it is
+/// the `first` member), `value` written by `write`; when `write` has no
+/// value (returns false) nothing is appended.
+fn member(
+    out: &mut Vec<u8>,
+    first: &mut bool,
+    name: &str,
+    write: impl FnOnce(&mut Vec<u8>) -> bool,
+) {
+    let mark = out.len();
+    if !*first {
+        out.push(b',');
+    }
+    json::write_str(out, name);
+    out.push(b':');
+    if write(out) {
+        *first = false;
+    } else {
+        out.truncate(mark);
     }
 }
 
@@ -212,19 +225,9 @@ fn format_doc_extra(
                 // The record is one object: reopen it before its `}`.
                 debug_assert_eq!(out.last(), Some(&b'}'));
                 out.pop();
-                let mut empty = out.len() == start + 1;
+                let mut first = out.len() == start + 1;
                 for (name, e) in &ex.0 {
-                    let mark = out.len();
-                    if !empty {
-                        out.push(b',');
-                    }
-                    json::write_str(out, name);
-                    out.push(b':');
-                    if e.write(o, out) {
-                        empty = false;
-                    } else {
-                        out.truncate(mark);
-                    }
+                    member(out, &mut first, name, |out| e.write(o, out));
                 }
                 out.push(b'}');
             }
@@ -237,26 +240,16 @@ fn format_doc_extra(
             out.push(b'{');
             let mut first = true;
             for f in fields {
-                let mark = out.len();
-                if !first {
-                    out.push(b',');
-                }
-                json::write_str(out, f);
-                out.push(b':');
-                let written = if let Some((_, v)) = obj.0.iter().find(|(k, _)| k == f) {
-                    out.extend_from_slice(v.get().as_bytes());
-                    true
-                } else {
+                member(out, &mut first, f, |out| {
+                    if let Some((_, v)) = obj.0.iter().find(|(k, _)| k == f) {
+                        out.extend_from_slice(v.get().as_bytes());
+                        return true;
+                    }
                     match extra.and_then(|(ex, o)| ex.get(f).map(|e| (e, o))) {
                         Some((e, o)) => e.write(o, out),
                         None => false,
                     }
-                };
-                if written {
-                    first = false;
-                } else {
-                    out.truncate(mark);
-                }
+                });
             }
             out.push(b'}');
         }

@@ -35,7 +35,7 @@ pub fn delete(dir: &Path, query: &str) -> Result<(u64, u64)> {
         op: "delete".into(),
         detail: query.to_string(),
         next_segment_id: corpus.state().next_segment_id,
-        withdrawn: Some(withdrawn_summary(&sel)?),
+        withdrawn: Some(withdrawn_summary(&corpus, &sel)?),
         ..Default::default()
     };
     let g = corpus
@@ -44,45 +44,32 @@ pub fn delete(dir: &Path, query: &str) -> Result<(u64, u64)> {
     Ok((n, g))
 }
 
-/// Documents and bytes of a selection by license id and by source, for the
-/// record a delete keeps of what it withdrew.
-fn withdrawn_summary(sel: &crate::select::Selection) -> Result<WithdrawnSummary> {
-    use std::collections::BTreeMap;
-    let mut sum = WithdrawnSummary::default();
-    let mut by_license: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    let mut by_source: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for (seg, bm) in sel.parts() {
-        if bm.is_empty() {
-            continue;
+/// Documents and bytes of a selection by license id and by source (as
+/// `stats --by` groups them; `(none)` without a value), for the record a
+/// delete keeps of what it withdrew.
+fn withdrawn_summary(corpus: &Corpus, sel: &crate::select::Selection) -> Result<WithdrawnSummary> {
+    let (docs, bytes) = (sel.count(), sel.text_bytes()?);
+    let by = |field: &str| -> Result<Vec<(String, u64, u64)>> {
+        if corpus.schema().resolve(field).is_none() {
+            // A corpus without the field: every document has none.
+            return Ok(vec![("(none)".into(), docs, bytes)]);
         }
-        let bytes = seg.numeric(crate::format::BYTES_FIELD)?;
-        let bytes_of = |b: &RoaringBitmap| -> u64 {
-            bytes
-                .as_ref()
-                .map_or(0, |c| b.iter().map(|o| c[o as usize] as u64).sum())
-        };
-        sum.docs += bm.len();
-        sum.bytes += bytes_of(bm);
-        for (field, map) in [
-            (crate::segment::overlay::LICENSE_ID, &mut by_license),
-            ("source", &mut by_source),
-        ] {
-            let (groups, rest) = seg.split_by_values(field, bm, true)?;
-            for (v, sub) in groups.into_iter().chain([("(none)".to_string(), rest)]) {
-                if !sub.is_empty() {
-                    let e = map.entry(v).or_default();
-                    e.0 += sub.len();
-                    e.1 += bytes_of(&sub);
-                }
-            }
-        }
-    }
-    sum.by_license = by_license
-        .into_iter()
-        .map(|(k, (d, b))| (k, d, b))
-        .collect();
-    sum.by_source = by_source.into_iter().map(|(k, (d, b))| (k, d, b)).collect();
-    Ok(sum)
+        let st = crate::stats::stats(corpus, sel, &[field.to_string()])?;
+        Ok(st
+            .groups
+            .into_iter()
+            .map(|g| {
+                let v = g.values.into_iter().next().flatten();
+                (v.unwrap_or_else(|| "(none)".into()), g.docs, g.bytes)
+            })
+            .collect())
+    };
+    Ok(WithdrawnSummary {
+        docs,
+        bytes,
+        by_license: by(crate::segment::overlay::LICENSE_ID)?,
+        by_source: by("source")?,
+    })
 }
 
 /// What a compaction did.

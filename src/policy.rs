@@ -15,7 +15,7 @@ use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 
 use crate::corpus::Corpus;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::license::LicenseClass;
 use crate::plan::Plan;
 use crate::segment::overlay::{LICENSE_CLASS, LICENSE_ID};
@@ -83,13 +83,11 @@ impl Policy {
                 serde_json::to_string(n).unwrap_or_default()
             ));
         }
-        let tmp = path.with_extension("toml.tmp");
-        std::fs::write(&tmp, text).at(&tmp)?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .at(&tmp)?;
-        std::fs::rename(&tmp, &path).at(&path)?;
-        crate::segment::writer::sync_dir(dir)
+        crate::segment::writer::write_atomic(
+            &path.with_extension("toml.tmp"),
+            &path,
+            text.as_bytes(),
+        )
     }
 
     /// Whether an owner set a policy.

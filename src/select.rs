@@ -104,21 +104,12 @@ impl Corpus {
 
     /// The live document with `key`.
     pub fn get(&self, key: &str) -> Result<Option<Document>> {
-        for s in self.segments() {
-            if let Some(o) = s.segment.key_ordinal(key) {
-                if s.live.contains(o) {
-                    let b = s.segment.block_of(o);
-                    let block = s.segment.read_block(b)?;
-                    let i = (o - s.segment.blocks()[b].first_doc) as usize;
-                    return Ok(Some(document(&block, i)));
-                }
-            }
-        }
-        Ok(None)
+        self.key_selection(key).documents().next().transpose()
     }
 
-    /// The live document with `key` as a selection (empty when none), so
-    /// that exporters can print it with its derived and signal columns.
+    /// The live document with `key` as a selection (empty when none): what
+    /// [`Corpus::get`] reads, and what exporters print with its derived and
+    /// signal columns.
     pub fn key_selection(&self, key: &str) -> Selection {
         let parts = self
             .segments()

@@ -426,6 +426,14 @@ fn delete_reports_the_count() {
     );
     let o = run(cmd(&f.dir).args(["get", "doc/02"]));
     assert_eq!(o.status.code(), Some(1), "deleted documents are gone");
+    // The delete's record: this corpus has no `source` field, so all ten
+    // are under `(none)`.
+    let o = ok(cmd(&f.dir).args(["report", "--json"]));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let log = &v["withdrawal_log"][0];
+    assert_eq!(log["withdrawn"]["docs"], 10, "{v}");
+    assert_eq!(log["by_source"][0]["value"], "(none)", "{log}");
+    assert_eq!(log["by_source"][0]["counts"]["docs"], 10, "{log}");
     // compact keeps the count.
     let o = ok(cmd(&f.dir).args(["compact", "--json"]));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -1192,6 +1192,12 @@ fn query_export_and_get_print_signals() {
     let key = first["id"].as_str().unwrap();
     let o = ok(cmd(&t.dir).args(["get", key, "--signals"]));
     assert_eq!(stdout(&o).trim_end(), lines[0]);
+    // Without --signals, the record as stored; an unknown key exits 1.
+    let o = ok(cmd(&t.dir).args(["get", key]));
+    assert_eq!(stdout(&o).trim_end(), plain[0]);
+    let o = run(cmd(&t.dir).args(["get", "no/such/key", "--signals"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no document with key `no/such/key`"));
 }
 
 /// Linearly interpolated quantile of sorted values.

@@ -542,16 +542,7 @@ impl Catalog {
         out.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
         out.extend_from_slice(&body);
         let path = self.current_path();
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, &out).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-        if let Some(dir) = path.parent() {
-            crate::segment::writer::sync_dir(dir)?;
-        }
-        Ok(())
+        crate::segment::writer::write_atomic(&path.with_extension("tmp"), &path, &out)
     }
 
     fn read_state(&self, db: &Database) -> Result<CatalogState> {
@@ -623,10 +614,43 @@ impl Catalog {
     /// What each `delete` withdrew, oldest first (empty for catalogs
     /// written before withdrawals were recorded).
     pub fn withdrawals(&self) -> Result<Vec<Withdrawal>> {
+        // Per generation: (segment id, encoded tombstones) pairs.
+        type Parts = Vec<(u64, Vec<u8>)>;
+        self.read_keyed::<Parts>(WITHDRAWALS, "withdrawal")?
+            .into_iter()
+            .map(|(generation, parts)| {
+                let mut w = Withdrawal {
+                    generation,
+                    ..Default::default()
+                };
+                for (id, b) in parts {
+                    w.tombstoned.insert(id, decode_tombstones(&self.path, &b)?);
+                }
+                Ok(w)
+            })
+            .collect()
+    }
+
+    /// The summary each `delete` recorded, by the generation it created
+    /// (empty for deletes made before summaries were recorded).
+    pub fn withdrawn_summaries(&self) -> Result<BTreeMap<u64, WithdrawnSummary>> {
+        Ok(self
+            .read_keyed(WITHDRAWN, "withdrawn summary")?
+            .into_iter()
+            .collect())
+    }
+
+    /// Every (key, value) of a table added after format 1 (empty when this
+    /// catalog predates it), oldest key first.
+    fn read_keyed<T: DeserializeOwned>(
+        &self,
+        t: TableDefinition<u64, &[u8]>,
+        what: &str,
+    ) -> Result<Vec<(u64, T)>> {
         self.guard(|| {
             let db = self.db(false)?;
             let tx = db.begin_read().map_err(|e| self.err(e))?;
-            let tab = match tx.open_table(WITHDRAWALS) {
+            let tab = match tx.open_table(t) {
                 Ok(t) => t,
                 Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
                 Err(e) => return Err(self.err(e)),
@@ -634,38 +658,7 @@ impl Catalog {
             let mut out = Vec::new();
             for r in tab.iter().map_err(|e| self.err(e))? {
                 let (k, v) = r.map_err(|e| self.err(e))?;
-                let parts: Vec<(u64, Vec<u8>)> = decode(&self.path, "withdrawal", v.value())?;
-                let mut w = Withdrawal {
-                    generation: k.value(),
-                    ..Default::default()
-                };
-                for (id, b) in parts {
-                    w.tombstoned.insert(id, decode_tombstones(&self.path, &b)?);
-                }
-                out.push(w);
-            }
-            Ok(out)
-        })
-    }
-
-    /// The summary each `delete` recorded, by the generation it created
-    /// (empty for deletes made before summaries were recorded).
-    pub fn withdrawn_summaries(&self) -> Result<BTreeMap<u64, WithdrawnSummary>> {
-        self.guard(|| {
-            let db = self.db(false)?;
-            let tx = db.begin_read().map_err(|e| self.err(e))?;
-            let tab = match tx.open_table(WITHDRAWN) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
-                Err(e) => return Err(self.err(e)),
-            };
-            let mut out = BTreeMap::new();
-            for r in tab.iter().map_err(|e| self.err(e))? {
-                let (k, v) = r.map_err(|e| self.err(e))?;
-                out.insert(
-                    k.value(),
-                    decode(&self.path, "withdrawn summary", v.value())?,
-                );
+                out.push((k.value(), decode(&self.path, what, v.value())?));
             }
             Ok(out)
         })

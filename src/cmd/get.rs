@@ -23,29 +23,21 @@ pub struct Args {
 /// Runs `get`.
 pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let corpus = Corpus::open(dir)?;
-    if a.signals {
-        let sel = corpus.key_selection(&a.key);
-        if sel.count() == 1 {
-            let mut out = std::io::stdout().lock();
-            write_jsonl(&sel, &Projection::WithSignals, &mut out)?;
-            out.flush()?;
-            return Ok(ExitCode::SUCCESS);
-        }
+    let sel = corpus.key_selection(&a.key);
+    if sel.count() == 0 {
+        eprintln!("error: no document with key `{}`", a.key);
+        return Ok(ExitCode::from(1));
     }
-    match corpus.get(&a.key)? {
-        Some(d) => {
-            let mut out = std::io::stdout().lock();
-            if a.text {
-                out.write_all(d.text.as_bytes())?;
-            } else {
-                out.write_all(&d.json)?;
-            }
+    let mut out = std::io::stdout().lock();
+    if a.text {
+        if let Some(d) = sel.documents().next().transpose()? {
+            out.write_all(d.text.as_bytes())?;
             writeln!(out)?;
-            Ok(ExitCode::SUCCESS)
         }
-        None => {
-            eprintln!("error: no document with key `{}`", a.key);
-            Ok(ExitCode::from(1))
-        }
+    } else {
+        let proj = Projection::parse_with(None, a.signals);
+        write_jsonl(&sel, &proj, &mut out)?;
     }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }

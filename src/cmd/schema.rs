@@ -104,10 +104,11 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
                 .then(|| corpus.state().license_field().to_string()),
         });
     }
+    let on_ingest = corpusql::tag::TagSettings::load(dir)?;
     if a.json {
-        let on_ingest = corpusql::tag::TagSettings::load(dir)?.map(|t| t.taggers);
+        let taggers = on_ingest.map(|t| t.taggers);
         super::print_json(
-            &serde_json::json!({"generation": corpus.generation(), "documents": corpus.len(), "fields": rows, "tag_on_ingest": on_ingest}),
+            &serde_json::json!({"generation": corpus.generation(), "documents": corpus.len(), "fields": rows, "tag_on_ingest": taggers}),
         )?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -157,7 +158,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             println!("  {t:<10} {n:>3} columns  {v}");
         }
     }
-    if let Some(t) = corpusql::tag::TagSettings::load(dir)? {
+    if let Some(t) = on_ingest {
         println!(
             "\ntagging on ingest ({}): {} (languages {})",
             corpusql::tag::settings::SETTINGS_FILE,

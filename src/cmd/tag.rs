@@ -116,14 +116,11 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     };
     let r = tag(dir, &opts)?;
     if a.on_ingest {
-        TagSettings::from_options(&opts).save(dir)?;
+        let settings = TagSettings::from_options(&opts);
+        settings.save(dir)?;
         println!(
             "ingest will run {} after every commit, with these options ({SETTINGS_FILE}; `corpusql tag --stop-on-ingest` stops it)",
-            opts.taggers
-                .iter()
-                .map(|t| t.name())
-                .collect::<Vec<_>>()
-                .join(",")
+            settings.taggers.join(",")
         );
     }
     for o in &r.outcomes {

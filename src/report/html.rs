@@ -1019,17 +1019,6 @@ fn withdrawal_log(o: &mut String, log: &[WithdrawalLogEntry]) {
         esc(&fmt_int(docs)),
     );
     o.push_str("<div class=\"wrap\"><table><thead><tr><th class=\"n\">Gen.</th><th>Date (UTC)</th><th>Delete</th><th class=\"n\">Documents</th><th class=\"n\">Bytes</th><th>Licenses</th><th>Sources</th><th>Files</th></tr></thead><tbody>");
-    let top = |rows: &[BreakdownRow]| -> String {
-        let mut parts: Vec<String> = rows
-            .iter()
-            .take(5)
-            .map(|r| format!("{} ({})", r.value, fmt_int(r.counts.docs)))
-            .collect();
-        if rows.len() > 5 {
-            parts.push(format!("+{} more", rows.len() - 5));
-        }
-        parts.join(", ")
-    };
     for e in log.iter().take(MAX_TABLE_ROWS) {
         let (date, time) = date_time(e.unix);
         let _ = write!(
@@ -1043,8 +1032,8 @@ fn withdrawal_log(o: &mut String, log: &[WithdrawalLogEntry]) {
             esc(&e.query),
             esc(&fmt_int(e.withdrawn.docs)),
             esc(&fmt_bytes(e.withdrawn.bytes)),
-            esc(&top(&e.by_license)),
-            esc(&top(&e.by_source)),
+            esc(&top_values(&e.by_license, 5)),
+            esc(&top_values(&e.by_source, 5)),
             if e.compacted { "dropped by compact" } else { "tombstoned" },
         );
     }

@@ -286,25 +286,8 @@ fn ingest_log(o: &mut String, log: &[IngestEntry]) {
     o.push('\n');
 }
 
-/// `value (docs)` for the largest rows, then how many more.
-fn top_values(rows: &[BreakdownRow], n: usize) -> String {
-    let mut parts: Vec<String> = rows
-        .iter()
-        .take(n)
-        .map(|r| format!("{} ({})", r.value, fmt_int(r.counts.docs)))
-        .collect();
-    if rows.len() > n {
-        parts.push(format!("+{} more", rows.len() - n));
-    }
-    parts.join(", ")
-}
-
 fn withdrawal_log(o: &mut String, log: &[WithdrawalLogEntry]) {
-    let _ = writeln!(
-        o,
-        "## Withdrawal log
-"
-    );
+    let _ = writeln!(o, "## Withdrawal log\n");
     let _ = writeln!(
         o,
         "Every `delete` of the corpus, with what it withdrew from the whole corpus (kept after `compact`).\n"

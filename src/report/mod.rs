@@ -382,6 +382,20 @@ pub(crate) fn facet_noun(facet: &str) -> String {
     }
 }
 
+/// `value (docs)` for the first `n` rows, then how many more (the
+/// withdrawal log's license and source cells).
+pub(crate) fn top_values(rows: &[BreakdownRow], n: usize) -> String {
+    let mut parts: Vec<String> = rows
+        .iter()
+        .take(n)
+        .map(|r| format!("{} ({})", r.value, fmt_int(r.counts.docs)))
+        .collect();
+    if rows.len() > n {
+        parts.push(format!("+{} more", rows.len() - n));
+    }
+    parts.join(", ")
+}
+
 /// `1234567` as `1,234,567`.
 pub(crate) fn fmt_int(n: u64) -> String {
     let digits = n.to_string();

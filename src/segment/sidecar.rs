@@ -14,7 +14,6 @@
 //! zstd-compressed postcard `(value, roaring postings)` pairs.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -31,6 +30,12 @@ const FOOTER: [u8; 4] = *b"CQTF";
 pub fn file_name(segment_file: &str, tagger: &str, generation: u64) -> String {
     let stem = segment_file.split('.').next().unwrap_or(segment_file);
     format!("{stem}.tag-{tagger}-{generation}.cqt")
+}
+
+/// The tagger of a sidecar file name made by [`file_name`].
+pub fn tagger_of(file_name: &str) -> Option<&str> {
+    let rest = file_name.split_once(".tag-")?.1;
+    Some(rest.rsplit_once('-')?.0)
 }
 
 /// One column's place in the file.
@@ -158,16 +163,7 @@ pub fn write(
     out.extend_from_slice(&(mb.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32c::crc32c(&mb).to_le_bytes());
     out.extend_from_slice(&FOOTER);
-    let tmp = path.with_extension("cqt.tmp");
-    {
-        let mut f = File::create(&tmp).at(&tmp)?;
-        f.write_all(&out).at(&tmp)?;
-        f.sync_all().at(&tmp)?;
-    }
-    std::fs::rename(&tmp, path).at(path)?;
-    if let Some(dir) = path.parent() {
-        super::writer::sync_dir(dir)?;
-    }
+    super::writer::write_atomic(&path.with_extension("cqt.tmp"), path, &out)?;
     Ok(out.len() as u64)
 }
 
@@ -219,17 +215,15 @@ impl Sidecar {
     }
 
     fn corrupt(&self, d: impl Into<String>) -> Error {
-        // The tagger is the file name's `tag-<tagger>-<generation>` part.
         let tagger = self
             .path
             .file_name()
             .and_then(|n| n.to_str())
-            .and_then(|n| n.split(".tag-").nth(1))
-            .and_then(|t| t.rsplit_once('-').map(|(t, _)| t.to_string()))
-            .unwrap_or_else(|| "all".into());
+            .and_then(tagger_of)
+            .unwrap_or("all");
         Error::CorruptSignals {
             path: self.path.clone(),
-            tagger,
+            tagger: tagger.to_string(),
             detail: d.into(),
         }
     }
@@ -383,6 +377,14 @@ impl Sidecar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_names_name_their_tagger() {
+        let f = file_name("seg-0000000007.cqs", "quality", 12);
+        assert_eq!(f, "seg-0000000007.tag-quality-12.cqt");
+        assert_eq!(tagger_of(&f), Some("quality"));
+        assert_eq!(tagger_of("seg-0000000007.cqs"), None);
+    }
 
     #[test]
     fn round_trip_and_damage() {

@@ -393,3 +393,19 @@ pub(crate) fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|f| f.sync_all()).at(dir)
 }
+
+/// Replaces `path` with `bytes` atomically: writes them under `tmp`, syncs
+/// the file, renames it over `path` and syncs the directory, so a crash
+/// leaves the old file or the new one.
+pub(crate) fn write_atomic(tmp: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    {
+        let mut f = File::create(tmp).at(tmp)?;
+        f.write_all(bytes).at(tmp)?;
+        f.sync_all().at(tmp)?;
+    }
+    std::fs::rename(tmp, path).at(path)?;
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
+        _ => Ok(()),
+    }
+}

@@ -25,3 +25,13 @@ mod run;
 
 pub use run::{dedup_columns, tag, TagOptions, TagOutcome, TagReport, Tagger};
 pub use settings::TagSettings;
+
+/// MurmurHash3's 64-bit finalizer: spreads every input bit over the output.
+#[inline]
+pub(crate) fn fmix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}

@@ -166,15 +166,10 @@ impl Dictionaries {
     /// gets another fingerprint even when its size stays the same.
     pub fn fingerprint(&self, lang: &str) -> u64 {
         self.set(lang).map_or(0, |s| {
-            s.iter().fold(0u64, |acc, &h| {
-                // fmix64 of each word hash, summed: commutative, and a
-                // changed word changes the sum.
-                let mut z = h ^ (h >> 33);
-                z = z.wrapping_mul(0xff51afd7ed558ccd);
-                z ^= z >> 33;
-                z = z.wrapping_mul(0xc4ceb9fe1a85ec53);
-                acc.wrapping_add(z ^ (z >> 33))
-            })
+            // fmix64 of each word hash, summed: commutative, and a changed
+            // word changes the sum.
+            s.iter()
+                .fold(0u64, |acc, &h| acc.wrapping_add(super::fmix64(h)))
         })
     }
 

@@ -266,14 +266,7 @@ impl Table {
     }
 }
 
-#[inline]
-fn mix64(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
+use super::fmix64 as mix64;
 
 /// The document-level values of the RPv2 signals, in [`RPV2_SIGNALS`] order
 /// (`stop_word_fraction` is `None` when the language has no list).

@@ -776,11 +776,11 @@ fn run_dedup(
                 heap.push(Reverse((k.to_vec(), i, o as u32)));
             }
         }
+        // Flushed, not synced: a work file read back through the page cache
+        // by this process and removed with the work directory.
         keys_out
             .into_inner()
-            .map_err(|e| Error::io(&keys_path, e.into_error()))?
-            .sync_data()
-            .map_err(|e| Error::io(&keys_path, e))?;
+            .map_err(|e| Error::io(&keys_path, e.into_error()))?;
     }
     let rank_of = |i: usize, o: u32| ranks.get(base[i] + o as u64) - 1;
     let mut cfg = dedup::DedupConfig::new(work.clone());
@@ -824,7 +824,7 @@ fn run_dedup(
     pb.finish_and_clear();
     let result = builder.finish().map_err(dedup_err)?;
     let keys_file = std::fs::File::open(&keys_path).map_err(|e| Error::io(&keys_path, e))?;
-    // SAFETY: the file was written and synced above by this process, in a
+    // SAFETY: the file was written and flushed above by this process, in a
     // work directory no other process writes (the corpus write lock is held).
     let keys = unsafe { memmap2::Mmap::map(&keys_file) }.map_err(|e| Error::io(&keys_path, e))?;
     let key_of = |r: u64| -> String {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::language::LangConfig;
 use super::{TagOptions, Tagger};
 use crate::corpus::WriteLock;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 
 /// File name of the settings inside a corpus directory.
 pub const SETTINGS_FILE: &str = "tagging.toml";
@@ -100,13 +100,11 @@ impl TagSettings {
         }
         text.push_str(&format!("dedup_memory_mb = {}\n", self.dedup_memory_mb));
         let path = dir.join(SETTINGS_FILE);
-        let tmp = path.with_extension("toml.tmp");
-        std::fs::write(&tmp, text).at(&tmp)?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .at(&tmp)?;
-        std::fs::rename(&tmp, &path).at(&path)?;
-        crate::segment::writer::sync_dir(dir)
+        crate::segment::writer::write_atomic(
+            &path.with_extension("toml.tmp"),
+            &path,
+            text.as_bytes(),
+        )
     }
 
     /// Removes the settings; false when there were none.
