@@ -386,6 +386,13 @@ impl State<'_> {
     /// Waits for the background writer and records what it wrote.
     fn join_writer(&mut self) -> Result<()> {
         if let Some((i, h)) = self.writer.take() {
+            // Called from a pool worker (a library user's `par_iter`), the
+            // wait runs pool work meanwhile: the writer needs the pool too.
+            while rayon::current_thread_index().is_some() && !h.is_finished() {
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
             let w = h
                 .join()
                 .map_err(|_| Error::Invalid("segment writer thread panicked".into()))??;
@@ -653,13 +660,28 @@ fn run(st: &mut State, inputs: Vec<Input>) -> Result<Vec<IngestLogEntry>> {
             if let Some(c) = &next {
                 line_no += line_count(c);
             }
-            let (parsed, applied) = rayon::join(
-                || next.map(|c| parse_chunk(c, first, &record_opts)),
-                || match prev.take() {
+            // The parse runs on a plain thread that hands its lines to the
+            // pool, never on a pool worker: `apply_chunk` may wait for the
+            // segment writer, which itself needs the pool, and a pool of one
+            // worker blocked in that wait would never run it (issue 10).
+            let (parsed, applied) = std::thread::scope(|s| {
+                let parser = s.spawn(|| next.map(|c| parse_chunk(c, first, &record_opts)));
+                let applied = match prev.take() {
                     Some(p) => st.apply_chunk(&name, p),
                     None => Ok(()),
-                },
-            );
+                };
+                let parsed = parser
+                    .join()
+                    .map_err(|_| Error::Invalid(format!("{name}: parser thread panicked")));
+                (parsed, applied)
+            });
+            let parsed = match parsed {
+                Ok(p) => p,
+                Err(e) => {
+                    outcome = Err(e);
+                    None
+                }
+            };
             if let Err(e) = applied {
                 outcome = Err(e);
             }
