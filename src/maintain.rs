@@ -89,13 +89,21 @@ pub struct CompactReport {
     pub bytes_after: u64,
     /// New generation.
     pub generation: u64,
+    /// The generation of the deduplication run that followed, when the
+    /// corpus had duplicate signals (they depend on the whole corpus, so
+    /// they are recomputed rather than carried).
+    pub dedup_generation: Option<u64>,
 }
 
 /// Rewrites every live document into new segments of about `segment_bytes`,
 /// clustered across the whole corpus by its cluster fields; deleted
-/// documents are dropped. One commit swaps old for new.
+/// documents are dropped. One commit swaps old for new. Per-document
+/// signals are carried in that commit; when the corpus had duplicate
+/// signals, deduplication then runs again (a second commit), so
+/// `is_dup = false` selects after a compaction what it selected before,
+/// less the dropped documents.
 pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
-    let _lock = WriteLock::acquire(dir)?;
+    let lock = WriteLock::acquire(dir)?;
     Catalog::new(dir).refresh_current()?;
     let corpus = Corpus::open(dir)?;
     let st = corpus.state().clone();
@@ -262,7 +270,19 @@ pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
     // still map them keep their view until they close).
     let new_state = Catalog::new(dir).state_from_db()?;
     collect_orphans(dir, &new_state)?;
+    drop(lock);
+    let had_dedup = st.signals.values().any(|s| s.tagger == "dedup");
+    let dedup_generation = if had_dedup {
+        let opts = crate::tag::TagOptions {
+            taggers: vec![crate::tag::Tagger::Dedup],
+            ..Default::default()
+        };
+        crate::tag::tag(dir, &opts)?.generation
+    } else {
+        None
+    };
     Ok(CompactReport {
+        dedup_generation,
         segments_before: st.segments.len(),
         segments_after: written.len(),
         docs,

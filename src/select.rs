@@ -57,7 +57,58 @@ impl Corpus {
             notes: Vec::new(),
         };
         sel.notes = self.notes(plan);
+        sel.notes.extend(self.untagged_notes(plan));
         Ok(sel)
+    }
+
+    /// Hints for signals the plan names that some live documents lack (new
+    /// documents, or duplicates after a `compact`): those documents match no
+    /// condition on the signal, not even `is_dup = false`, so a cleaning
+    /// query would silently lose them.
+    fn untagged_notes(&self, plan: &Plan) -> Vec<String> {
+        let mut fields = std::collections::BTreeSet::new();
+        let mut stack = vec![plan];
+        while let Some(p) = stack.pop() {
+            match p {
+                Plan::Terms { field, .. }
+                | Plan::TermGlob { field, .. }
+                | Plan::Range { field, .. }
+                | Plan::NumIn { field, .. }
+                | Plan::Exists(field) => {
+                    fields.insert(field.as_str());
+                }
+                Plan::Not(c) => stack.push(c),
+                Plan::And(cs) | Plan::Or(cs) => stack.extend(cs.iter()),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        for f in fields {
+            let Some(info) = self.state().signals.get(f) else {
+                continue;
+            };
+            let (mut missing, mut live) = (0u64, 0u64);
+            for s in self.segments() {
+                live += s.live.len();
+                let sc = s
+                    .segment
+                    .overlay()
+                    .sidecars()
+                    .iter()
+                    .find(|sc| sc.position(f).is_some());
+                missing += match sc.map(|sc| sc.tagged()) {
+                    Some(Ok(tagged)) => s.live.difference_len(tagged),
+                    _ => s.live.len(),
+                };
+            }
+            if missing > 0 {
+                out.push(format!(
+                    "signal `{f}` is not computed for {missing} of {live} live documents (ingested or compacted since the {} tagger ran): they match no condition on it; run `corpusql tag --taggers {}`",
+                    info.tagger, info.tagger
+                ));
+            }
+        }
+        out
     }
 
     /// Hints for `field = value` terms that no segment holds.

@@ -31,9 +31,8 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             r.generation
         );
     }
-    let c = corpusql::Corpus::open(dir)?;
-    if c.state().signals.values().any(|s| s.tagger == "dedup") {
-        eprintln!("note: duplicate signals (is_dup, dup_of, near_dup_*) are recomputed by the next `corpusql tag --taggers dedup`; other signals were carried over");
+    if let (Some(g), false) = (r.dedup_generation, a.json) {
+        println!("recomputed duplicate signals (is_dup, dup_of, near_dup_*) -> generation {g}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -414,6 +414,8 @@ enum DupAt {
 /// commits them as one new generation.
 pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<IngestReport> {
     let start = Instant::now();
+    check_inputs(&inputs)?;
+    check_corpus_dir(dir)?;
     std::fs::create_dir_all(dir).at(dir)?;
     let _lock = WriteLock::acquire(dir)?;
     let catalog = Catalog::new(dir);
@@ -528,6 +530,76 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
     )?;
     st.report.seconds = start.elapsed().as_secs_f64();
     Ok(st.report)
+}
+
+/// Refuses, before anything is created, an input path that does not exist
+/// or is not a file (a typo, a directory), naming it.
+fn check_inputs(inputs: &[Input]) -> Result<()> {
+    for i in inputs {
+        let Input::Path(p) = i else { continue };
+        if p.as_os_str() == "-" {
+            continue;
+        }
+        let m = std::fs::metadata(p).at(p)?;
+        if m.is_dir() {
+            return Err(Error::Invalid(format!(
+                "{}: is a directory; name the JSONL files in it (e.g. {}/*.jsonl)",
+                p.display(),
+                p.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Files a corpus directory may hold before its catalog exists: the lock
+/// and what an interrupted first ingest left.
+fn is_corpus_debris(name: &str) -> bool {
+    name == crate::corpus::LOCK_FILE
+        || name == crate::catalog::CATALOG_FILE
+        || name == crate::catalog::CURRENT_FILE
+        || name.starts_with("seg-")
+        || name.starts_with('.')
+}
+
+/// Refuses to create a corpus in a directory that holds other things: a
+/// mistyped `--corpus /etc` must not scatter a catalog among its files.
+fn check_corpus_dir(dir: &Path) -> Result<()> {
+    if Catalog::new(dir).exists() {
+        return Ok(());
+    }
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    let mut foreign = Vec::new();
+    for e in entries {
+        let e = e.at(dir)?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !is_corpus_debris(&name) {
+            foreign.push(name);
+        }
+    }
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    foreign.sort();
+    let shown = foreign
+        .iter()
+        .take(3)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = if foreign.len() > 3 {
+        format!(" and {} more", foreign.len() - 3)
+    } else {
+        String::new()
+    };
+    Err(Error::Invalid(format!(
+        "{} is not a corpus and is not empty (it holds {shown}{more}): a new corpus needs an empty or new directory; check --corpus / CORPUSQL_DIR",
+        dir.display()
+    )))
 }
 
 /// License values of freshly written segments that normalize to `unknown`.
