@@ -54,6 +54,7 @@ pub mod maintain;
 pub mod mixture;
 pub mod plan;
 pub mod policy;
+mod pool;
 pub mod query;
 pub mod report;
 pub mod schema;

@@ -870,6 +870,7 @@ impl Streamer {
             &mut self.rx,
             std::sync::mpsc::sync_channel(1).1,
         ));
+        crate::pool::help_while(|| !h.is_finished());
         let mut st = h.join().ok()?.state();
         st.next_sequence = self.opts.start + self.received * self.opts.world;
         Some(st)
@@ -880,7 +881,18 @@ impl Iterator for Streamer {
     type Item = Result<Batch>;
 
     fn next(&mut self) -> Option<Result<Batch>> {
-        let b = self.rx.recv().ok()?;
+        let b = if crate::pool::on_worker() {
+            // The prefetch thread needs the pool this worker belongs to.
+            loop {
+                match self.rx.try_recv() {
+                    Ok(b) => break b,
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
+                    Err(std::sync::mpsc::TryRecvError::Empty) => crate::pool::help_once(),
+                }
+            }
+        } else {
+            self.rx.recv().ok()?
+        };
         if let Ok(b) = &b {
             self.received += b.rows as u64;
         }

@@ -285,34 +285,52 @@ fn every_command_finishes_on_one_cpu() {
     every_command(OneCpu::Taskset);
 }
 
-/// The library on a pool worker of a one-thread pool: `ingest` called from
-/// inside `ThreadPool::install` must not wait for the pool it occupies.
+/// Runs `f` on the only worker of this test process's global rayon pool
+/// (built with one thread), under the watchdog: the library's own threads
+/// (segment writer, stream prefetch) then share that one worker with `f`.
+fn on_the_only_worker<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    one_thread_global_pool();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (r, ()) = rayon::join(f, || ());
+        let _ = tx.send(r);
+    });
+    rx.recv_timeout(WATCHDOG)
+        .unwrap_or_else(|_| panic!("{what} on the only worker of a one-thread pool hung"))
+}
+
+/// Builds this process's global pool with one worker; every library test
+/// calls it first, before anything else can start the pool with more.
+fn one_thread_global_pool() {
+    static ONE: std::sync::Once = std::sync::Once::new();
+    ONE.call_once(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build_global()
+            .expect("the global pool is built once, here");
+    });
+}
+
+/// `ingest` called from a pool worker (a user's `par_iter`) must not wait
+/// for the pool it occupies.
 #[test]
-fn library_ingest_inside_a_one_thread_pool() {
+fn library_ingest_on_a_pool_worker() {
+    one_thread_global_pool();
     let tmp = tempfile::tempdir().unwrap();
     let data = demo_jsonl(tmp.path(), 3000);
     let dir = tmp.path().join("c");
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
     let d = dir.clone();
-    std::thread::spawn(move || {
-        let r = pool.install(|| {
-            let opts = corpusql::IngestOptions {
-                segment_bytes: 1 << 20,
-                progress: false,
-                ..Default::default()
-            };
-            corpusql::ingest(&d, vec![corpusql::Input::Path(data)], &opts)
-        });
-        let _ = tx.send(r.map(|r| r.ingested));
+    let got = on_the_only_worker("ingest", move || {
+        let opts = corpusql::IngestOptions {
+            segment_bytes: 1 << 20,
+            ..Default::default()
+        };
+        corpusql::ingest(&d, vec![corpusql::Input::Path(data)], &opts)
+            .map(|r| (r.ingested, r.segments))
     });
-    let got = rx
-        .recv_timeout(WATCHDOG)
-        .expect("ingest inside a one-thread pool hung");
-    assert_eq!(got.unwrap(), 3000);
+    let (docs, segments) = got.unwrap();
+    assert_eq!(docs, 3000);
+    assert!(segments >= 3, "{segments}");
     let o = Command::new(BIN)
         .arg("-C")
         .arg(&dir)
@@ -320,4 +338,40 @@ fn library_ingest_inside_a_one_thread_pool() {
         .output()
         .unwrap();
     assert_eq!(stdout(&o).trim(), "3000");
+}
+
+/// The streamer consumed on a pool worker: its prefetch thread needs that
+/// pool, so waiting for a batch (or for the thread, in `finish`) must not
+/// hold the only worker.
+#[test]
+fn library_stream_on_a_pool_worker() {
+    one_thread_global_pool();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = demo_jsonl(tmp.path(), 1500);
+    let dir = tmp.path().join("c");
+    let opts = corpusql::IngestOptions {
+        segment_bytes: 1 << 20,
+        ..Default::default()
+    };
+    corpusql::ingest(&dir, vec![corpusql::Input::Path(data)], &opts).unwrap();
+    const MIX: &str = "seed = 3\ntokens = 300_000\nseq_len = 256\n\n\
+               [[component]]\nname = \"all\"\nquery = \"*\"\nweight = 1\n";
+    let d = dir.clone();
+    let (first, state, all) = on_the_only_worker("stream", move || {
+        let corpus = corpusql::Corpus::open(&d).unwrap();
+        let m = corpusql::mixture::Mixture::from_toml(MIX, "mix.toml").unwrap();
+        let mut s = corpusql::stream::Streamer::new(&corpus, &m, Default::default(), 8, 2).unwrap();
+        let mut first = 0u64;
+        for _ in 0..5 {
+            first += s.next().unwrap().unwrap().rows as u64;
+        }
+        // Stopping early joins the prefetch thread from the worker.
+        let state = s.finish().unwrap();
+        let s = corpusql::stream::Streamer::new(&corpus, &m, Default::default(), 8, 2).unwrap();
+        let all: u64 = s.map(|b| b.unwrap().rows as u64).sum();
+        (first, state.next_sequence, all)
+    });
+    assert_eq!(first, 40);
+    assert_eq!(state, first);
+    assert_eq!(all, 300_000 / 256);
 }

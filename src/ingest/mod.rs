@@ -388,11 +388,7 @@ impl State<'_> {
         if let Some((i, h)) = self.writer.take() {
             // Called from a pool worker (a library user's `par_iter`), the
             // wait runs pool work meanwhile: the writer needs the pool too.
-            while rayon::current_thread_index().is_some() && !h.is_finished() {
-                if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                    std::thread::sleep(std::time::Duration::from_millis(1));
-                }
-            }
+            crate::pool::help_while(|| !h.is_finished());
             let w = h
                 .join()
                 .map_err(|_| Error::Invalid("segment writer thread panicked".into()))??;
@@ -742,6 +738,7 @@ fn run(st: &mut State, inputs: Vec<Input>) -> Result<Vec<IngestLogEntry>> {
                     Some(p) => st.apply_chunk(&name, p),
                     None => Ok(()),
                 };
+                crate::pool::help_while(|| !parser.is_finished());
                 let parsed = parser
                     .join()
                     .map_err(|_| Error::Invalid(format!("{name}: parser thread panicked")));
