@@ -359,6 +359,10 @@ fn zero_and_out_of_range_numbers_are_option_errors_not_panics() {
         ),
         (&["stream", "lang=fr", "--world", "0"], "--world"),
         (
+            &["stream", "lang=fr", "--world", "18446744073709551615"],
+            "--world",
+        ),
+        (
             &["stream", "lang=fr", "--rank", "3", "--world", "2"],
             "--rank",
         ),

@@ -40,6 +40,11 @@ pub fn usize_in(lo: u64, hi: u64) -> RangedU64ValueParser<usize> {
     RangedU64ValueParser::<usize>::new().range(lo..=hi)
 }
 
+/// A `u64` option in `lo..=hi`.
+pub fn u64_in(lo: u64, hi: u64) -> RangedU64ValueParser<u64> {
+    RangedU64ValueParser::<u64>::new().range(lo..=hi)
+}
+
 /// A `u64` option of at least `lo`.
 pub fn u64_from(lo: u64) -> RangedU64ValueParser<u64> {
     RangedU64ValueParser::<u64>::new().range(lo..)

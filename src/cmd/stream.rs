@@ -29,8 +29,8 @@ pub struct Args {
     /// This process's rank.
     #[arg(long, default_value_t = 0)]
     pub rank: u64,
-    /// Number of ranks.
-    #[arg(long, default_value_t = 1, value_parser = super::u64_from(1))]
+    /// Number of ranks (1 to 2^32: sequence numbers stay within u64).
+    #[arg(long, default_value_t = 1, value_parser = super::u64_in(1, 1 << 32))]
     pub world: u64,
     /// Continue from this state file.
     #[arg(long)]
