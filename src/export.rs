@@ -5,7 +5,7 @@
 //! decompressed and formatted in parallel and written in storage order.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use roaring::RoaringBitmap;
@@ -60,6 +60,37 @@ impl Projection {
                 }
             }
         }
+    }
+}
+
+impl Projection {
+    /// Checks that every name of a field list is one the corpus knows (a
+    /// stored field, the key or the text, a derived facet, a computed
+    /// signal, `bytes`): an unknown name is an error naming it, with the
+    /// tagger that computes it when it is a signal not computed yet, else
+    /// the nearest known name.
+    pub fn check(&self, schema: &crate::schema::Schema) -> Result<()> {
+        let Projection::Fields(fields) = self else {
+            return Ok(());
+        };
+        let mut known = schema.known_names();
+        known.push(&schema.text_field);
+        known.push("id");
+        for f in fields {
+            if known.contains(&f.as_str()) {
+                continue;
+            }
+            if let Some(hint) = crate::tag::Tagger::not_computed_hint(f) {
+                return Err(Error::Invalid(format!("--fields: {hint}")));
+            }
+            let hint = crate::query::suggest(f, known.iter().copied())
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            return Err(Error::Invalid(format!(
+                "--fields: unknown field `{f}`{hint}"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -302,29 +333,162 @@ pub fn write_jsonl_with(
     Ok(n)
 }
 
-/// An output sink: stdout (`-` or none) or a file, compressed by extension.
-pub fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
+/// An output sink: stdout (`-` or none) or a file, compressed by extension
+/// (`.zst`, `.gz`). A file is written under a temporary name beside it
+/// (`.NAME.tmp-PID`) and renamed over its path by [`Output::finish`]; an
+/// output dropped unfinished (an error on the way) removes the temporary,
+/// so a failed export leaves no partial file and an older file at the path
+/// untouched.
+pub fn open_output(path: Option<&Path>) -> Result<Output> {
     let Some(p) = path.filter(|p| p.as_os_str() != "-") else {
-        return Ok(Box::new(std::io::BufWriter::with_capacity(
-            1 << 20,
-            std::io::stdout().lock(),
-        )));
+        return Ok(Output {
+            sink: Some(Sink::Stdout(std::io::BufWriter::with_capacity(
+                1 << 20,
+                std::io::stdout().lock(),
+            ))),
+            pending: None,
+        });
     };
-    let f = std::fs::File::create(p).at(p)?;
-    let buf = std::io::BufWriter::with_capacity(1 << 20, f);
-    let name = p.to_string_lossy();
-    Ok(if name.ends_with(".zst") {
-        Box::new(
-            zstd::stream::write::Encoder::new(buf, 3)
-                .at(p)?
-                .auto_finish(),
-        )
-    } else if name.ends_with(".gz") {
-        Box::new(flate2::write::GzEncoder::new(
-            buf,
-            flate2::Compression::default(),
-        ))
-    } else {
-        Box::new(buf)
-    })
+    Output::create(p)
+}
+
+/// Where an [`Output`] writes.
+enum Sink {
+    Stdout(std::io::BufWriter<std::io::StdoutLock<'static>>),
+    Plain(std::io::BufWriter<std::fs::File>),
+    Zstd(zstd::stream::write::Encoder<'static, std::io::BufWriter<std::fs::File>>),
+    Gz(flate2::write::GzEncoder<std::io::BufWriter<std::fs::File>>),
+}
+
+/// A file being written under a temporary name: see [`open_output`].
+#[derive(Debug)]
+struct Pending {
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+/// An output being written: stdout, or a file that appears at its path only
+/// when [`Output::finish`] succeeds (see [`open_output`]).
+pub struct Output {
+    sink: Option<Sink>,
+    pending: Option<Pending>,
+}
+
+/// The temporary name of `path`'s content while it is written: a hidden
+/// file in the same directory (so the final rename stays on one file system).
+pub fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+impl Output {
+    /// A file at `path`, compressed by its extension, written under
+    /// [`temp_path`] until [`Output::finish`].
+    pub fn create(path: &Path) -> Result<Output> {
+        Output::create_with(path, true)
+    }
+
+    /// A file at `path` written as is whatever its extension (binary
+    /// tokens, reports), under [`temp_path`] until [`Output::finish`].
+    pub fn create_uncompressed(path: &Path) -> Result<Output> {
+        Output::create_with(path, false)
+    }
+
+    fn create_with(path: &Path, compress: bool) -> Result<Output> {
+        if path.is_dir() {
+            return Err(Error::Invalid(format!(
+                "{}: is a directory; give a file name",
+                path.display()
+            )));
+        }
+        let tmp = temp_path(path);
+        let f = std::fs::File::create(&tmp).at(path)?;
+        // From here on, dropping `out` removes the temporary.
+        let mut out = Output {
+            sink: None,
+            pending: Some(Pending {
+                tmp,
+                path: path.to_path_buf(),
+            }),
+        };
+        let buf = std::io::BufWriter::with_capacity(1 << 20, f);
+        let name = path.to_string_lossy();
+        out.sink = Some(if compress && name.ends_with(".zst") {
+            Sink::Zstd(zstd::stream::write::Encoder::new(buf, 3).at(path)?)
+        } else if compress && name.ends_with(".gz") {
+            Sink::Gz(flate2::write::GzEncoder::new(
+                buf,
+                flate2::Compression::default(),
+            ))
+        } else {
+            Sink::Plain(buf)
+        });
+        Ok(out)
+    }
+
+    /// Flushes everything (ending a compressed stream) and, for a file,
+    /// syncs it and renames it over its path.
+    pub fn finish(mut self) -> Result<()> {
+        let at = self
+            .pending
+            .as_ref()
+            .map(|p| p.path.clone())
+            .unwrap_or_else(|| PathBuf::from("<stdout>"));
+        let file = match self.sink.take() {
+            None => None,
+            Some(Sink::Stdout(mut w)) => {
+                w.flush().at(&at)?;
+                None
+            }
+            Some(Sink::Plain(w)) => Some(w),
+            Some(Sink::Zstd(e)) => Some(e.finish().at(&at)?),
+            Some(Sink::Gz(e)) => Some(e.finish().at(&at)?),
+        };
+        if let Some(w) = file {
+            let f = w.into_inner().map_err(|e| Error::io(&at, e.into_error()))?;
+            f.sync_all().at(&at)?;
+        }
+        if let Some(p) = self.pending.take() {
+            if let Err(e) = std::fs::rename(&p.tmp, &p.path) {
+                let _ = std::fs::remove_file(&p.tmp);
+                return Err(Error::io(&p.path, e));
+            }
+        }
+        Ok(())
+    }
+
+    fn writer(&mut self) -> std::io::Result<&mut dyn Write> {
+        Ok(match self.sink.as_mut() {
+            Some(Sink::Stdout(w)) => w,
+            Some(Sink::Plain(w)) => w,
+            Some(Sink::Zstd(w)) => w,
+            Some(Sink::Gz(w)) => w,
+            None => return Err(std::io::Error::other("output already finished")),
+        })
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.writer()?.write(b)
+    }
+    fn write_all(&mut self, b: &[u8]) -> std::io::Result<()> {
+        self.writer()?.write_all(b)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer()?.flush()
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if let Some(p) = self.pending.take() {
+            // Unfinished: an error interrupted the writing. Close, then remove.
+            drop(self.sink.take());
+            let _ = std::fs::remove_file(&p.tmp);
+        }
+    }
 }

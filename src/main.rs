@@ -27,8 +27,8 @@ pub struct Cli {
         default_value = "./corpus"
     )]
     corpus: PathBuf,
-    /// Worker threads (default: all cores).
-    #[arg(long, global = true)]
+    /// Worker threads (default: all cores; 1 to 1024).
+    #[arg(long, global = true, value_parser = cmd::usize_in(1, 1024))]
     threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
@@ -81,8 +81,10 @@ enum Command {
 }
 
 /// Inserts `query` before a bare query: the first positional argument that
-/// is not a subcommand.
-fn with_default_subcommand(args: Vec<OsString>) -> Vec<OsString> {
+/// is not a subcommand. A first argument that is one bare word, close to a
+/// command name and not a valid query (`coutn`, `stat`) is a mistyped
+/// command: the error says so and names the command it is close to.
+fn with_default_subcommand(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
     let mut i = 1;
     while i < args.len() {
         let a = args[i].to_string_lossy();
@@ -95,19 +97,46 @@ fn with_default_subcommand(args: Vec<OsString>) -> Vec<OsString> {
             continue;
         }
         let cmd = <Cli as clap::CommandFactory>::command();
-        let known = a == "help" || cmd.get_subcommands().any(|c| c.get_name() == a);
-        if !known {
-            let mut v = args;
-            v.insert(i, "query".into());
-            return v;
+        let names: Vec<&str> = cmd
+            .get_subcommands()
+            .map(|c| c.get_name())
+            .chain(["help"])
+            .collect();
+        if names.contains(&a.as_ref()) {
+            break;
         }
-        break;
+        if let Some(near) = mistyped_command(&a, &names) {
+            return Err(format!("unknown command `{a}`; did you mean `{near}`?"));
+        }
+        let mut v = args;
+        v.insert(i, "query".into());
+        return Ok(v);
     }
-    args
+    Ok(args)
+}
+
+/// The command `word` is probably a misspelling of: `word` is one bare word
+/// (letters, digits, `-`, `_`), not a valid query, and near a command name.
+fn mistyped_command<'a>(word: &str, names: &[&'a str]) -> Option<&'a str> {
+    let bare = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !bare || corpusql::query::parse(word).is_ok() {
+        return None;
+    }
+    corpusql::query::suggest(word, names.iter().copied())
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(with_default_subcommand(std::env::args_os().collect()));
+    let args = match with_default_subcommand(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     if let Some(n) = cli.threads {
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -155,5 +184,38 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn a_bare_word_near_a_command_is_a_mistyped_command() {
+        let e = with_default_subcommand(args(&["corpusql", "coutn", "lang=fr"])).unwrap_err();
+        assert_eq!(e, "unknown command `coutn`; did you mean `count`?");
+        let e = with_default_subcommand(args(&["corpusql", "-C", "x", "stat"])).unwrap_err();
+        assert_eq!(e, "unknown command `stat`; did you mean `stats`?");
+        // Queries keep the shortcut; known commands pass through.
+        for q in ["lang=fr", "lang = fr", "*", "not lang=fr"] {
+            let v = with_default_subcommand(args(&["corpusql", q])).unwrap();
+            assert_eq!(v[1], "query", "{q}");
+        }
+        let v = with_default_subcommand(args(&["corpusql", "count", "*"])).unwrap();
+        assert_eq!(v, args(&["corpusql", "count", "*"]));
+    }
+
+    #[test]
+    fn stream_refuses_only_a_terminal_stdout() {
+        use cmd::stream::refuses_terminal;
+        assert!(refuses_terminal(None, true));
+        assert!(refuses_terminal(Some("-".as_ref()), true));
+        assert!(!refuses_terminal(Some("out.u16".as_ref()), true));
+        assert!(!refuses_terminal(None, false));
     }
 }

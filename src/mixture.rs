@@ -223,6 +223,8 @@ pub struct Resolved {
 
 /// Runs each component's query and loads token counts.
 pub fn resolve(corpus: &Corpus, m: &Mixture) -> Result<Resolved> {
+    // An inline mixture was never checked: a zero seq_len would divide by zero.
+    m.check("mixture")?;
     let tokenizer = Tokenizer::load(&m.tokenizer)?.redacting(m.redact_pii);
     let counts = corpus_counts(corpus, &tokenizer)?;
     let policy = crate::policy::Policy {

@@ -73,6 +73,9 @@ pub fn plan(q: &str, schema: &Schema) -> Result<Plan, QueryError> {
 }
 
 fn unknown_field(q: &str, name: &str, span: Span, schema: &Schema) -> QueryError {
+    if let Some(hint) = crate::tag::Tagger::not_computed_hint(name) {
+        return QueryError::new(q, span, hint);
+    }
     let known = schema.known_names();
     QueryError::new(q, span, format!("unknown field `{name}`"))
         .with_suggestion(query::suggest(name, known.iter().copied()).map(|s| s.to_string()))

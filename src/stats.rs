@@ -89,6 +89,9 @@ fn partition(
             )))
         }
         None => {
+            if let Some(hint) = crate::tag::Tagger::not_computed_hint(field) {
+                return Err(Error::Invalid(hint));
+            }
             let known = corpus.schema().known_names();
             let hint = crate::query::suggest(field, known.iter().copied())
                 .map(|s| format!("; did you mean `{s}`?"))

@@ -244,7 +244,21 @@ pub fn segment_counts(
     seg: &Segment,
     tok: &Tokenizer,
 ) -> Result<Arc<Vec<u32>>> {
+    segment_counts_with(dir, file, seg, tok, &|_| {})
+}
+
+/// [`segment_counts`], calling `progress` with the text bytes of each block
+/// as it is counted (from several threads), or with the segment's text bytes
+/// at once when the counts were kept already.
+pub fn segment_counts_with(
+    dir: &Path,
+    file: &str,
+    seg: &Segment,
+    tok: &Tokenizer,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Arc<Vec<u32>>> {
     if let Tokenizer::Bytes = tok {
+        progress(seg.meta().text_bytes);
         let col = seg
             .numeric(crate::format::BYTES_FIELD)?
             .ok_or_else(|| Error::corrupt(seg.path(), "bytes column missing"))?;
@@ -252,15 +266,18 @@ pub fn segment_counts(
     }
     let path = counts_path(dir, file, &tok.id());
     if let Some(c) = read_counts(&path, seg.doc_count())? {
+        progress(seg.meta().text_bytes);
         return Ok(Arc::new(c));
     }
     let per_block: Vec<Vec<u32>> = (0..seg.blocks().len())
         .into_par_iter()
         .map(|b| {
             let block = seg.read_block(b)?;
-            (0..block.len())
+            let counts = (0..block.len())
                 .map(|i| tok.count(block.text(i)))
-                .collect::<Result<Vec<u32>>>()
+                .collect::<Result<Vec<u32>>>()?;
+            progress((0..block.len()).map(|i| block.text(i).len() as u64).sum());
+            Ok(counts)
         })
         .collect::<Result<_>>()?;
     let counts: Vec<u32> = per_block.into_iter().flatten().collect();

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Target size of the new segments' documents, in MiB.
-    #[arg(long, default_value_t = 192)]
+    #[arg(long, default_value_t = 192, value_parser = super::usize_in(1, super::MAX_SEGMENT_MB))]
     pub segment_mb: usize,
     /// Print the report as JSON.
     #[arg(long)]

@@ -12,7 +12,7 @@ use corpusql::{ingest, Corpus, IngestOptions, Input};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Documents to generate.
-    #[arg(long, default_value_t = corpusql::demo::DEFAULT_DOCS)]
+    #[arg(long, default_value_t = corpusql::demo::DEFAULT_DOCS, value_parser = super::usize_in(1, 1 << 32))]
     pub docs: usize,
     /// Generator seed.
     #[arg(long, default_value_t = 42)]

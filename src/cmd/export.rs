@@ -1,7 +1,6 @@
 //! `corpusql export QUERY -o FILE`: matching documents to a file
 //! (compressed by extension: .zst, .gz).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -72,16 +71,13 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     if let Some(n) = a.limit {
         sel.truncate(n);
     }
+    let proj = Projection::parse_with(a.fields.as_deref(), a.signals);
+    proj.check(corpus.schema())?;
+    // A file appears at its path only when every document is written.
     let mut out = open_output(a.output.as_deref())?;
     let Format::Jsonl = a.format;
-    let n = write_jsonl_with(
-        &sel,
-        &Projection::parse_with(a.fields.as_deref(), a.signals),
-        a.redact_pii,
-        &mut out,
-    )?;
-    out.flush()?;
-    drop(out);
+    let n = write_jsonl_with(&sel, &proj, a.redact_pii, &mut out)?;
+    out.finish()?;
     if let Some(p) = &a.output {
         eprintln!("exported {n} documents to {}", p.display());
     }

@@ -27,7 +27,7 @@ pub struct PlanArgs {
     #[arg(long, default_value = "bytes")]
     pub tokenizer: String,
     /// Sequence length for a query.
-    #[arg(long, default_value_t = 2048)]
+    #[arg(long, default_value_t = 2048, value_parser = super::usize_in(1, super::MAX_SEQ_LEN))]
     pub seq_len: usize,
     /// Print JSON.
     #[arg(long)]

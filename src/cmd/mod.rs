@@ -25,6 +25,31 @@ pub mod verify;
 
 use std::io::Write;
 
+use clap::builder::RangedU64ValueParser;
+
+/// Largest `--seq-len`: 16,777,216 tokens (one batch row must fit in memory).
+pub const MAX_SEQ_LEN: u64 = 1 << 24;
+
+/// Largest `--segment-mb`: 64 GiB of documents per segment.
+pub const MAX_SEGMENT_MB: u64 = 1 << 16;
+
+/// A `usize` option in `lo..=hi`: anything else is clap's error naming the
+/// option and the range, exit 2 (a zero that would divide, a size that
+/// would overflow).
+pub fn usize_in(lo: u64, hi: u64) -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::<usize>::new().range(lo..=hi)
+}
+
+/// A `u64` option in `lo..=hi`.
+pub fn u64_in(lo: u64, hi: u64) -> RangedU64ValueParser<u64> {
+    RangedU64ValueParser::<u64>::new().range(lo..=hi)
+}
+
+/// A `u64` option of at least `lo`.
+pub fn u64_from(lo: u64) -> RangedU64ValueParser<u64> {
+    RangedU64ValueParser::<u64>::new().range(lo..)
+}
+
 /// Prints query notes ("no document has lang = frr; did you mean fr?") to stderr.
 pub fn print_notes(sel: &corpusql::Selection) {
     for n in &sel.notes {

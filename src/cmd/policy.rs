@@ -14,6 +14,9 @@ use corpusql::Corpus;
 pub struct Args {
     #[command(subcommand)]
     command: Option<PolicyCommand>,
+    /// Print the policy and what it holds back as one JSON object.
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -62,21 +65,37 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     }
     let corpus = Corpus::open(dir)?;
     let p = Policy::load(dir)?;
+    let (_, held) = policy::apply(&corpus, &corpus.all(), &p)?;
+    let denied: Vec<&str> = LicenseClass::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|c| !p.allows(c))
+        .collect();
+    if a.json {
+        super::print_json(&serde_json::json!({
+            "allow": p.is_set().then(|| p.allowed()),
+            "held_back_classes": denied,
+            "note": p.note,
+            "documents": corpus.len(),
+            "held_back": {
+                "docs": held.docs,
+                "bytes": held.bytes,
+                "by_license": held.by_license.iter().map(|(id, class, docs, bytes)| serde_json::json!({
+                    "license_id": id, "license_class": class, "docs": docs, "bytes": bytes,
+                })).collect::<Vec<_>>(),
+            },
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if !p.is_set() {
         println!("no policy: every license class may be exported and streamed");
     } else {
         println!("allowed license classes: {}", p.allowed().join(", "));
-        let denied: Vec<&str> = LicenseClass::ALL
-            .iter()
-            .map(|c| c.as_str())
-            .filter(|c| !p.allows(c))
-            .collect();
         println!("held back: {}", denied.join(", "));
         if let Some(n) = &p.note {
             println!("note: {n}");
         }
     }
-    let (_, held) = policy::apply(&corpus, &corpus.all(), &p)?;
     println!("{} of {} documents held back", held.docs, corpus.len());
     for (id, class, docs, bytes) in &held.by_license {
         println!(

@@ -29,16 +29,14 @@ pub struct Args {
 pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let corpus = Corpus::open(dir)?;
     let mut sel = corpus.query(&a.query)?;
+    let proj = Projection::parse_with(a.fields.as_deref(), a.signals);
+    proj.check(corpus.schema())?;
     super::print_notes(&sel);
     if let Some(n) = a.limit {
         sel.truncate(n);
     }
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-    write_jsonl(
-        &sel,
-        &Projection::parse_with(a.fields.as_deref(), a.signals),
-        &mut out,
-    )?;
+    write_jsonl(&sel, &proj, &mut out)?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,11 +1,12 @@
 //! `corpusql stream MIX.toml|QUERY`: packed token sequences for a trainer,
 //! as raw little-endian u16/u32 or `.npy`, sharded by rank, resumable.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+use corpusql::export::Output;
 use corpusql::mixture::Mixture;
 use corpusql::stream::{Engine, StreamOptions, StreamState};
 use corpusql::Corpus;
@@ -20,7 +21,7 @@ pub struct Args {
     #[arg(long, default_value = "bytes")]
     pub tokenizer: String,
     /// Sequence length for a query.
-    #[arg(long, default_value_t = 2048)]
+    #[arg(long, default_value_t = 2048, value_parser = super::usize_in(1, super::MAX_SEQ_LEN))]
     pub seq_len: usize,
     /// Seed for a query's order.
     #[arg(long, default_value_t = 0)]
@@ -28,8 +29,8 @@ pub struct Args {
     /// This process's rank.
     #[arg(long, default_value_t = 0)]
     pub rank: u64,
-    /// Number of ranks.
-    #[arg(long, default_value_t = 1)]
+    /// Number of ranks (1 to 2^32: sequence numbers stay within u64).
+    #[arg(long, default_value_t = 1, value_parser = super::u64_in(1, 1 << 32))]
     pub world: u64,
     /// Continue from this state file.
     #[arg(long)]
@@ -38,7 +39,7 @@ pub struct Args {
     #[arg(long)]
     pub state_out: Option<PathBuf>,
     /// Sequences between state writes.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = super::u64_from(1))]
     pub state_every: u64,
     /// Stop after this many sequences (of this rank).
     #[arg(long)]
@@ -86,16 +87,38 @@ pub fn mixture_of(
     }
 }
 
-fn write_state(path: &Path, st: &StreamState) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(st)?)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+/// Whether `stream` must refuse to run: its binary tokens would go to a
+/// terminal (no `-o FILE`, or `-o -`, and stdout is one).
+pub fn refuses_terminal(output: Option<&Path>, stdout_is_terminal: bool) -> bool {
+    stdout_is_terminal && output.is_none_or(|p| p.as_os_str() == "-")
+}
+
+/// Writes `bytes` to `path` under a temporary name renamed over it, so a
+/// reader never sees half a file.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut f = Output::create_uncompressed(path)?;
+    f.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.finish()?;
     Ok(())
+}
+
+fn write_state(path: &Path, st: &StreamState) -> anyhow::Result<()> {
+    write_file_atomic(path, &serde_json::to_vec_pretty(st)?)
 }
 
 /// Runs `stream`.
 pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
+    if refuses_terminal(a.output.as_deref(), std::io::stdout().is_terminal()) {
+        bail!("refusing to write binary tokens to a terminal; use -o FILE or redirect");
+    }
+    if a.rank >= a.world {
+        bail!(
+            "--rank {} is not below --world {}: ranks are 0 to world - 1",
+            a.rank,
+            a.world
+        );
+    }
     let corpus = Corpus::open(dir)?;
     let mut m = mixture_of(&a.source, &a.tokenizer, a.seq_len, a.seed)?;
     m.redact_pii = a.redact_pii;
@@ -136,12 +159,15 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         Format::U32 => true,
         Format::Npy => vocab > 65536,
     };
-    let mut out: Box<dyn Write> = match &a.output {
-        Some(p) if p.as_os_str() != "-" => Box::new(std::io::BufWriter::with_capacity(
-            1 << 22,
-            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
-        )),
-        _ => Box::new(std::io::BufWriter::with_capacity(
+    // A file appears at its path only when the stream ends well; on an
+    // error its temporary is removed (a file already there stays).
+    let mut file = match &a.output {
+        Some(p) if p.as_os_str() != "-" => Some(Output::create_uncompressed(p)?),
+        _ => None,
+    };
+    let mut out: Box<dyn Write + '_> = match file.as_mut() {
+        Some(f) => Box::new(std::io::BufWriter::with_capacity(1 << 22, f)),
+        None => Box::new(std::io::BufWriter::with_capacity(
             1 << 22,
             std::io::stdout().lock(),
         )),
@@ -212,6 +238,9 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         .map_err(|_| anyhow::anyhow!("stream producer thread panicked"))?;
     out.flush()?;
     drop(out);
+    if let Some(f) = file {
+        f.finish()?;
+    }
     if let Some(p) = &a.state_out {
         write_state(p, &state_at(written))?;
     }
@@ -236,8 +265,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             "tokens_by_source": e.by_source,
             "state": state_at(written),
         });
-        std::fs::write(p, serde_json::to_vec_pretty(&rep)?)
-            .with_context(|| format!("writing {}", p.display()))?;
+        write_file_atomic(p, &serde_json::to_vec_pretty(&rep)?)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -36,7 +36,7 @@ pub struct Args {
     #[arg(long)]
     pub force: bool,
     /// Memory for deduplication buffers before spilling to disk, in MiB.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = super::usize_in(1, 1 << 20))]
     pub dedup_memory_mb: usize,
     /// No progress bar.
     #[arg(long, short)]
@@ -48,6 +48,10 @@ pub struct Args {
     /// Stop tagging on ingest (removes `tagging.toml`); tags nothing.
     #[arg(long, conflicts_with = "on_ingest")]
     pub stop_on_ingest: bool,
+    /// Print the result as one JSON object (`taggers`, `generation`,
+    /// `seconds`, `bytes`, `on_ingest`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -89,7 +93,10 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if a.stop_on_ingest {
-        if TagSettings::clear(dir)? {
+        let stopped = TagSettings::clear(dir)?;
+        if a.json {
+            super::print_json(&serde_json::json!({ "stopped_on_ingest": stopped }))?;
+        } else if stopped {
             println!("ingest no longer tags (removed {SETTINGS_FILE})");
         } else {
             println!("ingest was not tagging: nothing to stop");
@@ -115,12 +122,28 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         force: a.force,
     };
     let r = tag(dir, &opts)?;
+    let mut on_ingest = None;
     if a.on_ingest {
         let settings = TagSettings::from_options(&opts);
         settings.save(dir)?;
+        on_ingest = Some(settings.taggers.clone());
+    }
+    if a.json {
+        super::print_json(&serde_json::json!({
+            "taggers": r.outcomes.iter().map(|o| serde_json::json!({
+                "tagger": o.tagger, "version": o.version, "docs": o.docs, "sidecars": o.sidecars,
+            })).collect::<Vec<_>>(),
+            "generation": r.generation,
+            "seconds": r.seconds,
+            "bytes": r.bytes,
+            "on_ingest": on_ingest,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(taggers) = &on_ingest {
         println!(
             "ingest will run {} after every commit, with these options ({SETTINGS_FILE}; `corpusql tag --stop-on-ingest` stops it)",
-            settings.taggers.join(",")
+            taggers.join(",")
         );
     }
     for o in &r.outcomes {

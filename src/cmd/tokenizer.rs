@@ -23,8 +23,8 @@ enum TokCommand {
 pub struct TrainArgs {
     /// The documents to train on.
     pub query: String,
-    /// Vocabulary size.
-    #[arg(long, default_value_t = 32000)]
+    /// Vocabulary size (at least 257: the 256 bytes and the end-of-text token).
+    #[arg(long, default_value_t = 32000, value_parser = super::usize_in(257, 1 << 24))]
     pub vocab_size: usize,
     /// Output tokenizer.json.
     #[arg(long, short)]

@@ -22,7 +22,7 @@ pub struct Args {
     #[arg(long, default_value = "bytes")]
     pub tokenizer: String,
     /// Sequence length for a query.
-    #[arg(long, default_value_t = 2048)]
+    #[arg(long, default_value_t = 2048, value_parser = super::usize_in(1, super::MAX_SEQ_LEN))]
     pub seq_len: usize,
     /// Seed for a query's order.
     #[arg(long, default_value_t = 0)]

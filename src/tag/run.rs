@@ -80,6 +80,57 @@ impl Tagger {
         }
         Ok(out.into_iter().collect())
     }
+
+    /// The signal columns it writes, with their kinds, in its column order
+    /// (what `schema` shows and queries may use once it ran).
+    pub fn columns(self) -> Vec<(String, FieldKind)> {
+        let numbers = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| (n.to_string(), FieldKind::Number))
+                .collect()
+        };
+        match self {
+            Tagger::Language => vec![
+                ("lang_detected".into(), FieldKind::Facet),
+                ("lang_score".into(), FieldKind::Number),
+                ("code_score".into(), FieldKind::Number),
+            ],
+            Tagger::Quality => numbers(quality::column_names()),
+            Tagger::Ocr => numbers(&["ocr_dict_ratio", "ocr_window_agree", "ocr_noise"]),
+            Tagger::Pii => pii::PiiKind::ALL
+                .iter()
+                .map(|k| (k.column().to_string(), FieldKind::Number))
+                .collect(),
+            Tagger::Toxicity => numbers(&["toxicity_matches"]),
+            Tagger::Dedup => dedup_columns(),
+        }
+    }
+
+    /// The tagger that writes signal column `name`, if any.
+    pub fn of_signal(name: &str) -> Option<Tagger> {
+        Tagger::ALL
+            .into_iter()
+            .find(|t| t.columns().iter().any(|(n, _)| n == name))
+    }
+
+    /// For a field name that no segment holds: when a tagger computes it,
+    /// the sentence saying so and the command that computes it, e.g.
+    /// "field `ocr_noise` is a signal of the ocr tagger, not computed in this
+    /// corpus: run `corpusql tag --taggers ocr`".
+    pub fn not_computed_hint(name: &str) -> Option<String> {
+        let t = Tagger::of_signal(name)?;
+        let extra = if t == Tagger::Toxicity {
+            " --toxicity-lists DIR"
+        } else {
+            ""
+        };
+        Some(format!(
+            "field `{name}` is a signal of the {} tagger, not computed in this corpus: run `corpusql tag --taggers {}{extra}`",
+            t.name(),
+            t.name()
+        ))
+    }
 }
 
 /// Options of a tagging run.
@@ -188,11 +239,7 @@ impl DocTagger for LanguageTagger {
         )
     }
     fn columns(&self) -> Vec<(String, FieldKind)> {
-        vec![
-            ("lang_detected".into(), FieldKind::Facet),
-            ("lang_score".into(), FieldKind::Number),
-            ("code_score".into(), FieldKind::Number),
-        ]
+        self.tagger().columns()
     }
     fn score(&self, text: &str, _lang: Option<&str>, _s: &mut Scratch, out: &mut Vec<Val>) {
         let (code, score) = self.det.detect(text);
@@ -212,10 +259,7 @@ impl DocTagger for QualityTagger {
         quality::VERSION.to_string()
     }
     fn columns(&self) -> Vec<(String, FieldKind)> {
-        quality::column_names()
-            .iter()
-            .map(|n| (n.to_string(), FieldKind::Number))
-            .collect()
+        self.tagger().columns()
     }
     fn score(&self, text: &str, lang: Option<&str>, s: &mut Scratch, out: &mut Vec<Val>) {
         let scorer = s.quality.get_or_insert_with(quality::Scorer::new);
@@ -241,10 +285,7 @@ impl DocTagger for OcrTagger {
         format!("{}[{}]{}", ocr::VERSION, self.langs.join(","), self.inputs)
     }
     fn columns(&self) -> Vec<(String, FieldKind)> {
-        ["ocr_dict_ratio", "ocr_window_agree", "ocr_noise"]
-            .iter()
-            .map(|n| (n.to_string(), FieldKind::Number))
-            .collect()
+        self.tagger().columns()
     }
     fn score(&self, text: &str, lang: Option<&str>, _s: &mut Scratch, out: &mut Vec<Val>) {
         let lang = match lang {
@@ -268,10 +309,7 @@ impl DocTagger for PiiTagger {
         pii::VERSION.to_string()
     }
     fn columns(&self) -> Vec<(String, FieldKind)> {
-        pii::PiiKind::ALL
-            .iter()
-            .map(|k| (k.column().to_string(), FieldKind::Number))
-            .collect()
+        self.tagger().columns()
     }
     fn score(&self, text: &str, _lang: Option<&str>, _s: &mut Scratch, out: &mut Vec<Val>) {
         out.extend(pii::counts(text).iter().map(|&c| Val::Num(c as f64)));
@@ -290,7 +328,7 @@ impl DocTagger for ToxicityTagger {
         format!("{}+{:016x}", toxicity::VERSION, self.lists.fingerprint())
     }
     fn columns(&self) -> Vec<(String, FieldKind)> {
-        vec![("toxicity_matches".into(), FieldKind::Number)]
+        self.tagger().columns()
     }
     fn score(&self, text: &str, lang: Option<&str>, _s: &mut Scratch, out: &mut Vec<Val>) {
         out.push(Val::Num(self.lists.count(text, lang) as f64));
@@ -453,8 +491,17 @@ fn progress_bar(show: bool, total: u64, what: &str) -> indicatif::ProgressBar {
     let pb = indicatif::ProgressBar::new(total);
     pb.set_style(
         indicatif::ProgressStyle::with_template(
-            "{msg} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} docs ({per_sec}, eta {eta})",
+            "{msg} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} docs ({rate}, eta {eta})",
         )
+        .map(|s| {
+            // Whole documents per second: `{per_sec}` shows `2,985.239/s`.
+            s.with_key(
+                "rate",
+                |st: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{}/s", indicatif::HumanCount(st.per_sec() as u64));
+                },
+            )
+        })
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     pb.set_message(what.to_string());
