@@ -19,6 +19,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::format;
 use crate::schema::Schema;
+use crate::storage;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const SEGMENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("segments");
@@ -352,14 +353,26 @@ impl Catalog {
 
     /// Opens the database, waiting (up to a minute) while another process holds it.
     fn db(&self, create: bool) -> Result<Database> {
+        self.db_at(&self.path, create)
+    }
+
+    /// Opens (or creates) the database in `path` through the storage layer.
+    /// Like `Database::open`, refuses an empty file unless creating.
+    fn open_db(path: &Path, create: bool) -> std::result::Result<Database, DatabaseError> {
+        let backend = storage::CatalogBackend::open(path, create)?;
+        if !create && redb::StorageBackend::len(&backend)? == 0 {
+            return Err(DatabaseError::Storage(redb::StorageError::Io(
+                std::io::ErrorKind::InvalidData.into(),
+            )));
+        }
+        redb::Builder::new().create_with_backend(backend)
+    }
+
+    fn db_at(&self, path: &Path, create: bool) -> Result<Database> {
         let start = Instant::now();
         let mut wait = Duration::from_millis(1);
         loop {
-            let r = if create {
-                Database::create(&self.path)
-            } else {
-                Database::open(&self.path)
-            };
+            let r = Self::open_db(path, create);
             match r {
                 Ok(db) => return Ok(db),
                 Err(DatabaseError::DatabaseAlreadyOpen)
@@ -511,7 +524,7 @@ impl Catalog {
     /// to the database rather than see an older generation.
     fn replace_current(&self, st: &CatalogState) {
         if self.write_current(st).is_err() {
-            let _ = std::fs::remove_file(self.current_path());
+            let _ = storage::remove_file(&self.current_path());
         }
     }
 
@@ -784,7 +797,7 @@ impl Catalog {
         match self.read_state(&db) {
             Ok(st) => self.replace_current(&st),
             Err(_) => {
-                let _ = std::fs::remove_file(self.current_path());
+                let _ = storage::remove_file(&self.current_path());
             }
         }
         Ok(generation)

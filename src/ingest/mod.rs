@@ -467,7 +467,7 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
         Err(e) => {
             let _ = st.join_writer();
             for (e, _) in &st.new_segs {
-                let _ = std::fs::remove_file(dir.join(&e.file));
+                let _ = crate::storage::remove_file(&dir.join(&e.file));
             }
             return Err(e);
         }
@@ -509,7 +509,7 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
         Ok(g) => st.report.generation = g,
         Err(e) => {
             for (e, _) in &st.new_segs {
-                let _ = std::fs::remove_file(dir.join(&e.file));
+                let _ = crate::storage::remove_file(&dir.join(&e.file));
             }
             return Err(e);
         }

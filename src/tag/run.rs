@@ -670,7 +670,7 @@ pub fn tag(dir: &Path, opts: &TagOptions) -> Result<TagReport> {
             Ok(g) => report.generation = Some(g),
             Err(e) => {
                 for f in written {
-                    let _ = std::fs::remove_file(dir.join(f));
+                    let _ = crate::storage::remove_file(&dir.join(f));
                 }
                 return Err(e);
             }
