@@ -290,6 +290,16 @@ fn is_orphan(name: &str, st: &CatalogState) -> bool {
             .any(|s| s.file.split('.').next() == Some(stem))
 }
 
+/// After a failed commit, deletes the files written for it unless the
+/// catalog lists them: a commit can fail after redb applied it (its last
+/// fsync failed, say), and then the new generation, visible to every
+/// reader, references them. Best effort; called with the write lock held.
+pub(crate) fn remove_unless_committed(dir: &Path, catalog: &Catalog) {
+    if let Ok(st) = catalog.state_from_db() {
+        let _ = collect_orphans(dir, &st);
+    }
+}
+
 /// Deletes segment files and temporaries the catalog does not reference
 /// (left by a crash). Called with the write lock held.
 pub(crate) fn collect_orphans(dir: &Path, st: &CatalogState) -> Result<Vec<PathBuf>> {

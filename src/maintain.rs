@@ -253,7 +253,7 @@ pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
     let g = match corpus.catalog().commit(st.generation, commit, docs) {
         Ok(g) => g,
         Err(e) => {
-            cleanup(&written);
+            crate::corpus::remove_unless_committed(dir, corpus.catalog());
             return Err(e);
         }
     };
