@@ -519,6 +519,24 @@ impl Catalog {
         })
     }
 
+    /// Removes `CURRENT` and fsyncs the directory.
+    fn invalidate_current(&self) -> Result<()> {
+        let p = self.current_path();
+        match storage::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&p, e)),
+            _ => {}
+        }
+        storage::sync_dir(self.dir()).map_err(|e| Error::io(self.dir(), e))
+    }
+
+    /// The corpus directory.
+    fn dir(&self) -> &Path {
+        match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        }
+    }
+
     /// Rewrites `CURRENT` from `st`. `CURRENT` is a cache of the database:
     /// when it cannot be rewritten it is removed, so that readers fall back
     /// to the database rather than see an older generation.
@@ -790,6 +808,11 @@ impl Catalog {
             gens.insert(generation, encode(&g)?.as_slice())
                 .map_err(|e| self.err(e))?;
         }
+        // CURRENT is about to fall behind: it goes, durably, before the
+        // commit, so that a crash or a failed rewrite between the commit and
+        // the new CURRENT leaves readers on the database, never on a stale
+        // manifest.
+        self.invalidate_current()?;
         tx.commit().map_err(|e| self.err(e))?;
         // The generation is committed whatever happens to CURRENT now: a
         // CURRENT that cannot be rewritten is removed so that readers fall
