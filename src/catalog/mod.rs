@@ -391,8 +391,31 @@ impl Catalog {
         self.guard(|| self.create_inner(schema, cluster_fields))
     }
 
+    /// Builds the new database under a temporary name and renames it into
+    /// place, so that `catalog.redb` exists only once complete: a crash
+    /// while creating leaves no corpus, not an unreadable one.
     fn create_inner(&self, schema: &Schema, cluster_fields: &[String]) -> Result<()> {
-        let db = self.db(true)?;
+        if self.path.exists() {
+            self.init_db(&self.db(true)?, schema, cluster_fields)?;
+        } else {
+            let tmp = self.path.with_extension("redb.tmp");
+            match storage::remove_file(&tmp) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io(&tmp, e))
+                }
+                _ => {}
+            }
+            self.init_db(&self.db_at(&tmp, true)?, schema, cluster_fields)?;
+            storage::rename(&tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+            storage::sync_dir(self.dir()).map_err(|e| Error::io(self.dir(), e))?;
+        }
+        let st = self.state_from_db()?;
+        self.replace_current(&st);
+        Ok(())
+    }
+
+    /// Writes the initial tables and meta values (those missing) and syncs.
+    fn init_db(&self, db: &Database, schema: &Schema, cluster_fields: &[String]) -> Result<()> {
         let tx = db.begin_write().map_err(|e| self.err(e))?;
         {
             let mut m = tx.open_table(META).map_err(|e| self.err(e))?;
@@ -419,10 +442,7 @@ impl Catalog {
             tx.open_table(INGEST_LOG).map_err(|e| self.err(e))?;
             tx.open_table(GENERATIONS).map_err(|e| self.err(e))?;
         }
-        tx.commit().map_err(|e| self.err(e))?;
-        let st = self.read_state(&db)?;
-        self.replace_current(&st);
-        Ok(())
+        tx.commit().map_err(|e| self.err(e))
     }
 
     /// Reads a consistent snapshot: from the `CURRENT` manifest when it is
