@@ -374,3 +374,156 @@ fn faults_during_policy() {
         .save(d)
     });
 }
+
+/// Unmounts a tmpfs when dropped.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Fills the file system of `dir` with `fill`, then frees `free` bytes of it.
+fn fill_disk(fill: &Path, free: u64) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(fill).unwrap();
+    let chunk = vec![0x5au8; 4096];
+    let mut len = 0u64;
+    loop {
+        match f.write(&chunk) {
+            Ok(0) => break,
+            Ok(n) => len += n as u64,
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(28), "filling the disk: {e}");
+                break;
+            }
+        }
+    }
+    f.set_len(len.saturating_sub(free)).unwrap();
+}
+
+/// The real thing: a small tmpfs (8 MiB) filled up, leaving from nothing to
+/// 512 KiB free, while each operation runs. Skipped, with the reason, where
+/// mounting is not permitted (not root, no tmpfs).
+#[test]
+fn a_real_full_disk_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("disk");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let out = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&mnt)
+        .output();
+    match &out {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => {
+            eprintln!(
+                "SKIPPED: a_real_full_disk_loses_nothing: cannot mount a tmpfs ({})",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: a_real_full_disk_loses_nothing: cannot run mount ({e})");
+            return;
+        }
+    }
+    let _mounted = Mounted(mnt.clone());
+    let dir = mnt.join("corpus");
+    let fill = mnt.join("fill");
+    ingest_bytes(&dir, "a.jsonl", jsonl("a-", 300, 1)).unwrap();
+    ingest_bytes(&dir, "b.jsonl", jsonl("b-", 200, 2)).unwrap();
+    let mut made = 0;
+    let mut failed_ops = 0;
+    let ops: Vec<(&str, Box<Op>)> = vec![
+        (
+            "ingest",
+            Box::new(|d: &Path| ingest_bytes(d, "c.jsonl", jsonl("c-", 3000, 3)).map(|_| ())),
+        ),
+        (
+            "delete",
+            Box::new(|d: &Path| corpusql::maintain::delete(d, "year < 1970").map(|_| ())),
+        ),
+        (
+            "compact",
+            Box::new(|d: &Path| corpusql::maintain::compact(d, 30 << 10).map(|_| ())),
+        ),
+        (
+            "tag",
+            Box::new(|d: &Path| {
+                let opts = TagOptions {
+                    taggers: vec![Tagger::Quality, Tagger::Dedup],
+                    dedup_memory: 1 << 20,
+                    force: true,
+                    ..Default::default()
+                };
+                corpusql::tag::tag(d, &opts).map(|_| ())
+            }),
+        ),
+        (
+            "policy",
+            Box::new(|d: &Path| {
+                Policy {
+                    allow: Some(vec!["public-domain".into()]),
+                    note: Some("x".repeat(100_000)),
+                }
+                .save(d)
+            }),
+        ),
+    ];
+    let mut next = 0;
+    for (name, op) in &ops {
+        for free in [0u64, 8 << 10, 32 << 10, 128 << 10, 512 << 10] {
+            let before = observe(&dir).unwrap_or_else(|e| panic!("{name}: before: {e}"));
+            fill_disk(&fill, free);
+            eprintln!("full disk: {name} with {free} bytes free");
+            let r = op(&dir);
+            made += 1;
+            failed_ops += r.is_err() as usize;
+            let what = format!("full disk, {name} with {free} bytes free ({r:?})");
+            // While the disk is still full, and after it is freed.
+            for phase in ["full", "freed"] {
+                if phase == "freed" {
+                    std::fs::remove_file(&fill).unwrap();
+                }
+                let now = observe(&dir).unwrap_or_else(|e| panic!("{what}, {phase}: {e}"));
+                let g = now.generation;
+                assert!(
+                    g == before.generation || g == before.generation + 1,
+                    "{what}, {phase}: generation {g} after {}",
+                    before.generation
+                );
+                if r.is_ok() && *name != "policy" {
+                    assert_eq!(g, before.generation + 1, "{what}, {phase}");
+                }
+                if *name == "delete" {
+                    assert!(now.keys.is_subset(&before.keys), "{what}, {phase}");
+                } else {
+                    assert!(
+                        before.keys.is_subset(&now.keys),
+                        "{what}, {phase}: lost keys"
+                    );
+                }
+                if *name == "compact" || *name == "tag" || *name == "policy" {
+                    assert_eq!(now.keys, before.keys, "{what}, {phase}");
+                }
+            }
+            // The next writer succeeds.
+            next += 1;
+            let n = ingest_bytes(&dir, "next.jsonl", jsonl(&format!("n{next}-"), 20, next))
+                .unwrap_or_else(|e| panic!("{what}: next ingest: {e}"));
+            assert_eq!(n, 20);
+            let o = orphans(&dir);
+            assert!(o.is_empty(), "{what}: orphans {o:?}");
+            if *name == "ingest" && r.is_ok() {
+                // Make room for the next round.
+                corpusql::maintain::delete(&dir, "id = c-*").unwrap();
+                corpusql::maintain::compact(&dir, 1 << 20).unwrap();
+            }
+        }
+    }
+    eprintln!(
+        "faults: real full disk (tmpfs 8 MiB): {made} operations on a full disk, {failed_ops} failed with an error, none lost a document"
+    );
+}
