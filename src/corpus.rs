@@ -52,12 +52,7 @@ impl WriteLock {
     /// Takes the lock, waiting for another writer to finish.
     pub fn acquire(dir: &Path) -> Result<WriteLock> {
         let path = dir.join(LOCK_FILE);
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .at(&path)?;
+        let file = crate::storage::open_lock(&path).at(&path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -74,12 +69,7 @@ impl WriteLock {
 
     fn try_acquire(dir: &Path) -> Option<WriteLock> {
         let path = dir.join(LOCK_FILE);
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .ok()?;
+        let file = crate::storage::open_lock(&path).ok()?;
         file.try_lock().ok()?;
         Some(WriteLock { _file: file })
     }
@@ -300,6 +290,16 @@ fn is_orphan(name: &str, st: &CatalogState) -> bool {
             .any(|s| s.file.split('.').next() == Some(stem))
 }
 
+/// After a failed commit, deletes the files written for it unless the
+/// catalog lists them: a commit can fail after redb applied it (its last
+/// fsync failed, say), and then the new generation, visible to every
+/// reader, references them. Best effort; called with the write lock held.
+pub(crate) fn remove_unless_committed(dir: &Path, catalog: &Catalog) {
+    if let Ok(st) = catalog.state_from_db() {
+        let _ = collect_orphans(dir, &st);
+    }
+}
+
 /// Deletes segment files and temporaries the catalog does not reference
 /// (left by a crash). Called with the write lock held.
 pub(crate) fn collect_orphans(dir: &Path, st: &CatalogState) -> Result<Vec<PathBuf>> {
@@ -311,7 +311,7 @@ pub(crate) fn collect_orphans(dir: &Path, st: &CatalogState) -> Result<Vec<PathB
         let Some(name) = name.to_str() else { continue };
         if is_orphan(name, st) {
             let p = e.path();
-            std::fs::remove_file(&p).at(&p)?;
+            crate::storage::remove_file(&p).at(&p)?;
             removed.push(p);
         }
     }

@@ -61,6 +61,8 @@ pub mod schema;
 pub mod segment;
 pub mod select;
 pub mod stats;
+#[doc(hidden)]
+pub mod storage;
 pub mod stream;
 pub mod tag;
 pub mod tokenize;

@@ -239,9 +239,9 @@ pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
     let cleanup = |w: &[SegmentEntry]| {
         for e in w {
             for t in carried.iter().filter(|c| c.0 == e.id).flat_map(|c| &c.1) {
-                let _ = std::fs::remove_file(dir.join(&t.file));
+                let _ = crate::storage::remove_file(&dir.join(&t.file));
             }
-            let _ = std::fs::remove_file(dir.join(&e.file));
+            let _ = crate::storage::remove_file(&dir.join(&e.file));
         }
     };
     if let Err(e) = result {
@@ -261,7 +261,7 @@ pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
     let g = match corpus.catalog().commit(st.generation, commit, docs) {
         Ok(g) => g,
         Err(e) => {
-            cleanup(&written);
+            crate::corpus::remove_unless_committed(dir, corpus.catalog());
             return Err(e);
         }
     };

@@ -228,11 +228,8 @@ fn write_counts(path: &Path, counts: &[u32]) -> Result<()> {
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_extension(format!("cqc.{}-{n}.tmp", std::process::id()));
-    std::fs::write(&tmp, &b).at(&tmp)?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .at(&tmp)?;
-    std::fs::rename(&tmp, path).at(path)
+    crate::storage::write_synced(&tmp, &b).at(&tmp)?;
+    crate::storage::rename(&tmp, path).at(path)
 }
 
 /// Exact token counts (text tokens + 1 end-of-document) of every document

@@ -19,6 +19,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::format;
 use crate::schema::Schema;
+use crate::storage;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const SEGMENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("segments");
@@ -352,14 +353,26 @@ impl Catalog {
 
     /// Opens the database, waiting (up to a minute) while another process holds it.
     fn db(&self, create: bool) -> Result<Database> {
+        self.db_at(&self.path, create)
+    }
+
+    /// Opens (or creates) the database in `path` through the storage layer.
+    /// Like `Database::open`, refuses an empty file unless creating.
+    fn open_db(path: &Path, create: bool) -> std::result::Result<Database, DatabaseError> {
+        let backend = storage::CatalogBackend::open(path, create)?;
+        if !create && redb::StorageBackend::len(&backend)? == 0 {
+            return Err(DatabaseError::Storage(redb::StorageError::Io(
+                std::io::ErrorKind::InvalidData.into(),
+            )));
+        }
+        redb::Builder::new().create_with_backend(backend)
+    }
+
+    fn db_at(&self, path: &Path, create: bool) -> Result<Database> {
         let start = Instant::now();
         let mut wait = Duration::from_millis(1);
         loop {
-            let r = if create {
-                Database::create(&self.path)
-            } else {
-                Database::open(&self.path)
-            };
+            let r = Self::open_db(path, create);
             match r {
                 Ok(db) => return Ok(db),
                 Err(DatabaseError::DatabaseAlreadyOpen)
@@ -378,8 +391,31 @@ impl Catalog {
         self.guard(|| self.create_inner(schema, cluster_fields))
     }
 
+    /// Builds the new database under a temporary name and renames it into
+    /// place, so that `catalog.redb` exists only once complete: a crash
+    /// while creating leaves no corpus, not an unreadable one.
     fn create_inner(&self, schema: &Schema, cluster_fields: &[String]) -> Result<()> {
-        let db = self.db(true)?;
+        if self.path.exists() {
+            self.init_db(&self.db(true)?, schema, cluster_fields)?;
+        } else {
+            let tmp = self.path.with_extension("redb.tmp");
+            match storage::remove_file(&tmp) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io(&tmp, e))
+                }
+                _ => {}
+            }
+            self.init_db(&self.db_at(&tmp, true)?, schema, cluster_fields)?;
+            storage::rename(&tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+            storage::sync_dir(self.dir()).map_err(|e| Error::io(self.dir(), e))?;
+        }
+        let st = self.state_from_db()?;
+        self.replace_current(&st);
+        Ok(())
+    }
+
+    /// Writes the initial tables and meta values (those missing) and syncs.
+    fn init_db(&self, db: &Database, schema: &Schema, cluster_fields: &[String]) -> Result<()> {
         let tx = db.begin_write().map_err(|e| self.err(e))?;
         {
             let mut m = tx.open_table(META).map_err(|e| self.err(e))?;
@@ -406,10 +442,7 @@ impl Catalog {
             tx.open_table(INGEST_LOG).map_err(|e| self.err(e))?;
             tx.open_table(GENERATIONS).map_err(|e| self.err(e))?;
         }
-        tx.commit().map_err(|e| self.err(e))?;
-        let st = self.read_state(&db)?;
-        self.replace_current(&st);
-        Ok(())
+        tx.commit().map_err(|e| self.err(e))
     }
 
     /// Reads a consistent snapshot: from the `CURRENT` manifest when it is
@@ -506,12 +539,30 @@ impl Catalog {
         })
     }
 
+    /// Removes `CURRENT` and fsyncs the directory.
+    fn invalidate_current(&self) -> Result<()> {
+        let p = self.current_path();
+        match storage::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&p, e)),
+            _ => {}
+        }
+        storage::sync_dir(self.dir()).map_err(|e| Error::io(self.dir(), e))
+    }
+
+    /// The corpus directory.
+    fn dir(&self) -> &Path {
+        match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        }
+    }
+
     /// Rewrites `CURRENT` from `st`. `CURRENT` is a cache of the database:
     /// when it cannot be rewritten it is removed, so that readers fall back
     /// to the database rather than see an older generation.
     fn replace_current(&self, st: &CatalogState) {
         if self.write_current(st).is_err() {
-            let _ = std::fs::remove_file(self.current_path());
+            let _ = storage::remove_file(&self.current_path());
         }
     }
 
@@ -777,6 +828,11 @@ impl Catalog {
             gens.insert(generation, encode(&g)?.as_slice())
                 .map_err(|e| self.err(e))?;
         }
+        // CURRENT is about to fall behind: it goes, durably, before the
+        // commit, so that a crash or a failed rewrite between the commit and
+        // the new CURRENT leaves readers on the database, never on a stale
+        // manifest.
+        self.invalidate_current()?;
         tx.commit().map_err(|e| self.err(e))?;
         // The generation is committed whatever happens to CURRENT now: a
         // CURRENT that cannot be rewritten is removed so that readers fall
@@ -784,7 +840,7 @@ impl Catalog {
         match self.read_state(&db) {
             Ok(st) => self.replace_current(&st),
             Err(_) => {
-                let _ = std::fs::remove_file(self.current_path());
+                let _ = storage::remove_file(&self.current_path());
             }
         }
         Ok(generation)

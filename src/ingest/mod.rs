@@ -472,7 +472,7 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
         Err(e) => {
             let _ = st.join_writer();
             for (e, _) in &st.new_segs {
-                let _ = std::fs::remove_file(dir.join(&e.file));
+                let _ = crate::storage::remove_file(&dir.join(&e.file));
             }
             return Err(e);
         }
@@ -513,9 +513,7 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
     match catalog.commit(cstate.generation, commit, live) {
         Ok(g) => st.report.generation = g,
         Err(e) => {
-            for (e, _) in &st.new_segs {
-                let _ = std::fs::remove_file(dir.join(&e.file));
-            }
+            crate::corpus::remove_unless_committed(dir, &catalog);
             return Err(e);
         }
     }

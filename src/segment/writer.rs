@@ -5,7 +5,6 @@
 //! abandoned file is detectably incomplete.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -16,6 +15,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::format::{self, section};
 use crate::schema::FieldKind;
 use crate::segment::{block, DocRecord, FieldMeta, NumericMeta, SegmentMeta};
+use crate::storage;
 
 /// A numeric column being built: values, min, max.
 type Column = (Vec<f64>, f64, f64);
@@ -275,7 +275,7 @@ pub fn write_segment(
 
     // Write the file.
     let tmp = path.with_extension("cqs.tmp");
-    let file = File::create(&tmp).at(&tmp)?;
+    let file = storage::create(&tmp).at(&tmp)?;
     let mut w = SectionWriter {
         inner: BufWriter::with_capacity(1 << 20, file),
         offset: 0,
@@ -343,7 +343,7 @@ pub fn write_segment(
         .map_err(|e| Error::io(&tmp, e.into_error()))?;
     file.sync_all().at(&tmp)?;
     drop(file);
-    std::fs::rename(&tmp, path).at(path)?;
+    storage::rename(&tmp, path).at(path)?;
     if let Some(dir) = path.parent() {
         sync_dir(dir)?;
     }
@@ -391,19 +391,15 @@ pub(crate) fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
 
 /// fsyncs a directory so a rename inside it is durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|f| f.sync_all()).at(dir)
+    storage::sync_dir(dir).at(dir)
 }
 
 /// Replaces `path` with `bytes` atomically: writes them under `tmp`, syncs
 /// the file, renames it over `path` and syncs the directory, so a crash
 /// leaves the old file or the new one.
 pub(crate) fn write_atomic(tmp: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
-    {
-        let mut f = File::create(tmp).at(tmp)?;
-        f.write_all(bytes).at(tmp)?;
-        f.sync_all().at(tmp)?;
-    }
-    std::fs::rename(tmp, path).at(path)?;
+    storage::write_synced(tmp, bytes).at(tmp)?;
+    storage::rename(tmp, path).at(path)?;
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
         _ => Ok(()),

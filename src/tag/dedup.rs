@@ -730,8 +730,18 @@ impl DiskArray {
             .create_new(true)
             .open(&path)
             .with_context(|| format!("dedup: cannot create {}", path.display()))?;
-        file.set_len(bytes)
-            .with_context(|| format!("dedup: cannot size {} to {bytes} bytes", path.display()))?;
+        // Allocated by writing zeros, not by a sparse `set_len`: on a full
+        // disk a store through the map into a hole raises SIGBUS and kills
+        // the process, where this write returns ENOSPC.
+        let zeros = vec![0u8; 1 << 20];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            (&file).write_all(&zeros[..n]).with_context(|| {
+                format!("dedup: cannot size {} to {bytes} bytes", path.display())
+            })?;
+            left -= n as u64;
+        }
         // SAFETY: the file was just created by this process under a private
         // directory and is unlinked below; nothing else maps or writes it.
         let map = unsafe { MmapMut::map_mut(&file) }

@@ -704,21 +704,10 @@ pub fn tag(dir: &Path, opts: &TagOptions) -> Result<TagReport> {
             next_segment_id: st.next_segment_id,
             ..Default::default()
         };
-        let written: Vec<String> = commit
-            .tags
-            .iter()
-            .flat_map(|(_, l)| {
-                l.iter()
-                    .filter(|e| e.file.ends_with(&format!("-{generation}.cqt")))
-            })
-            .map(|e| e.file.clone())
-            .collect();
         match corpus.catalog().commit(st.generation, commit, corpus.len()) {
             Ok(g) => report.generation = Some(g),
             Err(e) => {
-                for f in written {
-                    let _ = std::fs::remove_file(dir.join(f));
-                }
+                crate::corpus::remove_unless_committed(dir, corpus.catalog());
                 return Err(e);
             }
         }

@@ -111,7 +111,7 @@ impl TagSettings {
     pub fn clear(dir: &Path) -> Result<bool> {
         let _lock = WriteLock::acquire(dir)?;
         let path = dir.join(SETTINGS_FILE);
-        match std::fs::remove_file(&path) {
+        match crate::storage::remove_file(&path) {
             Ok(()) => {
                 crate::segment::writer::sync_dir(dir)?;
                 Ok(true)
