@@ -473,7 +473,8 @@ impl Engine {
         }
         let (plan, resolved) = mixture::plan(corpus, m)?;
         let end = plan.sequences;
-        let first = opts.start + opts.rank;
+        // A resume state may name any `next_sequence`; past the end is done.
+        let first = opts.start.saturating_add(opts.rank);
         let mut total = if first < end {
             (end - first).div_ceil(opts.world)
         } else {

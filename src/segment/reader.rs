@@ -73,6 +73,13 @@ pub struct Segment {
     overlay: Overlay,
 }
 
+/// The most bytes `compressed` bytes of zstd can decompress to: every zstd
+/// block starts with a 3-byte header and holds at most 128 KiB. A length
+/// claimed beyond this is damage, refused before allocating for it.
+fn zstd_max_output(compressed: u64) -> u64 {
+    (compressed / 3 + 1) * (128 << 10)
+}
+
 fn le_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
 }
@@ -573,6 +580,9 @@ impl Segment {
             return Err(self.corrupt(format!("numeric column {name} out of bounds")));
         };
         let n = self.meta.doc_count as usize;
+        if n as u64 * 8 > zstd_max_output(c.len as u64) {
+            return Err(self.corrupt(format!("numeric column {name} has the wrong length")));
+        }
         let raw = zstd::bulk::decompress(&sec[c.offset as usize..end as usize], n * 8)
             .map_err(|e| self.corrupt(format!("numeric column {name}: {e}")))?;
         if raw.len() != n * 8 {
@@ -601,6 +611,12 @@ impl Segment {
         let bytes = &self.map[be.offset as usize..(be.offset + be.len as u64) as usize];
         if crc32c::crc32c(bytes) != be.crc {
             return Err(self.corrupt(format!("block {i} checksum mismatch")));
+        }
+        if be.raw_len as u64 > zstd_max_output(be.len as u64) {
+            return Err(self.corrupt(format!(
+                "block {i} claims {} bytes from {} compressed",
+                be.raw_len, be.len
+            )));
         }
         let raw = zstd::bulk::decompress(bytes, be.raw_len as usize)
             .map_err(|e| self.corrupt(format!("block {i}: {e}")))?;
