@@ -43,6 +43,22 @@ fn segment_block_raw_len_is_bounded_by_its_compressed_length() {
     );
 }
 
+/// A block index entry whose `offset + len` overflows u64 (a panic with
+/// overflow checks; in release the sum wrapped and passed the bounds check).
+/// It is now refused when the segment opens.
+#[test]
+fn segment_block_offset_overflow_is_refused() {
+    let mut bytes = data("segment-block-offset-overflow.bin");
+    fixup::fix_segment_crcs(&mut bytes);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("seg-0000000001.cqs");
+    std::fs::write(&p, &bytes).unwrap();
+    match Segment::open(&p) {
+        Err(e) => assert!(e.to_string().contains("block index entry"), "{e}"),
+        Ok(_) => panic!("a block index entry past u64::MAX was accepted"),
+    }
+}
+
 /// A stream state whose `next_sequence` is `u64::MAX`, resumed on a rank
 /// other than 0: `start + rank` overflowed (a panic with overflow checks;
 /// in release it wrapped and restarted the stream from the beginning).

@@ -242,17 +242,25 @@ impl Segment {
                 docs: le_u32(e, 20),
                 crc: le_u32(e, 24),
             };
-            if be.offset < bsec.offset
-                || be.offset + be.len as u64 > bsec.offset + bsec.len
-                || be.first_doc != next_doc
-                || be.docs == 0
+            // Checked sums: a damaged entry must not wrap past the bounds
+            // (a fuzz finding: `offset + len` overflowed).
+            let end = be.offset.checked_add(be.len as u64);
+            let sec_end = bsec.offset.checked_add(bsec.len);
+            let next = next_doc.checked_add(be.docs);
+            let (Some(end), Some(sec_end), Some(next)) = (end, sec_end, next) else {
+                return Err(corrupt(format!(
+                    "block index entry {} out of range",
+                    blocks.len()
+                )));
+            };
+            if be.offset < bsec.offset || end > sec_end || be.first_doc != next_doc || be.docs == 0
             {
                 return Err(corrupt(format!(
                     "block index entry {} inconsistent",
                     blocks.len()
                 )));
             }
-            next_doc += be.docs;
+            next_doc = next;
             blocks.push(be);
         }
         if next_doc != meta.doc_count {
