@@ -66,6 +66,35 @@ pub enum Plan {
     Or(Vec<Plan>),
 }
 
+impl Plan {
+    /// Every node that is not `Not`, `And` or `Or`, depth first.
+    pub fn leaves(&self) -> impl Iterator<Item = &Plan> {
+        let mut stack = vec![self];
+        std::iter::from_fn(move || {
+            while let Some(p) = stack.pop() {
+                match p {
+                    Plan::Not(c) => stack.push(c),
+                    Plan::And(cs) | Plan::Or(cs) => stack.extend(cs.iter()),
+                    leaf => return Some(leaf),
+                }
+            }
+            None
+        })
+    }
+
+    /// The field a leaf tests, if it tests one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Plan::Terms { field, .. }
+            | Plan::TermGlob { field, .. }
+            | Plan::Range { field, .. }
+            | Plan::NumIn { field, .. }
+            | Plan::Exists(field) => Some(field),
+            _ => None,
+        }
+    }
+}
+
 /// Plans `q` for `schema`.
 pub fn plan(q: &str, schema: &Schema) -> Result<Plan, QueryError> {
     let expr = query::parse(q)?;

@@ -66,22 +66,8 @@ impl Corpus {
     /// condition on the signal, not even `is_dup = false`, so a cleaning
     /// query would silently lose them.
     fn untagged_notes(&self, plan: &Plan) -> Vec<String> {
-        let mut fields = std::collections::BTreeSet::new();
-        let mut stack = vec![plan];
-        while let Some(p) = stack.pop() {
-            match p {
-                Plan::Terms { field, .. }
-                | Plan::TermGlob { field, .. }
-                | Plan::Range { field, .. }
-                | Plan::NumIn { field, .. }
-                | Plan::Exists(field) => {
-                    fields.insert(field.as_str());
-                }
-                Plan::Not(c) => stack.push(c),
-                Plan::And(cs) | Plan::Or(cs) => stack.extend(cs.iter()),
-                _ => {}
-            }
-        }
+        let fields: std::collections::BTreeSet<&str> =
+            plan.leaves().filter_map(Plan::field).collect();
         let mut out = Vec::new();
         for f in fields {
             let Some(info) = self.state().signals.get(f) else {
@@ -114,29 +100,24 @@ impl Corpus {
     /// Hints for `field = value` terms that no segment holds.
     fn notes(&self, plan: &Plan) -> Vec<String> {
         let mut out = Vec::new();
-        let mut stack = vec![plan];
-        while let Some(p) = stack.pop() {
-            match p {
-                Plan::Terms { field, values } => {
-                    for v in values {
-                        let known = self.segments().iter().any(|s| {
-                            s.segment
-                                .postings(field, v)
-                                .map(|b| !b.is_empty())
-                                .unwrap_or(false)
-                        });
-                        if !known {
-                            let vals = self.values_of(field);
-                            let hint = crate::query::suggest(v, vals.iter().map(|s| s.as_str()))
-                                .map(|s| format!("; did you mean `{s}`?"))
-                                .unwrap_or_default();
-                            out.push(format!("no document has {field} = {v}{hint}"));
-                        }
-                    }
+        for p in plan.leaves() {
+            let Plan::Terms { field, values } = p else {
+                continue;
+            };
+            for v in values {
+                let known = self.segments().iter().any(|s| {
+                    s.segment
+                        .postings(field, v)
+                        .map(|b| !b.is_empty())
+                        .unwrap_or(false)
+                });
+                if !known {
+                    let vals = self.values_of(field);
+                    let hint = crate::query::suggest(v, vals.iter().map(|s| s.as_str()))
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    out.push(format!("no document has {field} = {v}{hint}"));
                 }
-                Plan::Not(c) => stack.push(c),
-                Plan::And(cs) | Plan::Or(cs) => stack.extend(cs.iter()),
-                _ => {}
             }
         }
         out

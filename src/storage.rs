@@ -117,6 +117,17 @@ impl Model {
         self.durable.insert(path.to_path_buf(), id);
     }
 
+    /// The inode `path` names now, a new empty one when it names none.
+    fn inode_of(&mut self, path: &Path) -> usize {
+        if let Some(i) = self.live.get(path).copied().flatten() {
+            return i;
+        }
+        self.inodes.push(Inode::default());
+        let i = self.inodes.len() - 1;
+        self.live.insert(path.to_path_buf(), Some(i));
+        i
+    }
+
     /// Counts an operation and says whether (and how) it fails.
     fn decide(&mut self, op: OpKind, path: &Path) -> Decision {
         let n = self.ops.len() as u64;
@@ -332,15 +343,7 @@ pub fn create(path: &Path) -> io::Result<StoredFile> {
         return Err(e);
     }
     let file = open()?;
-    let id = match m.live.get(path).copied().flatten() {
-        Some(i) => i,
-        None => {
-            m.inodes.push(Inode::default());
-            let i = m.inodes.len() - 1;
-            m.live.insert(path.to_path_buf(), Some(i));
-            i
-        }
-    };
+    let id = m.inode_of(path);
     drop(m);
     Ok(StoredFile {
         file,
@@ -514,15 +517,7 @@ impl CatalogBackend {
             }
         }
         let file = open()?;
-        let id = match m.live.get(path).copied().flatten() {
-            Some(i) => i,
-            None => {
-                m.inodes.push(Inode::default());
-                let i = m.inodes.len() - 1;
-                m.live.insert(path.to_path_buf(), Some(i));
-                i
-            }
-        };
+        let id = m.inode_of(path);
         drop(m);
         Ok(CatalogBackend {
             inner: redb::backends::FileBackend::new(file)?,

@@ -14,6 +14,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_corpusql");
 
 /// One command found in a document.
@@ -152,33 +154,11 @@ fn needs_word_lists(cmd: &str) -> bool {
     c.contains("ocr") || c.contains("--taggers all") || c.contains("--tag all")
 }
 
-/// The demo's JSONL: `docs` documents with keys prefixed by `prefix`.
-fn demo_jsonl(docs: u32, seed: u32, prefix: &str) -> Vec<u8> {
-    let tmp = tempfile::NamedTempFile::new().unwrap();
-    let o = Command::new(BIN)
-        .args([
-            "demo",
-            "--docs",
-            &docs.to_string(),
-            "--seed",
-            &seed.to_string(),
-        ])
-        .arg("--jsonl")
-        .arg(tmp.path())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let s = std::fs::read_to_string(tmp.path()).unwrap();
-    s.replace("{\"id\": \"", &format!("{{\"id\": \"{prefix}"))
-        .into_bytes()
-}
-
 /// A work directory with the demo corpus and every file the docs name.
 fn workdir(root: &Path, name: &str) -> PathBuf {
     let w = root.join(name);
     std::fs::create_dir_all(&w).unwrap();
-    let base = w.join("base.jsonl");
-    std::fs::write(&base, demo_jsonl(5000, 42, "")).unwrap();
+    common::demo_jsonl(&w.join("base.jsonl"), 5000, 42, "");
     let o = Command::new(BIN)
         .current_dir(&w)
         .args([
@@ -199,7 +179,11 @@ fn workdir(root: &Path, name: &str) -> PathBuf {
     );
     std::os::unix::fs::symlink("fr", w.join("corpus")).unwrap();
 
-    let extra = |n: &str, seed: u32| demo_jsonl(150, seed, &format!("{n}-"));
+    let extra = |n: &str, seed: u32| {
+        let p = w.join(format!("{n}.src.jsonl"));
+        common::demo_jsonl(&p, 150, seed, &format!("{n}-"));
+        std::fs::read(&p).unwrap()
+    };
     let mut z =
         zstd::Encoder::new(std::fs::File::create(w.join("dump.jsonl.zst")).unwrap(), 3).unwrap();
     z.write_all(&extra("dump", 7)).unwrap();

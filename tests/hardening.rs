@@ -4,8 +4,10 @@
 //! that saved cleaning queries rely on; and a query on a signal that some
 //! documents lack says so and names the command that computes it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
+
+mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_corpusql");
 
@@ -44,28 +46,10 @@ fn listing(dir: &Path) -> Vec<String> {
     v
 }
 
-fn demo_jsonl(dir: &Path, name: &str, docs: u32, seed: u32) -> PathBuf {
-    let p = dir.join(name);
-    let o = Command::new(BIN)
-        .args([
-            "demo",
-            "--docs",
-            &docs.to_string(),
-            "--seed",
-            &seed.to_string(),
-            "--jsonl",
-        ])
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    p
-}
-
 #[test]
 fn a_wrong_input_creates_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = demo_jsonl(tmp.path(), "docs.jsonl", 50, 1);
+    let data = common::demo_jsonl(&tmp.path().join("docs.jsonl"), 50, 1, "");
 
     // A mistyped input name: the new corpus directory is not even created.
     let fresh = tmp.path().join("fresh");
@@ -111,7 +95,7 @@ fn a_wrong_input_creates_nothing() {
 #[test]
 fn compact_keeps_duplicate_signals() {
     let tmp = tempfile::tempdir().unwrap();
-    let a = demo_jsonl(tmp.path(), "a.jsonl", 1500, 3);
+    let a = common::demo_jsonl(&tmp.path().join("a.jsonl"), 1500, 3, "");
     let dir = tmp.path().join("c");
     ok(
         &dir,
@@ -152,17 +136,14 @@ fn compact_keeps_duplicate_signals() {
 #[test]
 fn a_signal_some_documents_lack_is_named_with_its_tagger() {
     let tmp = tempfile::tempdir().unwrap();
-    let a = demo_jsonl(tmp.path(), "a.jsonl", 300, 5);
-    let b = demo_jsonl(tmp.path(), "b.jsonl", 200, 6);
+    let a = common::demo_jsonl(&tmp.path().join("a.jsonl"), 300, 5, "");
+    let b = common::demo_jsonl(&tmp.path().join("b.jsonl"), 200, 6, "b-");
     let dir = tmp.path().join("c");
     ok(&dir, &["ingest", "--quiet", a.to_str().unwrap()]);
     ok(&dir, &["tag", "--taggers", "dedup"]);
     let (_, quiet) = count(&dir, "is_dup = false");
     assert!(!quiet.contains("not computed"), "{quiet}");
     // New documents have no duplicate signal until the next tag.
-    let b_key = |s: &str| s.replace("\"id\": \"", "\"id\": \"b-");
-    let renamed = b_key(&std::fs::read_to_string(&b).unwrap());
-    std::fs::write(&b, renamed).unwrap();
     ok(&dir, &["ingest", "--quiet", b.to_str().unwrap()]);
     let (_, note) = count(&dir, "is_dup = false and lang = fr");
     assert!(

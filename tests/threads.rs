@@ -6,9 +6,11 @@
 //! which waited for that same pool); a hang here fails the test instead of
 //! hanging CI.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_corpusql");
 
@@ -94,18 +96,6 @@ fn read_all(mut f: std::fs::File) -> String {
     s
 }
 
-/// Generated demo documents (about 4 MiB per 2,000), written once per test.
-fn demo_jsonl(dir: &Path, docs: u32) -> PathBuf {
-    let p = dir.join("docs.jsonl");
-    let o = Command::new(BIN)
-        .args(["demo", "--docs", &docs.to_string(), "--jsonl"])
-        .arg(&p)
-        .output()
-        .expect("demo");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    p
-}
-
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -114,7 +104,7 @@ fn stdout(o: &Output) -> String {
 fn every_command(how: OneCpu) {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let data = demo_jsonl(t, 6000);
+    let data = common::demo_jsonl(&t.join("docs.jsonl"), 6000, 42, "");
     let dir = t.join("corpus");
     let p = |name: &str| t.join(name).to_string_lossy().into_owned();
     let data = data.to_string_lossy().into_owned();
@@ -317,7 +307,7 @@ fn one_thread_global_pool() {
 fn library_ingest_on_a_pool_worker() {
     one_thread_global_pool();
     let tmp = tempfile::tempdir().unwrap();
-    let data = demo_jsonl(tmp.path(), 3000);
+    let data = common::demo_jsonl(&tmp.path().join("docs.jsonl"), 3000, 42, "");
     let dir = tmp.path().join("c");
     let d = dir.clone();
     let got = on_the_only_worker("ingest", move || {
@@ -347,7 +337,7 @@ fn library_ingest_on_a_pool_worker() {
 fn library_stream_on_a_pool_worker() {
     one_thread_global_pool();
     let tmp = tempfile::tempdir().unwrap();
-    let data = demo_jsonl(tmp.path(), 1500);
+    let data = common::demo_jsonl(&tmp.path().join("docs.jsonl"), 1500, 42, "");
     let dir = tmp.path().join("c");
     let opts = corpusql::IngestOptions {
         segment_bytes: 1 << 20,

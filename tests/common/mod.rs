@@ -221,3 +221,27 @@ fn sha256_known_answers() {
         assert_eq!(sha256_hex(data), want, "sha256 of {} bytes", data.len());
     }
 }
+
+/// Writes `docs` generated demo documents (`corpusql demo --jsonl`, seed
+/// `seed`) to `path`, each key prefixed by `key_prefix`, and returns `path`.
+pub fn demo_jsonl(path: &Path, docs: u32, seed: u32, key_prefix: &str) -> PathBuf {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_corpusql"))
+        .args([
+            "demo",
+            "--docs",
+            &docs.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ])
+        .arg("--jsonl")
+        .arg(path)
+        .output()
+        .expect("run corpusql demo");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    if !key_prefix.is_empty() {
+        let s = std::fs::read_to_string(path).unwrap();
+        let s = s.replace("{\"id\": \"", &format!("{{\"id\": \"{key_prefix}"));
+        std::fs::write(path, s).unwrap();
+    }
+    path.to_path_buf()
+}
