@@ -46,6 +46,7 @@ pub mod datasheet;
 pub mod demo;
 pub mod error;
 pub mod export;
+mod facade;
 pub mod format;
 pub mod ingest;
 pub mod json;
@@ -74,5 +75,6 @@ pub struct ReadmeDoctests;
 
 pub use corpus::Corpus;
 pub use error::{Error, Result};
+pub use facade::{ExportOptions, ExportReport, PolicyOutcome, TokenizerReport};
 pub use ingest::{ingest, IngestOptions, IngestReport, Input, OnDuplicate};
 pub use select::{Document, Selection};

@@ -4,9 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use corpusql::export::{open_output, write_jsonl_with, Projection};
-use corpusql::policy::{self, Policy};
-use corpusql::Corpus;
+use corpusql::export::{open_output, Projection};
+use corpusql::{Corpus, ExportOptions};
 
 /// Arguments of `export`.
 #[derive(clap::Args, Debug)]
@@ -49,37 +48,20 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let corpus = Corpus::open(dir)?;
     let sel = corpus.query(&a.query)?;
     super::print_notes(&sel);
-    let pol = Policy::load(dir)?;
-    let (kept, held) = policy::apply(&corpus, &sel, &pol)?;
-    let mut sel = if held.docs > 0 {
-        if a.override_policy {
-            eprintln!(
-                "policy overridden (--override-policy): exporting {} documents the policy would hold back",
-                held.docs
-            );
-            sel
-        } else {
-            eprintln!("{}", held.summary());
-            eprintln!(
-                "(use --override-policy to export them anyway; `corpusql policy` shows the policy)"
-            );
-            kept
-        }
-    } else {
-        sel
+    let opts = ExportOptions {
+        projection: Projection::parse_with(a.fields.as_deref(), a.signals),
+        redact_pii: a.redact_pii,
+        limit: a.limit,
+        override_policy: a.override_policy,
     };
-    if let Some(n) = a.limit {
-        sel.truncate(n);
-    }
-    let proj = Projection::parse_with(a.fields.as_deref(), a.signals);
-    proj.check(corpus.schema())?;
     // A file appears at its path only when every document is written.
     let mut out = open_output(a.output.as_deref())?;
     let Format::Jsonl = a.format;
-    let n = write_jsonl_with(&sel, &proj, a.redact_pii, &mut out)?;
+    let report = corpus.export(&sel, &opts, &mut out)?;
     out.finish()?;
+    super::print_policy(&report.policy, "export them anyway");
     if let Some(p) = &a.output {
-        eprintln!("exported {n} documents to {}", p.display());
+        eprintln!("exported {} documents to {}", report.documents, p.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -57,6 +57,23 @@ pub fn print_notes(sel: &corpusql::Selection) {
     }
 }
 
+/// Tells on stderr what the corpus policy held back (and how to include
+/// it: `--override-policy` to `anyway`), or that the override let it through.
+pub fn print_policy(p: &corpusql::PolicyOutcome, anyway: &str) {
+    if p.held_back.docs == 0 {
+        return;
+    }
+    if p.overridden {
+        eprintln!(
+            "policy overridden (--override-policy): {} documents the policy would hold back are included",
+            p.held_back.docs
+        );
+    } else {
+        eprintln!("{}", p.held_back.summary());
+        eprintln!("(use --override-policy to {anyway}; `corpusql policy` shows the policy)");
+    }
+}
+
 /// Applies the corpus policy to a mixture, telling on stderr what it holds
 /// back (or that `--override-policy` lets it through).
 pub fn mixture_under_policy(

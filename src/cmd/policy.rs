@@ -4,9 +4,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use corpusql::corpus::WriteLock;
 use corpusql::license::LicenseClass;
-use corpusql::policy::{self, Policy};
+use corpusql::policy::Policy;
 use corpusql::Corpus;
 
 /// Arguments of `policy`.
@@ -40,32 +39,21 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     match a.command.unwrap_or(PolicyCommand::Show) {
         PolicyCommand::Show => {}
         PolicyCommand::Allow { classes, note } => {
-            let _lock = WriteLock::acquire(dir)?;
-            Corpus::open(dir)?;
             let list: Vec<String> = classes
                 .split(',')
                 .map(|c| c.trim().to_string())
                 .filter(|c| !c.is_empty())
                 .collect();
-            let p = Policy {
+            Corpus::open(dir)?.set_policy(&Policy {
                 allow: Some(list),
                 note,
-            };
-            p.check().map_err(anyhow::Error::msg)?;
-            p.save(dir)?;
+            })?;
         }
-        PolicyCommand::AllowAll => {
-            let _lock = WriteLock::acquire(dir)?;
-            Corpus::open(dir)?;
-            let path = dir.join(policy::POLICY_FILE);
-            if path.exists() {
-                std::fs::remove_file(&path)?;
-            }
-        }
+        PolicyCommand::AllowAll => Corpus::open(dir)?.set_policy(&Policy::default())?,
     }
     let corpus = Corpus::open(dir)?;
-    let p = Policy::load(dir)?;
-    let (_, held) = policy::apply(&corpus, &corpus.all(), &p)?;
+    let p = corpus.policy()?;
+    let held = corpus.under_policy(&corpus.all(), false)?.1.held_back;
     let denied: Vec<&str> = LicenseClass::ALL
         .iter()
         .map(|c| c.as_str())

@@ -32,9 +32,8 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect();
-    let st = corpusql::stats::stats(&corpus, &sel, &by)?;
-    let pol = corpusql::policy::Policy::load(dir)?;
-    let held = corpusql::policy::apply(&corpus, &sel, &pol)?.1;
+    let st = corpus.stats(&sel, &by)?;
+    let held = corpus.under_policy(&sel, false)?.1.held_back;
     if held.docs > 0 {
         eprintln!(
             "policy: export and stream would hold back {}",

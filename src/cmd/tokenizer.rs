@@ -29,6 +29,9 @@ pub struct TrainArgs {
     /// Output tokenizer.json.
     #[arg(long, short)]
     pub output: PathBuf,
+    /// Train on documents the corpus policy holds back too.
+    #[arg(long)]
+    pub override_policy: bool,
 }
 
 /// Runs `tokenizer`.
@@ -37,11 +40,13 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let corpus = Corpus::open(dir)?;
     let sel = corpus.query(&t.query)?;
     let start = std::time::Instant::now();
-    corpusql::tokenize::train_bpe(&sel, t.vocab_size, &t.output)?;
+    super::print_notes(&sel);
+    let r = corpus.train_tokenizer(&sel, t.vocab_size, &t.output, t.override_policy)?;
+    super::print_policy(&r.policy, "train on them too");
     println!(
         "trained a {}-id BPE tokenizer on {} documents in {:.1}s -> {}",
-        t.vocab_size,
-        sel.count(),
+        r.vocab_size,
+        r.documents,
         start.elapsed().as_secs_f64(),
         t.output.display()
     );

@@ -1,0 +1,227 @@
+//! The library's front door: every operation a user of corpusql performs is
+//! a method of [`Corpus`], and the methods that let documents leave the
+//! corpus — export, stream, plan, report, trace, tokenizer training — apply
+//! the corpus policy (`policy.toml`) themselves. Overriding it is an
+//! explicit option, and every such method says in what it returns what the
+//! policy held back ([`PolicyOutcome`]). Writers (ingest, delete, compact,
+//! tag, set_policy) take the corpus write lock inside the library and
+//! reload the snapshot after their commit.
+//!
+//! The command line is a thin layer over these methods; nothing here
+//! prints, reads the environment or exits.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::corpus::{Corpus, WriteLock};
+use crate::error::{Error, Result};
+use crate::export::Projection;
+use crate::ingest::{IngestOptions, IngestReport, Input};
+use crate::maintain::{CompactReport, VerifyReport};
+use crate::policy::{HeldBack, Policy, POLICY_FILE};
+use crate::select::Selection;
+use crate::stats::Stats;
+use crate::tag::{TagOptions, TagReport};
+
+/// How the corpus policy shaped what a call returned.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PolicyOutcome {
+    /// Whether the corpus has a policy (`policy.toml` with an `allow` list).
+    pub set: bool,
+    /// Whether the caller overrode it: the documents in `held_back` were
+    /// included anyway.
+    pub overridden: bool,
+    /// What the policy holds back from the selection (left out unless
+    /// `overridden`).
+    pub held_back: HeldBack,
+}
+
+impl PolicyOutcome {
+    /// Whether documents were left out because of the policy.
+    pub fn withheld(&self) -> bool {
+        !self.overridden && self.held_back.docs > 0
+    }
+}
+
+/// What [`Corpus::export`] writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportOptions {
+    /// The fields of each record (default: the whole record as ingested).
+    pub projection: Projection,
+    /// Replace e-mails, phone numbers, IPs, NIR, IBAN, card and SIRET
+    /// numbers in the text with placeholders.
+    pub redact_pii: bool,
+    /// At most this many documents (counted after the policy).
+    pub limit: Option<u64>,
+    /// Export documents the corpus policy holds back (reported in
+    /// [`ExportReport::policy`]).
+    pub override_policy: bool,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            projection: Projection::All,
+            redact_pii: false,
+            limit: None,
+            override_policy: false,
+        }
+    }
+}
+
+/// What [`Corpus::export`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportReport {
+    /// Documents written.
+    pub documents: u64,
+    /// What the policy held back (or let through when overridden).
+    pub policy: PolicyOutcome,
+}
+
+/// What [`Corpus::train_tokenizer`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenizerReport {
+    /// Documents trained on.
+    pub documents: u64,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// What the policy held back (or let through when overridden).
+    pub policy: PolicyOutcome,
+}
+
+impl Corpus {
+    /// Documents matching `query` (one integer; no text is read).
+    pub fn count(&self, query: &str) -> Result<u64> {
+        Ok(self.query(query)?.count())
+    }
+
+    /// Documents and bytes of a selection, grouped by the values of the
+    /// `by` fields.
+    pub fn stats(&self, sel: &Selection, by: &[String]) -> Result<Stats> {
+        crate::stats::stats(self, sel, by)
+    }
+
+    /// Ingests `inputs` as one new generation (the write lock is taken for
+    /// the run), then moves this handle to it.
+    pub fn ingest(&mut self, inputs: Vec<Input>, opts: &IngestOptions) -> Result<IngestReport> {
+        let report = crate::ingest::ingest(self.dir(), inputs, opts)?;
+        self.reload()?;
+        Ok(report)
+    }
+
+    /// Tombstones every live document matching `query`; returns how many,
+    /// and moves this handle to the new generation.
+    pub fn delete(&mut self, query: &str) -> Result<u64> {
+        let (n, _) = crate::maintain::delete(self.dir(), query)?;
+        self.reload()?;
+        Ok(n)
+    }
+
+    /// Rewrites the live documents into new segments of about
+    /// `segment_bytes` each (deleted documents are dropped), then moves this
+    /// handle to the new generation.
+    pub fn compact(&mut self, segment_bytes: usize) -> Result<CompactReport> {
+        if segment_bytes == 0 {
+            return Err(Error::Invalid("the segment size must be positive".into()));
+        }
+        let r = crate::maintain::compact(self.dir(), segment_bytes)?;
+        self.reload()?;
+        Ok(r)
+    }
+
+    /// Checks the catalog and every checksum of every segment and sidecar.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        crate::maintain::verify(self.dir())
+    }
+
+    /// Runs taggers (language, quality, OCR, PII, toxicity, dedup) and
+    /// commits their signals, then moves this handle to the new generation.
+    pub fn tag(&mut self, opts: &TagOptions) -> Result<TagReport> {
+        let r = crate::tag::tag(self.dir(), opts)?;
+        self.reload()?;
+        Ok(r)
+    }
+
+    /// The corpus policy (allow-all when none is set).
+    pub fn policy(&self) -> Result<Policy> {
+        Policy::load(self.dir())
+    }
+
+    /// Sets the corpus policy under the write lock. A policy that allows
+    /// every class and has no note removes `policy.toml`.
+    pub fn set_policy(&self, policy: &Policy) -> Result<()> {
+        policy.check().map_err(Error::Invalid)?;
+        let _lock = WriteLock::acquire(self.dir())?;
+        if policy.allow.is_none() && policy.note.is_none() {
+            let path = self.dir().join(POLICY_FILE);
+            return match crate::storage::remove_file(&path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(Error::io(&path, e)),
+            };
+        }
+        policy.save(self.dir())
+    }
+
+    /// Splits `sel` by the corpus policy: what may leave the corpus (all of
+    /// `sel` when `override_policy`), and what the policy holds back.
+    pub fn under_policy(
+        &self,
+        sel: &Selection,
+        override_policy: bool,
+    ) -> Result<(Selection, PolicyOutcome)> {
+        let policy = self.policy()?;
+        let (kept, held_back) = crate::policy::apply(self, sel, &policy)?;
+        let outcome = PolicyOutcome {
+            set: policy.is_set(),
+            overridden: override_policy && policy.is_set(),
+            held_back,
+        };
+        Ok((if override_policy { sel.clone() } else { kept }, outcome))
+    }
+
+    /// Writes the documents of `sel` the policy allows (all of them with
+    /// `override_policy`) as JSONL to `out`. Held-back documents are
+    /// counted in the report, never written.
+    pub fn export(
+        &self,
+        sel: &Selection,
+        opts: &ExportOptions,
+        out: &mut dyn Write,
+    ) -> Result<ExportReport> {
+        opts.projection.check(self.schema())?;
+        let (mut sel, policy) = self.under_policy(sel, opts.override_policy)?;
+        if let Some(n) = opts.limit {
+            sel.truncate(n);
+        }
+        let documents =
+            crate::export::write_jsonl_with(&sel, &opts.projection, opts.redact_pii, out)?;
+        Ok(ExportReport { documents, policy })
+    }
+
+    /// Trains a byte-level BPE tokenizer of `vocab_size` ids on the
+    /// documents of `sel` the policy allows, and writes it to `out` as a
+    /// `tokenizer.json`.
+    pub fn train_tokenizer(
+        &self,
+        sel: &Selection,
+        vocab_size: usize,
+        out: &Path,
+        override_policy: bool,
+    ) -> Result<TokenizerReport> {
+        if vocab_size < 257 {
+            return Err(Error::Invalid(format!(
+                "a vocabulary of {vocab_size} ids cannot hold the 256 bytes and the end-of-text token"
+            )));
+        }
+        let (sel, policy) = self.under_policy(sel, override_policy)?;
+        crate::tokenize::train_bpe(&sel, vocab_size, out)?;
+        Ok(TokenizerReport {
+            documents: sel.count(),
+            vocab_size,
+            policy,
+        })
+    }
+}
