@@ -49,22 +49,25 @@ pub struct WriteLock {
 }
 
 impl WriteLock {
-    /// Takes the lock, waiting for another writer to finish.
+    /// Takes the lock, waiting for another writer to finish (silently:
+    /// a program that wants to say so checks [`WriteLock::is_held`] first).
     pub fn acquire(dir: &Path) -> Result<WriteLock> {
         let path = dir.join(LOCK_FILE);
         let file = crate::storage::open_lock(&path).at(&path)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                eprintln!(
-                    "waiting for another corpusql writer on {} ...",
-                    dir.display()
-                );
-                file.lock().at(&path)?;
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
-        }
+        file.lock().at(&path)?;
         Ok(WriteLock { _file: file })
+    }
+
+    /// Whether another writer holds the lock of the corpus in `dir` now.
+    pub fn is_held(dir: &Path) -> bool {
+        let path = dir.join(LOCK_FILE);
+        if !path.exists() {
+            return false;
+        }
+        match crate::storage::open_lock(&path) {
+            Ok(f) => matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+            Err(_) => false,
+        }
     }
 
     fn try_acquire(dir: &Path) -> Option<WriteLock> {

@@ -56,6 +56,7 @@ pub mod mixture;
 pub mod plan;
 pub mod policy;
 mod pool;
+pub mod progress;
 pub mod query;
 pub mod report;
 pub mod schema;

@@ -143,6 +143,20 @@ fn main() -> ExitCode {
             .build_global();
     }
     let dir = cli.corpus.clone();
+    let writes = matches!(
+        cli.command,
+        Command::Ingest(_)
+            | Command::Delete(_)
+            | Command::Compact(_)
+            | Command::Tag(_)
+            | Command::Policy(_)
+    );
+    if writes && corpusql::corpus::WriteLock::is_held(&dir) {
+        eprintln!(
+            "waiting for another corpusql writer on {} ...",
+            dir.display()
+        );
+    }
     let r = match cli.command {
         Command::Demo(a) => cmd::demo::run(&dir, a),
         Command::Ingest(a) => cmd::ingest::run(&dir, a),

@@ -33,6 +33,23 @@ pub struct Document {
     pub json: Vec<u8>,
 }
 
+impl Document {
+    /// The document key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The whole record as JSON (one line, fields in ingest order).
+    pub fn json(&self) -> &[u8] {
+        &self.json
+    }
+}
+
 impl Corpus {
     /// Evaluates a query on this snapshot (segments in parallel).
     pub fn query(&self, q: &str) -> Result<Selection> {

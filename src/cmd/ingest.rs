@@ -89,7 +89,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         },
         rejects: a.rejects.clone(),
         segment_bytes: a.segment_mb.max(1) << 20,
-        progress: !a.quiet && std::io::stderr().is_terminal(),
+        progress: super::progress_bar(!a.quiet && std::io::stderr().is_terminal()),
         max_reported: 1000,
         license_field: a.license_field.clone(),
     };
@@ -187,7 +187,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let mut tagged = Vec::new();
     let mut tag_generation = None;
     if let Some(mut opts) = run {
-        opts.progress = !a.quiet && std::io::stderr().is_terminal();
+        opts.progress = super::progress_bar(!a.quiet && std::io::stderr().is_terminal());
         let tr = corpusql::tag::tag(dir, &opts)?;
         for o in &tr.outcomes {
             eprintln!(

@@ -118,6 +118,58 @@ pub fn mixture_under_policy(
     Ok(m.under_policy(dir, override_policy)?)
 }
 
+/// A progress bar on stderr, drawn only when `show` (a terminal, no
+/// `--quiet`): the command line's receiver of the library's progress.
+pub fn progress_bar(show: bool) -> Option<corpusql::progress::ProgressSink> {
+    show.then(|| corpusql::progress::ProgressSink::new(Bar(indicatif::ProgressBar::hidden())))
+}
+
+struct Bar(indicatif::ProgressBar);
+
+impl corpusql::progress::Progress for Bar {
+    fn start(&self, what: &str, total: u64, unit: corpusql::progress::Unit) {
+        use corpusql::progress::Unit;
+        let template = match unit {
+            Unit::Bytes => "{spinner} {msg} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            Unit::Documents => {
+                "{msg} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} docs ({rate}, eta {eta})"
+            }
+        };
+        let style = indicatif::ProgressStyle::with_template(template)
+            .map(|s| {
+                // Whole documents per second: `{per_sec}` shows `2,985.239/s`.
+                s.with_key(
+                    "rate",
+                    |st: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{}/s", indicatif::HumanCount(st.per_sec() as u64));
+                    },
+                )
+            })
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        self.0
+            .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        self.0.set_style(style);
+        self.0.set_length(total);
+        self.0.set_position(0);
+        self.0.reset_elapsed();
+        self.0.set_message(what.to_string());
+    }
+
+    fn set(&self, done: u64) {
+        self.0.set_position(done);
+    }
+
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+        self.0
+            .set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+}
+
 /// Human-readable byte count.
 pub fn human_bytes(b: u64) -> String {
     const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

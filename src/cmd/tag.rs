@@ -117,7 +117,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         },
         dict_dir: a.dict_dir.clone(),
         toxicity_lists: a.toxicity_lists.clone(),
-        progress: !a.quiet && std::io::stderr().is_terminal(),
+        progress: super::progress_bar(!a.quiet && std::io::stderr().is_terminal()),
         dedup_memory: a.dedup_memory_mb.max(1) << 20,
         force: a.force,
     };

@@ -54,8 +54,8 @@ pub struct IngestOptions {
     pub rejects: Option<PathBuf>,
     /// Memory budget of one in-memory segment before it is written.
     pub segment_bytes: usize,
-    /// Show a progress bar on a terminal.
-    pub progress: bool,
+    /// Receives the bytes read per input (see [`crate::progress`]).
+    pub progress: Option<crate::progress::ProgressSink>,
     /// How many rejects the report keeps (all go to `rejects`).
     pub max_reported: usize,
     /// The field licenses are read from, for the whole corpus (`license`
@@ -70,7 +70,7 @@ impl Default for IngestOptions {
             on_duplicate: OnDuplicate::Skip,
             rejects: None,
             segment_bytes: 192 << 20,
-            progress: false,
+            progress: None,
             max_reported: 1000,
             license_field: None,
         }
@@ -663,28 +663,19 @@ fn parse_chunk(chunk: Vec<u8>, first_line: u64, opts: &RecordOptions) -> ParsedC
 
 fn run(st: &mut State, inputs: Vec<Input>) -> Result<Vec<IngestLogEntry>> {
     let mut log = Vec::new();
-    let bar = if st.opts.progress {
-        let b = indicatif::ProgressBar::new(0);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {msg} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        Some(b)
-    } else {
-        None
-    };
+    let bar = st.opts.progress.clone();
     for input in inputs {
         let started = unix_now();
         let mut opened = input::Opened::open(input)?;
         let name = opened.name.clone();
         let read = opened.read.clone();
-        if let Some(b) = &bar {
-            b.set_length(opened.total.unwrap_or(0));
-            b.set_position(0);
-            b.set_message(name.clone());
-        }
+        crate::progress::with(&bar, |b| {
+            b.start(
+                &name,
+                opened.total.unwrap_or(0),
+                crate::progress::Unit::Bytes,
+            )
+        });
         st.per_input = (0, 0, 0, 0);
         let (tx, rx) = sync_channel::<Result<Vec<u8>>>(2);
         let reader = std::thread::spawn(move || {
@@ -756,9 +747,7 @@ fn run(st: &mut State, inputs: Vec<Input>) -> Result<Vec<IngestLogEntry>> {
                 break;
             }
             prev = parsed;
-            if let Some(b) = &bar {
-                b.set_position(read.load(Ordering::Relaxed));
-            }
+            crate::progress::with(&bar, |b| b.set(read.load(Ordering::Relaxed)));
         }
         drop(rx);
         let opened = reader
@@ -784,9 +773,7 @@ fn run(st: &mut State, inputs: Vec<Input>) -> Result<Vec<IngestLogEntry>> {
             set: st.opts.record.set.clone(),
         });
     }
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
+    crate::progress::with(&bar, |b| b.finish());
     st.flush()?;
     st.join_writer()?;
     Ok(log)

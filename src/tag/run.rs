@@ -147,8 +147,8 @@ pub struct TagOptions {
     pub dict_dir: PathBuf,
     /// Word lists for the toxicity tagger (LDNOOBW layout).
     pub toxicity_lists: Option<PathBuf>,
-    /// Show a progress bar on stderr.
-    pub progress: bool,
+    /// Receives the documents tagged (see [`crate::progress`]).
+    pub progress: Option<crate::progress::ProgressSink>,
     /// Bytes of memory deduplication may buffer before spilling to disk.
     pub dedup_memory: usize,
     /// Recompute even where values of the current version exist.
@@ -163,7 +163,7 @@ impl Default for TagOptions {
             languages: language::LangConfig::default(),
             dict_dir: PathBuf::from("/usr/share/dict"),
             toxicity_lists: None,
-            progress: false,
+            progress: None,
             dedup_memory: 256 << 20,
             force: false,
         }
@@ -484,28 +484,15 @@ fn langs_of(seg: &crate::segment::Segment) -> Result<Vec<Option<Arc<str>>>> {
     Ok(out)
 }
 
-fn progress_bar(show: bool, total: u64, what: &str) -> indicatif::ProgressBar {
-    if !show || total == 0 {
-        return indicatif::ProgressBar::hidden();
-    }
-    let pb = indicatif::ProgressBar::new(total);
-    pb.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} docs ({rate}, eta {eta})",
-        )
-        .map(|s| {
-            // Whole documents per second: `{per_sec}` shows `2,985.239/s`.
-            s.with_key(
-                "rate",
-                |st: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                    let _ = write!(w, "{}/s", indicatif::HumanCount(st.per_sec() as u64));
-                },
-            )
-        })
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    pb.set_message(what.to_string());
-    pb
+/// Starts a phase of `total` documents on the caller's progress sink.
+fn progress_bar(
+    sink: &Option<crate::progress::ProgressSink>,
+    total: u64,
+    what: &str,
+) -> Option<crate::progress::ProgressSink> {
+    let sink = sink.clone().filter(|_| total > 0)?;
+    sink.0.start(what, total, crate::progress::Unit::Documents);
+    Some(sink)
 }
 
 /// Runs taggers on the corpus in `dir` and commits their sidecars.
@@ -573,7 +560,7 @@ pub fn tag(dir: &Path, opts: &TagOptions) -> Result<TagReport> {
         total += union.len();
         plans.push((i, per, union));
     }
-    let pb = progress_bar(opts.progress, total, "tagging");
+    let pb = progress_bar(&opts.progress, total, "tagging");
     for (i, per, union) in plans {
         if union.is_empty() {
             continue;
@@ -622,7 +609,7 @@ pub fn tag(dir: &Path, opts: &TagOptions) -> Result<TagReport> {
                 }
             }
             let docs: u64 = chunk.iter().map(|j| j.docs.len() as u64).sum();
-            pb.inc(docs);
+            crate::progress::with(&pb, |p| p.advance(docs));
         }
         report.bytes += match seg.numeric(crate::format::BYTES_FIELD)? {
             Some(col) => union.iter().map(|o| col[o as usize] as u64).sum(),
@@ -671,7 +658,7 @@ pub fn tag(dir: &Path, opts: &TagOptions) -> Result<TagReport> {
         }
         new_tags.insert(ls.entry.id, list);
     }
-    pb.finish_and_clear();
+    crate::progress::with(&pb, |p| p.finish());
     if opts.taggers.contains(&Tagger::Dedup) {
         let o = run_dedup(dir, &corpus, opts, generation, &mut new_tags)?;
         outcomes.insert(Tagger::Dedup, o);
@@ -822,7 +809,7 @@ fn run_dedup(
     let mut cfg = dedup::DedupConfig::new(work.clone());
     cfg.memory_budget = opts.dedup_memory;
     let mut builder = dedup::Builder::new(cfg.clone(), n_docs).map_err(dedup_err)?;
-    let pb = progress_bar(opts.progress, n_docs, "dedup signatures");
+    let pb = progress_bar(&opts.progress, n_docs, "dedup signatures");
     let window = rayon::current_num_threads().max(1) * 4;
     for (i, ls) in segs.iter().enumerate() {
         let seg = &ls.segment;
@@ -850,14 +837,14 @@ fn run_dedup(
                 .collect();
             for o in outs {
                 let rows = o?;
-                pb.inc(rows.len() as u64);
+                crate::progress::with(&pb, |p| p.advance(rows.len() as u64));
                 for (r, sig) in rows {
                     builder.add(r, &sig).map_err(dedup_err)?;
                 }
             }
         }
     }
-    pb.finish_and_clear();
+    crate::progress::with(&pb, |p| p.finish());
     let result = builder.finish().map_err(dedup_err)?;
     let keys_file = std::fs::File::open(&keys_path).map_err(|e| Error::io(&keys_path, e))?;
     // SAFETY: the file was written and flushed above by this process, in a

@@ -61,7 +61,7 @@ impl TagSettings {
             },
             dict_dir: PathBuf::from(&self.dict_dir),
             toxicity_lists: self.toxicity_lists.as_ref().map(PathBuf::from),
-            progress: false,
+            progress: None,
             dedup_memory: (self.dedup_memory_mb.max(1) as usize) << 20,
             force: false,
         })
