@@ -9,12 +9,14 @@ use crate::query::QueryError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// An I/O error on a named file.
+    /// An I/O error on a named file. The message shows the underlying
+    /// error's text, which is also its [`source`](std::error::Error::source).
     #[error("{}: {error}", path.display())]
     Io {
         /// The file or directory concerned.
         path: PathBuf,
         /// The underlying error.
+        #[source]
         error: std::io::Error,
     },
     /// A segment or catalog failed a structural or checksum check.
@@ -71,6 +73,32 @@ pub enum Error {
         line: u64,
         /// The key.
         key: String,
+    },
+    /// A word list a tagger reads (the OCR tagger's dictionaries, the
+    /// toxicity tagger's lists) is missing, unreadable or holds a bad line.
+    #[error("{tagger} word list {}{}: {detail}", path.display(), line.map(|n| format!(":{n}")).unwrap_or_default())]
+    WordList {
+        /// The tagger that reads the list (`ocr`, `toxicity`).
+        tagger: String,
+        /// The list's file, or the directory of lists.
+        path: PathBuf,
+        /// The 1-based line at fault, when one is.
+        line: Option<u64>,
+        /// What is wrong, and what to do about it.
+        detail: String,
+        /// The I/O error behind it, when there is one (its text ends `detail`).
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    /// A language code that is not one of those allowed where it was given.
+    #[error("unknown language code {code:?} {context}: expected {expected}")]
+    UnknownLanguage {
+        /// The code as given.
+        code: String,
+        /// Where it was given (`in the language tagger's allowed set`).
+        context: String,
+        /// The codes that would have been accepted.
+        expected: String,
     },
     /// Invalid arguments or input that is not about one record.
     #[error("{0}")]

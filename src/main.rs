@@ -183,22 +183,35 @@ fn main() -> ExitCode {
     match r {
         Ok(code) => code,
         Err(e) => {
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                if io.kind() == std::io::ErrorKind::BrokenPipe {
-                    return ExitCode::SUCCESS;
-                }
+            let broken_pipe = e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
+                return ExitCode::SUCCESS;
             }
-            if let Some(corpusql::Error::Io { error: source, .. }) =
-                e.downcast_ref::<corpusql::Error>()
-            {
-                if source.kind() == std::io::ErrorKind::BrokenPipe {
-                    return ExitCode::SUCCESS;
-                }
-            }
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(e.chain()));
             ExitCode::from(2)
         }
     }
+}
+
+/// The message of an error and of each of its causes, outermost first,
+/// joined by `: `. A cause whose text the message already ends with is not
+/// repeated: [`corpusql::Error::Io`] shows its I/O error and also gives it
+/// as its source.
+fn error_chain<'a>(chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+    let mut msg = String::new();
+    for cause in chain {
+        let text = cause.to_string();
+        if msg.is_empty() {
+            msg = text;
+        } else if !msg.ends_with(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+    }
+    msg
 }
 
 #[cfg(test)]
@@ -222,6 +235,15 @@ mod tests {
         }
         let v = with_default_subcommand(args(&["corpusql", "count", "*"])).unwrap();
         assert_eq!(v, args(&["corpusql", "count", "*"]));
+    }
+
+    #[test]
+    fn the_error_chain_names_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let e = anyhow::Error::new(corpusql::Error::io("/x/y", io)).context("reading the mixture");
+        assert_eq!(error_chain(e.chain()), "reading the mixture: /x/y: gone");
+        let e = anyhow::anyhow!("outer").context("top");
+        assert_eq!(error_chain(e.chain()), "top: outer");
     }
 
     #[test]

@@ -25,11 +25,23 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::{ensure, Context};
 use memmap2::MmapMut;
 use unicode_general_category::{get_general_category, GeneralCategory};
 use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
+
+use crate::error::IoContext;
+use crate::{Error, Result};
+
+/// Returns [`Error::Invalid`] with the formatted message unless the
+/// condition holds: a misuse of the builder by its caller.
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(Error::Invalid(format!($($msg)+)));
+        }
+    };
+}
 
 /// Version of the definitions (normalization, shingles, hash family, banding).
 /// Any change that can change a result changes this string.
@@ -539,10 +551,9 @@ struct WorkDir {
 }
 
 impl WorkDir {
-    fn create(parent: &Path) -> anyhow::Result<WorkDir> {
+    fn create(parent: &Path) -> Result<WorkDir> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
-        fs::create_dir_all(parent)
-            .with_context(|| format!("dedup: cannot create work_dir {}", parent.display()))?;
+        fs::create_dir_all(parent).at(parent)?;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -553,8 +564,7 @@ impl WorkDir {
             SEQ.fetch_add(1, Ordering::Relaxed)
         );
         let path = parent.join(name);
-        fs::create_dir(&path)
-            .with_context(|| format!("dedup: cannot create {}", path.display()))?;
+        fs::create_dir(&path).at(&path)?;
         Ok(WorkDir { path, next: 0 })
     }
 
@@ -578,23 +588,20 @@ fn io_buf(budget: usize) -> usize {
 fn write_run<R: Rec>(
     dir: &mut WorkDir,
     what: &str,
-    recs: impl Iterator<Item = anyhow::Result<R>>,
+    recs: impl Iterator<Item = Result<R>>,
     budget: usize,
-) -> anyhow::Result<(PathBuf, u64)> {
+) -> Result<(PathBuf, u64)> {
     let path = dir.file(what);
-    let file =
-        File::create(&path).with_context(|| format!("dedup: cannot create {}", path.display()))?;
+    let file = File::create(&path).at(&path)?;
     let mut w = BufWriter::with_capacity(io_buf(budget), file);
     let mut b = [0u8; 32];
     let mut bytes = 0u64;
     for r in recs {
         r?.put(&mut b[..R::SIZE]);
-        w.write_all(&b[..R::SIZE])
-            .with_context(|| format!("dedup: cannot write {}", path.display()))?;
+        w.write_all(&b[..R::SIZE]).at(&path)?;
         bytes += R::SIZE as u64;
     }
-    w.flush()
-        .with_context(|| format!("dedup: cannot write {}", path.display()))?;
+    w.flush().at(&path)?;
     Ok((path, bytes))
 }
 
@@ -605,22 +612,21 @@ struct RunReader<R> {
 }
 
 impl<R: Rec> RunReader<R> {
-    fn open(path: &Path, budget: usize) -> anyhow::Result<Self> {
-        let f =
-            File::open(path).with_context(|| format!("dedup: cannot open {}", path.display()))?;
+    fn open(path: &Path, budget: usize) -> Result<Self> {
+        let f = File::open(path).at(path)?;
         Ok(RunReader {
             r: BufReader::with_capacity(io_buf(budget), f),
             path: path.to_owned(),
             _rec: std::marker::PhantomData,
         })
     }
-    fn next(&mut self) -> anyhow::Result<Option<R>> {
+    fn next(&mut self) -> Result<Option<R>> {
         let mut b = [0u8; 32];
         let b = &mut b[..R::SIZE];
         match self.r.read_exact(b) {
             Ok(()) => Ok(Some(R::get(b))),
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("dedup: cannot read {}", self.path.display())),
+            Err(e) => Err(Error::io(&self.path, e)),
         }
     }
 }
@@ -633,7 +639,7 @@ struct Merger<R: Rec> {
 }
 
 impl<R: Rec> Merger<R> {
-    fn new(runs: Vec<RunReader<R>>, mem: Vec<R>) -> anyhow::Result<Self> {
+    fn new(runs: Vec<RunReader<R>>, mem: Vec<R>) -> Result<Self> {
         let mut m = Merger {
             runs,
             mem: mem.into_iter(),
@@ -646,14 +652,14 @@ impl<R: Rec> Merger<R> {
         }
         Ok(m)
     }
-    fn pull(&mut self, i: usize) -> anyhow::Result<Option<R>> {
+    fn pull(&mut self, i: usize) -> Result<Option<R>> {
         if i == self.runs.len() {
             Ok(self.mem.next())
         } else {
             self.runs[i].next()
         }
     }
-    fn next(&mut self) -> anyhow::Result<Option<R>> {
+    fn next(&mut self) -> Result<Option<R>> {
         let Some(Reverse((r, i))) = self.heap.pop() else {
             return Ok(None);
         };
@@ -665,7 +671,7 @@ impl<R: Rec> Merger<R> {
 }
 
 impl<R: Rec> Iterator for Merger<R> {
-    type Item = anyhow::Result<R>;
+    type Item = Result<R>;
     fn next(&mut self) -> Option<Self::Item> {
         Merger::next(self).transpose()
     }
@@ -679,14 +685,14 @@ fn merge_all<R: Rec>(
     mut runs: Vec<PathBuf>,
     mem: Vec<R>,
     budget: usize,
-) -> anyhow::Result<Merger<R>> {
+) -> Result<Merger<R>> {
     while runs.len() > FAN_IN {
         let mut next = Vec::with_capacity(runs.len() / FAN_IN + 1);
         for group in runs.chunks(FAN_IN) {
             let readers = group
                 .iter()
                 .map(|p| RunReader::open(p, budget))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             let merger = Merger::<R>::new(readers, Vec::new())?;
             let (path, _) = write_run(dir, what, merger, budget)?;
             for p in group {
@@ -699,7 +705,7 @@ fn merge_all<R: Rec>(
     let readers = runs
         .iter()
         .map(|p| RunReader::open(p, budget))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?;
     Merger::new(readers, mem)
 }
 
@@ -714,13 +720,13 @@ struct DiskArray {
 }
 
 impl DiskArray {
-    fn new(dir: &mut WorkDir, what: &str, bytes: u64) -> anyhow::Result<Self> {
+    fn new(dir: &mut WorkDir, what: &str, bytes: u64) -> Result<Self> {
         if bytes == 0 {
             return Ok(DiskArray { map: None });
         }
         DiskArray::at(dir.file(what), bytes)
     }
-    fn at(path: PathBuf, bytes: u64) -> anyhow::Result<Self> {
+    fn at(path: PathBuf, bytes: u64) -> Result<Self> {
         if bytes == 0 {
             return Ok(DiskArray { map: None });
         }
@@ -729,7 +735,7 @@ impl DiskArray {
             .write(true)
             .create_new(true)
             .open(&path)
-            .with_context(|| format!("dedup: cannot create {}", path.display()))?;
+            .at(&path)?;
         // Allocated by writing zeros, not by a sparse `set_len`: on a full
         // disk a store through the map into a hole raises SIGBUS and kills
         // the process, where this write returns ENOSPC.
@@ -737,15 +743,12 @@ impl DiskArray {
         let mut left = bytes;
         while left > 0 {
             let n = left.min(zeros.len() as u64) as usize;
-            (&file).write_all(&zeros[..n]).with_context(|| {
-                format!("dedup: cannot size {} to {bytes} bytes", path.display())
-            })?;
+            (&file).write_all(&zeros[..n]).at(&path)?;
             left -= n as u64;
         }
         // SAFETY: the file was just created by this process under a private
         // directory and is unlinked below; nothing else maps or writes it.
-        let map = unsafe { MmapMut::map_mut(&file) }
-            .with_context(|| format!("dedup: cannot map {}", path.display()))?;
+        let map = unsafe { MmapMut::map_mut(&file) }.at(&path)?;
         let _ = fs::remove_file(&path);
         Ok(DiskArray { map: Some(map) })
     }
@@ -777,7 +780,7 @@ pub struct DiskU64(DiskArray);
 impl DiskU64 {
     /// Creates the backing file at `path` (which must not exist) with `len`
     /// zeros, maps it and unlinks it.
-    pub fn create(path: &Path, len: u64) -> anyhow::Result<DiskU64> {
+    pub fn create(path: &Path, len: u64) -> Result<DiskU64> {
         Ok(DiskU64(DiskArray::at(path.to_path_buf(), len * 8)?))
     }
 
@@ -879,7 +882,7 @@ pub struct Builder {
 
 impl Builder {
     /// Starts a build for documents of ranks `0..n_docs`.
-    pub fn new(cfg: DedupConfig, n_docs: u64) -> anyhow::Result<Self> {
+    pub fn new(cfg: DedupConfig, n_docs: u64) -> Result<Self> {
         ensure!(
             cfg.ngram >= 1 && cfg.bands >= 1 && cfg.rows >= 1,
             "dedup: ngram, bands and rows must be at least 1"
@@ -920,7 +923,7 @@ impl Builder {
 
     /// Adds the signature of the document of rank `rank` (each rank at most
     /// once, in any order).
-    pub fn add(&mut self, rank: u64, sig: &Signature) -> anyhow::Result<()> {
+    pub fn add(&mut self, rank: u64, sig: &Signature) -> Result<()> {
         ensure!(
             rank < self.n_docs,
             "dedup: rank {rank} out of range (n_docs = {})",
@@ -958,7 +961,7 @@ impl Builder {
         Ok(())
     }
 
-    fn spill(&mut self) -> anyhow::Result<()> {
+    fn spill(&mut self) -> Result<()> {
         let budget = self.cfg.memory_budget;
         if !self.band_buf.is_empty() {
             self.band_buf.sort_unstable();
@@ -979,7 +982,7 @@ impl Builder {
 
     /// Merges the runs and computes exact-duplicate groups and near-duplicate
     /// clusters.
-    pub fn finish(mut self) -> anyhow::Result<DedupResult> {
+    pub fn finish(mut self) -> Result<DedupResult> {
         let budget = self.cfg.memory_budget;
         let n = self.n_docs;
         let mut stats = DedupStats {

@@ -11,8 +11,9 @@
 //! `code_score` is a cheap evidence sum, not a classifier; its formula is on
 //! [`code_score`]. See `docs/taggers.md` for thresholds and known weaknesses.
 
-use anyhow::bail;
 use whatlang::Lang;
+
+use crate::{Error, Result};
 
 /// Version of the `language` signals; bump when a value can change for the
 /// same input (detector, prefix, formula), so stored columns can be recomputed.
@@ -138,7 +139,7 @@ pub struct Detector {
 impl Detector {
     /// Builds a detector; fails on an empty set or on a code that is not an
     /// ISO 639-1 code whatlang knows, naming it.
-    pub fn new(cfg: &LangConfig) -> anyhow::Result<Self> {
+    pub fn new(cfg: &LangConfig) -> Result<Self> {
         let mut allowed = Vec::with_capacity(cfg.allowed.len());
         for code in &cfg.allowed {
             let norm = code.trim().to_ascii_lowercase();
@@ -148,18 +149,29 @@ impl Detector {
                         allowed.push(*lang)
                     }
                 }
-                None => bail!(
-                    "unknown language code {code:?} in the language tagger's allowed set: \
-                     expected an ISO 639-1 code that whatlang detects (one of {})",
-                    ISO1.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
-                ),
+                None => {
+                    return Err(Error::UnknownLanguage {
+                        code: code.clone(),
+                        context: "in the language tagger's allowed set".into(),
+                        expected: format!(
+                            "an ISO 639-1 code that whatlang detects (one of {})",
+                            ISO1.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
+                        ),
+                    })
+                }
             }
         }
         if allowed.is_empty() {
-            bail!("the language tagger's allowed set is empty: give at least one ISO 639-1 code");
+            return Err(Error::Invalid(
+                "the language tagger's allowed set is empty: give at least one ISO 639-1 code"
+                    .into(),
+            ));
         }
         if cfg.prefix_chars == 0 {
-            bail!("the language tagger's prefix_chars is 0: give a positive number of characters");
+            return Err(Error::Invalid(
+                "the language tagger's prefix_chars is 0: give a positive number of characters"
+                    .into(),
+            ));
         }
         Ok(Detector {
             all: whatlang::Detector::new(),

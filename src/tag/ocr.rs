@@ -14,12 +14,12 @@ use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context};
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::language::Detector;
+use crate::{Error, Result};
 
 /// Version of the `ocr` signals; bump when a value can change for the same
 /// input (formula, weights, word lists' handling, window size).
@@ -105,14 +105,18 @@ impl Dictionaries {
     /// naming the file and the Debian package to install (wfrench, ...); a
     /// language with no known list is an error too. Lists may be UTF-8 or
     /// ISO-8859-1 (older Debian releases); words are stored in NFC.
-    pub fn load(dir: &Path, langs: &[&str]) -> anyhow::Result<Self> {
+    pub fn load(dir: &Path, langs: &[&str]) -> Result<Self> {
         let mut sets = Vec::with_capacity(langs.len());
         for lang in langs {
             let Some(&(code, file, package)) = LISTS.iter().find(|(c, _, _)| c == lang) else {
-                bail!(
-                    "no word list is known for language {lang:?}: the OCR tagger has lists for {}",
-                    dictionary_languages().collect::<Vec<_>>().join(", ")
-                );
+                return Err(Error::UnknownLanguage {
+                    code: lang.to_string(),
+                    context: "for the OCR tagger's word lists".into(),
+                    expected: format!(
+                        "one of {}",
+                        dictionary_languages().collect::<Vec<_>>().join(", ")
+                    ),
+                });
             };
             if sets.iter().any(|(c, _)| *c == code) {
                 continue;
@@ -121,16 +125,25 @@ impl Dictionaries {
             let bytes = match std::fs::read(&path) {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(anyhow!(
-                        "word list {} for language {code} is missing: install the Debian \
-                         package {package} (apt-get install {package}) or point the OCR \
-                         tagger at a directory that holds `{file}`",
-                        path.display()
-                    ))
+                    return Err(Error::WordList {
+                        tagger: "ocr".into(),
+                        path,
+                        line: None,
+                        detail: format!(
+                            "the list for language {code} is missing: install the Debian \
+                             package {package} (apt-get install {package}) or point the OCR \
+                             tagger at a directory that holds `{file}`"
+                        ),
+                        source: None,
+                    })
                 }
                 Err(e) => {
-                    return Err(e).with_context(|| {
-                        format!("reading word list {} ({package})", path.display())
+                    return Err(Error::WordList {
+                        tagger: "ocr".into(),
+                        path,
+                        line: None,
+                        detail: format!("cannot read it (Debian package {package}): {e}"),
+                        source: Some(e),
                     })
                 }
             };
@@ -146,7 +159,7 @@ impl Dictionaries {
     }
 
     /// Loads every known list ([`dictionary_languages`]) from `dir`.
-    pub fn load_all(dir: &Path) -> anyhow::Result<Self> {
+    pub fn load_all(dir: &Path) -> Result<Self> {
         let langs: Vec<&str> = dictionary_languages().collect();
         Self::load(dir, &langs)
     }

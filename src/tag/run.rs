@@ -353,9 +353,7 @@ fn build_taggers(opts: &TagOptions) -> Result<Vec<Box<dyn DocTagger>>> {
         .iter()
         .any(|t| matches!(t, Tagger::Language | Tagger::Ocr));
     let det = if need_det {
-        Some(Arc::new(
-            language::Detector::new(&opts.languages).map_err(|e| Error::Invalid(e.to_string()))?,
-        ))
+        Some(Arc::new(language::Detector::new(&opts.languages)?))
     } else {
         None
     };
@@ -368,8 +366,7 @@ fn build_taggers(opts: &TagOptions) -> Result<Vec<Box<dyn DocTagger>>> {
             Tagger::Quality => out.push(Box::new(QualityTagger)),
             Tagger::Ocr => {
                 let langs = vec!["fr", "en", "de", "es", "it"];
-                let dicts = ocr::Dictionaries::load(&opts.dict_dir, &langs)
-                    .map_err(|e| Error::Invalid(format!("ocr tagger: {e:#}")))?;
+                let dicts = ocr::Dictionaries::load(&opts.dict_dir, &langs)?;
                 let sizes: Vec<String> = langs
                     .iter()
                     .map(|l| format!("{l}:{}:{:08x}", dicts.len(l), dicts.fingerprint(l) >> 32))
@@ -393,8 +390,7 @@ fn build_taggers(opts: &TagOptions) -> Result<Vec<Box<dyn DocTagger>>> {
                         "the toxicity tagger needs word lists: --toxicity-lists DIR (one file per language, e.g. the LDNOOBW lists)".into(),
                     ));
                 };
-                let lists = toxicity::WordLists::load(dir)
-                    .map_err(|e| Error::Invalid(format!("toxicity word lists: {e:#}")))?;
+                let lists = toxicity::WordLists::load(dir)?;
                 out.push(Box::new(ToxicityTagger { lists }))
             }
             Tagger::Dedup => {}
@@ -752,7 +748,6 @@ fn run_dedup(
     }
     std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     let _cleanup = RemoveOnDrop(work.clone());
-    let dedup_err = |e: anyhow::Error| Error::Invalid(format!("dedup: {e:#}"));
     // Global ranks in key order: a k-way merge of the segments' key maps.
     // Per-document state lives in memory-mapped files, so memory stays
     // bounded whatever the corpus size: `ranks` maps (segment base +
@@ -765,8 +760,8 @@ fn run_dedup(
         base.push(total);
         total += s.segment.doc_count() as u64;
     }
-    let mut ranks = dedup::DiskU64::create(&work.join("ranks.u64"), total).map_err(dedup_err)?;
-    let mut key_at = dedup::DiskU64::create(&work.join("key-at.u64"), total).map_err(dedup_err)?;
+    let mut ranks = dedup::DiskU64::create(&work.join("ranks.u64"), total)?;
+    let mut key_at = dedup::DiskU64::create(&work.join("key-at.u64"), total)?;
     let keys_path = work.join("keys.bin");
     let mut n_docs = 0u64;
     {
@@ -808,7 +803,7 @@ fn run_dedup(
     let rank_of = |i: usize, o: u32| ranks.get(base[i] + o as u64) - 1;
     let mut cfg = dedup::DedupConfig::new(work.clone());
     cfg.memory_budget = opts.dedup_memory;
-    let mut builder = dedup::Builder::new(cfg.clone(), n_docs).map_err(dedup_err)?;
+    let mut builder = dedup::Builder::new(cfg.clone(), n_docs)?;
     let pb = progress_bar(&opts.progress, n_docs, "dedup signatures");
     let window = rayon::current_num_threads().max(1) * 4;
     for (i, ls) in segs.iter().enumerate() {
@@ -839,13 +834,13 @@ fn run_dedup(
                 let rows = o?;
                 crate::progress::with(&pb, |p| p.advance(rows.len() as u64));
                 for (r, sig) in rows {
-                    builder.add(r, &sig).map_err(dedup_err)?;
+                    builder.add(r, &sig)?;
                 }
             }
         }
     }
     crate::progress::with(&pb, |p| p.finish());
-    let result = builder.finish().map_err(dedup_err)?;
+    let result = builder.finish()?;
     let keys_file = std::fs::File::open(&keys_path).map_err(|e| Error::io(&keys_path, e))?;
     // SAFETY: the file was written and flushed above by this process, in a
     // work directory no other process writes (the corpus write lock is held).

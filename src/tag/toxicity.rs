@@ -17,8 +17,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use anyhow::{bail, Context};
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
+
+use crate::{Error, Result};
 
 /// Version of the normalization and matching rules; the signal's identity is
 /// this plus the lists' [`WordLists::fingerprint`].
@@ -190,13 +191,11 @@ impl WordLists {
     /// allowlists `<code>.allow` / `<code>.allow.txt`. Blank lines and lines
     /// starting with `#` are skipped; other files (`README.md`, `LICENSE`)
     /// are ignored. Errors name the file and line.
-    pub fn load(dir: &Path) -> anyhow::Result<Self> {
-        let read = std::fs::read_dir(dir)
-            .with_context(|| format!("reading word-list directory {}", dir.display()))?;
+    pub fn load(dir: &Path) -> Result<Self> {
+        let read = std::fs::read_dir(dir).map_err(|e| list_error(dir, e))?;
         let mut files = Vec::new();
         for entry in read {
-            let entry =
-                entry.with_context(|| format!("reading word-list directory {}", dir.display()))?;
+            let entry = entry.map_err(|e| list_error(dir, e))?;
             let path = entry.path();
             if !path.is_file() {
                 continue;
@@ -214,11 +213,15 @@ impl WordLists {
             }
         }
         if !files.iter().any(|(_, allow, _)| !allow) {
-            bail!(
-                "no word lists in {}: expected files named by language code (`en`, `fr`, `fr.txt`), \
-                 with optional allowlists `fr.allow`",
-                dir.display()
-            );
+            return Err(Error::WordList {
+                tagger: "toxicity".into(),
+                path: dir.to_path_buf(),
+                line: None,
+                detail: "no word lists in this directory: expected files named by language \
+                         code (`en`, `fr`, `fr.txt`), with optional allowlists `fr.allow`"
+                    .into(),
+                source: None,
+            });
         }
         files.sort();
         let (mut block, mut allow) = (Vec::new(), Vec::new());
@@ -319,26 +322,42 @@ impl WordLists {
     }
 }
 
+/// The [`Error::WordList`] of an I/O error on a list file or directory.
+fn list_error(path: &Path, e: std::io::Error) -> Error {
+    Error::WordList {
+        tagger: "toxicity".into(),
+        path: path.to_path_buf(),
+        line: None,
+        detail: format!("cannot read it: {e}"),
+        source: Some(e),
+    }
+}
+
 /// Reads one list file: entries, one a line.
-fn read_list(path: &Path) -> anyhow::Result<Vec<String>> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("reading word list {}", path.display()))?;
+fn read_list(path: &Path) -> Result<Vec<String>> {
+    let bytes = std::fs::read(path).map_err(|e| list_error(path, e))?;
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     let mut out = Vec::new();
+    let bad_line = |k: usize, detail: String| Error::WordList {
+        tagger: "toxicity".into(),
+        path: path.to_path_buf(),
+        line: Some(k as u64 + 1),
+        detail,
+        source: None,
+    };
     for (k, line) in bytes.split(|&c| c == b'\n').enumerate() {
         let Ok(line) = std::str::from_utf8(line) else {
-            bail!("{}:{}: not valid UTF-8", path.display(), k + 1);
+            return Err(bad_line(k, "not valid UTF-8".into()));
         };
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         if entry_tokens(line).is_empty() {
-            bail!(
-                "{}:{}: entry {line:?} has no letter or digit",
-                path.display(),
-                k + 1
-            );
+            return Err(bad_line(
+                k,
+                format!("entry {line:?} has no letter or digit"),
+            ));
         }
         out.push(line.to_string());
     }
