@@ -50,6 +50,7 @@ mod facade;
 pub mod format;
 pub mod ingest;
 pub mod json;
+pub mod lang;
 pub mod license;
 pub mod maintain;
 pub mod mixture;

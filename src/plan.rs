@@ -134,7 +134,7 @@ fn facet_value(q: &str, field: &str, kind: FieldKind, v: &Value) -> Result<Strin
         ));
     }
     Ok(if field == "lang" {
-        crate::ingest::record::normalize_lang(&s).into_owned()
+        crate::lang::normalize(&s).into_owned()
     } else {
         s
     })

@@ -44,21 +44,6 @@ pub enum Parsed {
     Reject(String),
 }
 
-/// Normalizes a language tag for the `lang` index: lowercase, primary subtag
-/// (`FR-fr` -> `fr`, `pt_BR` -> `pt`). The stored record keeps what the input wrote.
-pub fn normalize_lang(v: &str) -> Cow<'_, str> {
-    let t = v.trim();
-    let primary = t.split(['-', '_']).next().unwrap_or(t);
-    if primary.len() == t.len() && !t.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Cow::Borrowed(t);
-    }
-    if (2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_alphabetic()) {
-        Cow::Owned(primary.to_ascii_lowercase())
-    } else {
-        Cow::Owned(t.to_lowercase())
-    }
-}
-
 /// Facets that name one language, license or source per document: arrays
 /// are rejected rather than read as several values.
 pub const SINGLE_VALUED: [&str; 3] = ["lang", "license", "source"];
@@ -199,7 +184,7 @@ fn parse_str(s: &str, opts: &RecordOptions) -> Result<DocRecord, String> {
         push_key(out, f);
         json::write_str(out, v);
         let v = if f == "lang" {
-            normalize_lang(v).into_owned()
+            crate::lang::normalize(v).into_owned()
         } else {
             v.clone()
         };
@@ -261,7 +246,7 @@ fn classify(k: &str, raw: &RawValue, d: &mut DocRecord) -> Result<(), String> {
             let v = json::parse_str(raw).map_err(bad)?;
             check_len(k, &v)?;
             let v = if k == "lang" {
-                normalize_lang(&v).into_owned()
+                crate::lang::normalize(&v).into_owned()
             } else {
                 v.into_owned()
             };

@@ -142,7 +142,7 @@ impl Detector {
     pub fn new(cfg: &LangConfig) -> Result<Self> {
         let mut allowed = Vec::with_capacity(cfg.allowed.len());
         for code in &cfg.allowed {
-            let norm = code.trim().to_ascii_lowercase();
+            let norm = crate::lang::fold(code);
             match ISO1.iter().find(|(c, _)| *c == norm) {
                 Some((_, lang)) => {
                     if !allowed.contains(lang) {

@@ -208,7 +208,7 @@ impl WordLists {
                 Some(lang) => (lang, true),
                 None => (stem, false),
             };
-            if is_language_code(lang) {
+            if crate::lang::is_well_formed(lang) {
                 files.push((lang.to_string(), allow, path));
             }
         }
@@ -242,7 +242,10 @@ impl WordLists {
         let mut me = WordLists::default();
         for (is_allow, lists) in [(false, block), (true, allow)] {
             for (lang, entries) in lists {
-                let lists = me.langs.entry(primary_subtag(&lang)).or_default();
+                let lists = me
+                    .langs
+                    .entry(crate::lang::primary_subtag(&lang))
+                    .or_default();
                 let target = if is_allow {
                     &mut lists.allow
                 } else {
@@ -290,7 +293,7 @@ impl WordLists {
     /// allowlisted word or phrase does not count.
     pub fn count(&self, text: &str, lang: Option<&str>) -> u32 {
         let lists = lang
-            .and_then(|l| self.langs.get(primary_subtag(l).as_str()))
+            .and_then(|l| self.langs.get(crate::lang::primary_subtag(l).as_str()))
             .unwrap_or(&self.all);
         if lists.block.is_empty() {
             return 0;
@@ -362,23 +365,6 @@ fn read_list(path: &Path) -> Result<Vec<String>> {
         out.push(line.to_string());
     }
     Ok(out)
-}
-
-/// `fr`, `en`, `fil`, `fr-CA-u-sd-caqc`: 2-3 lower-case letters, then
-/// optional `-` subtags.
-fn is_language_code(s: &str) -> bool {
-    let mut parts = s.split('-');
-    let first = parts.next().unwrap_or("");
-    (2..=3).contains(&first.len())
-        && first.bytes().all(|c| c.is_ascii_lowercase())
-        && parts.all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_alphanumeric()))
-}
-
-fn primary_subtag(lang: &str) -> String {
-    lang.split(['-', '_'])
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase()
 }
 
 /// Lower case, diacritics stripped (canonical decomposition, combining
