@@ -42,7 +42,8 @@
 
 pub mod catalog;
 pub mod corpus;
-pub mod datasheet;
+/// The datasheet computation's former path; it lives in [`report::datasheet`].
+pub use report::datasheet;
 pub mod demo;
 pub mod error;
 pub mod export;

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use corpusql::datasheet::{license_datasheet, Scope};
 use corpusql::plan::Plan;
+use corpusql::report::datasheet::{license_datasheet, Scope};
 use corpusql::tokenize::Tokenizer;
 use corpusql::Corpus;
 

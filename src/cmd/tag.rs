@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use corpusql::datasheet::{signal_datasheet, Scope};
+use corpusql::report::datasheet::{signal_datasheet, Scope};
 use corpusql::tag::settings::SETTINGS_FILE;
 use corpusql::tag::{tag, TagOptions, TagSettings, Tagger};
 use corpusql::tokenize::Tokenizer;

@@ -2,13 +2,16 @@
 //! language, with the ingest log, the attributions owed, what a withdrawal
 //! changed and (for `tag report`) how quality signals are distributed.
 //!
-//! This module owns the [`Datasheet`] data structure and its three renderings:
-//! [`to_json`] (every number, for machines), [`to_markdown`] (tables readable
-//! in a terminal or on GitHub) and [`to_html`] (one self-contained page with
-//! inline SVG charts, no network access). It computes nothing from a corpus:
-//! the caller fills the structure; [`summarize`] is the one helper that turns
-//! raw signal values into quantiles and a histogram.
+//! This module owns the [`Datasheet`] data structure, its computation from
+//! a corpus ([`datasheet::license_datasheet`] for `corpusql report`,
+//! [`datasheet::signal_datasheet`] for `corpusql tag report`) and its three
+//! renderings: [`to_json`] (every number, for machines), [`to_markdown`]
+//! (tables readable in a terminal or on GitHub) and [`to_html`] (one
+//! self-contained page with inline SVG charts, no network access). The renderers compute nothing from
+//! a corpus; [`summarize`] is the one helper that turns raw signal values
+//! into quantiles and a histogram.
 
+pub mod datasheet;
 mod html;
 mod markdown;
 

@@ -4,21 +4,22 @@
 //! class, source and language; what the policy holds back; attribution
 //! lists; the ingest log; what deletions withdrew between generations; and
 //! for taggers, the distribution of every signal with the share of
-//! documents common thresholds would remove. [`crate::report`] renders them.
+//! documents common thresholds would remove. The rest of [`crate::report`]
+//! defines the [`Datasheet`] these fill and renders it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
+use super::{
+    Attribution, Breakdown, BreakdownRow, Counts, Datasheet, DiffRow, IngestEntry, PolicySummary,
+    SignalSummary, ThresholdImpact, Withdrawal, WithdrawalLogEntry,
+};
 use crate::corpus::Corpus;
 use crate::error::Result;
 use crate::plan::{self, Plan};
 use crate::policy::{self, Policy};
-use crate::report::{
-    Attribution, Breakdown, BreakdownRow, Counts, Datasheet, DiffRow, IngestEntry, PolicySummary,
-    SignalSummary, ThresholdImpact, Withdrawal, WithdrawalLogEntry,
-};
 use crate::schema::FieldKind;
 use crate::segment::overlay::{LICENSE_CLASS, LICENSE_ID};
 use crate::tokenize::{corpus_counts, Tokenizer};
@@ -582,7 +583,7 @@ pub fn signal_datasheet(scope: &Scope<'_>, max_sources: usize) -> Result<Datashe
                     }
                 })
                 .collect();
-            let (quantiles, histogram) = crate::report::summarize(&mut vals, 20);
+            let (quantiles, histogram) = super::summarize(&mut vals, 20);
             signals.push(SignalSummary {
                 name: name.clone(),
                 version: info.version.clone(),
