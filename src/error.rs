@@ -137,3 +137,32 @@ impl<T> IoContext<T> for std::io::Result<T> {
         self.map_err(|e| Error::io(path, e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn io_shows_its_error_and_gives_it_as_source() {
+        let e = Error::io("/c/CURRENT", std::io::Error::other("disk on fire"));
+        assert_eq!(e.to_string(), "/c/CURRENT: disk on fire");
+        assert_eq!(
+            e.source().map(|s| s.to_string()).as_deref(),
+            Some("disk on fire")
+        );
+    }
+
+    #[test]
+    fn word_list_names_tagger_file_and_line() {
+        let e = Error::WordList {
+            tagger: "toxicity".into(),
+            path: "/l/fr".into(),
+            line: Some(3),
+            detail: "not valid UTF-8".into(),
+            source: None,
+        };
+        assert_eq!(e.to_string(), "toxicity word list /l/fr:3: not valid UTF-8");
+        assert!(e.source().is_none());
+    }
+}
