@@ -572,6 +572,16 @@ mod tests {
         assert!(s.next_batch(0).is_err());
     }
 
+    /// A stream can move to another thread (a DataLoader worker, a Python
+    /// object).
+    #[test]
+    fn streams_and_batches_are_send() {
+        fn send<T: Send>() {}
+        send::<Stream>();
+        send::<Batch>();
+        send::<StreamState>();
+    }
+
     /// On the only worker of a one-thread pool (`--threads 1`, `taskset -c
     /// 0`), the prefetch thread needs that worker: receiving and dropping
     /// must run the pool's work instead of blocking.
