@@ -10,8 +10,8 @@
 use std::io::Cursor;
 use std::time::Duration;
 
-use corpusql::mixture::{self, Mixture};
-use corpusql::stream::{Engine, Scheduler, StreamOptions};
+use corpusql::train::mixture::{self, Mixture};
+use corpusql::train::{Engine, EngineOptions, Scheduler};
 use corpusql::{ingest, Corpus, IngestOptions, Input};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 
@@ -41,10 +41,10 @@ weight = 0.1
 "#;
 
 fn drain(corpus: &Corpus, m: &Mixture) -> u64 {
-    let mut e = Engine::new(corpus, m, StreamOptions::default()).expect("engine");
+    let mut e = Engine::new(corpus, m, EngineOptions::default()).expect("engine");
     let mut tokens = 0u64;
     while let Some(b) = e.next_batch(256).expect("batch") {
-        tokens += b.tokens.len() as u64;
+        tokens += b.tokens().len() as u64;
     }
     tokens
 }

@@ -103,6 +103,75 @@ pub enum Error {
     /// Invalid arguments or input that is not about one record.
     #[error("{0}")]
     Invalid(String),
+    /// A stream state does not belong to the stream it would resume: the
+    /// field `what` differs between the state and the stream now.
+    #[error("cannot resume: {what} {} (state: {state}, now: {current}){}", .what.verb(), .what.consequence())]
+    ResumeMismatch {
+        /// What differs.
+        what: ResumeField,
+        /// Its value in the state.
+        state: String,
+        /// Its value for the stream now.
+        current: String,
+    },
+    /// Token ids do not fit the chosen token encoding (u16).
+    #[error("the tokenizer has {ids} ids; u16 holds 65,536: use --format u32")]
+    TokenWidth {
+        /// Ids needed: the vocabulary size, or one more than the largest id met.
+        ids: u64,
+    },
+}
+
+/// What a stream state and the stream it would resume disagree on
+/// ([`Error::ResumeMismatch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResumeField {
+    /// The state's format version is not one this build reads.
+    Version,
+    /// The corpus generation (a version-1 state, which has no fingerprint
+    /// of the selected documents).
+    Generation,
+    /// The documents the mixture selects, or the segments holding them.
+    Documents,
+    /// The mixture (weights, queries, seed, budget, ...).
+    Mixture,
+    /// The tokenizer.
+    Tokenizer,
+    /// The sequence length.
+    SeqLen,
+}
+
+impl ResumeField {
+    fn verb(self) -> &'static str {
+        match self {
+            ResumeField::Documents => "differ",
+            _ => "differs",
+        }
+    }
+
+    fn consequence(self) -> &'static str {
+        match self {
+            ResumeField::Version => ": this corpusql reads stream states of the versions given",
+            ResumeField::Generation => ": the corpus changed since this version-1 state was written, and such a state resumes only on its own generation",
+            ResumeField::Documents => ": the documents this mixture selects changed since the state was written (ingested, deleted, compacted or retagged), so resuming would not continue the same stream",
+            ResumeField::Mixture => ": its weights, queries, seed, budget or another setting changed",
+            ResumeField::Tokenizer | ResumeField::SeqLen => "",
+        }
+    }
+}
+
+impl std::fmt::Display for ResumeField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ResumeField::Version => "the state format version",
+            ResumeField::Generation => "the corpus generation",
+            ResumeField::Documents => "the selected documents",
+            ResumeField::Mixture => "the mixture",
+            ResumeField::Tokenizer => "the tokenizer",
+            ResumeField::SeqLen => "the seq_len",
+        })
+    }
 }
 
 /// The library's result type.

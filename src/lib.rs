@@ -49,12 +49,12 @@ pub mod error;
 pub mod export;
 mod facade;
 pub mod format;
+pub mod hash;
 pub mod ingest;
 pub mod json;
 pub mod lang;
 pub mod license;
 pub mod maintain;
-pub mod mixture;
 pub mod plan;
 pub mod policy;
 mod pool;
@@ -70,6 +70,10 @@ pub mod storage;
 pub mod stream;
 pub mod tag;
 pub mod tokenize;
+pub mod train;
+
+/// Former path of [`train::mixture`], kept while callers move.
+pub use train::mixture;
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use corpusql::mixture::Mixture;
 use corpusql::segment::Segment;
-use corpusql::stream::{Engine, StreamOptions, StreamState};
+use corpusql::stream::{Engine, EngineOptions, StreamState};
 use corpusql::{ingest, Corpus, IngestOptions, Input};
 
 #[path = "fuzz/src/fixup.rs"]
@@ -81,7 +81,7 @@ fn stream_state_far_next_sequence_resumes_to_an_empty_stream() {
     )
     .unwrap();
     for (rank, world) in [(0, 1), (1, 2), (3, 4)] {
-        let opts = StreamOptions {
+        let opts = EngineOptions {
             rank,
             world,
             start: st.next_sequence,

@@ -1,5 +1,5 @@
 //! The streamer against issue 3: byte-identical output on reruns (library,
-//! prefetching `Streamer` and CLI), ranks that interleave into the world=1
+//! prefetching `Stream` and CLI), ranks that interleave into the world=1
 //! stream, resume at arbitrary points (also onto another number of ranks),
 //! token shares and epochs as planned, a query stream that visits every
 //! match exactly once, refusals (stale state, changed mixture, max_epochs,
@@ -17,9 +17,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use corpusql::mixture::{self, Mixture};
-use corpusql::stream::{Emitted, Engine, Scheduler, StreamOptions, StreamState, Streamer};
 use corpusql::tokenize::BYTES_EOS;
+use corpusql::train::mixture::{self, Mixture};
+use corpusql::train::{
+    Emitted, Engine, EngineOptions, Scheduler, Stream, StreamOptions, StreamState,
+};
 use corpusql::{Corpus, IngestOptions};
 use serde_json::Value;
 
@@ -119,8 +121,8 @@ fn mix() -> Mixture {
     Mixture::from_toml(MIX, "MIX").unwrap()
 }
 
-fn opts(rank: u64, world: u64, start: u64, stop_after: Option<u64>) -> StreamOptions {
-    StreamOptions {
+fn opts(rank: u64, world: u64, start: u64, stop_after: Option<u64>) -> EngineOptions {
+    EngineOptions {
         rank,
         world,
         start,
@@ -141,7 +143,7 @@ struct Run {
 }
 
 /// Runs an [`Engine`] to its end in batches of `rows`.
-fn run_engine(dir: &Path, m: &Mixture, o: StreamOptions, rows: usize) -> Run {
+fn run_engine(dir: &Path, m: &Mixture, o: EngineOptions, rows: usize) -> Run {
     let corpus = Corpus::open(dir).unwrap();
     let mut e = Engine::new(&corpus, m, o).unwrap();
     let total = e.total();
@@ -153,24 +155,23 @@ fn run_engine(dir: &Path, m: &Mixture, o: StreamOptions, rows: usize) -> Run {
         state: e.state(),
     };
     while let Some(b) = e.next_batch(rows).unwrap() {
-        assert!(b.rows >= 1 && b.rows <= rows);
-        assert_eq!(b.seq_len, m.seq_len);
-        assert_eq!(b.tokens.len(), b.rows * b.seq_len);
-        assert_eq!(b.sequences.len(), b.rows);
-        assert_eq!(b.doc_starts.len(), b.rows);
-        for r in 0..b.rows {
+        assert!(b.rows() >= 1 && b.rows() <= rows);
+        assert_eq!(b.seq_len(), m.seq_len);
+        assert_eq!(b.tokens().len(), b.rows() * b.seq_len());
+        assert_eq!(b.sequences().len(), b.rows());
+        assert_eq!(b.document_starts().len(), b.rows());
+        for r in 0..b.rows() {
             let k = run.seqs.len() as u64;
             assert_eq!(
-                b.sequences[r],
+                b.sequences()[r],
                 o.start + o.rank + k * o.world,
                 "rank {} of {} emits global sequences start+rank, +world, ...",
                 o.rank,
                 o.world
             );
-            run.seqs
-                .push(b.tokens[r * b.seq_len..(r + 1) * b.seq_len].to_vec());
-            run.ids.push(b.sequences[r]);
-            run.doc_starts.push(b.doc_starts[r].clone());
+            run.seqs.push(b.row(r).unwrap().to_vec());
+            run.ids.push(b.sequences()[r]);
+            run.doc_starts.push(b.document_starts()[r].clone());
         }
     }
     assert_eq!(
@@ -367,30 +368,35 @@ fn mixture_file_defaults_and_refusals() {
 fn same_mixture_same_corpus_is_byte_identical_library() {
     let f = fixture();
     let m = mix();
-    let a = run_engine(&f.dir, &m, StreamOptions::default(), 64);
-    let b = run_engine(&f.dir, &m, StreamOptions::default(), 64);
+    let a = run_engine(&f.dir, &m, EngineOptions::default(), 64);
+    let b = run_engine(&f.dir, &m, EngineOptions::default(), 64);
     let plan = mixture::plan(&Corpus::open(&f.dir).unwrap(), &m).unwrap().0;
     assert_eq!(a.seqs.len() as u64, plan.sequences);
     assert_eq!(plan.sequences, 600_000 / SEQ as u64);
     assert!(a.seqs == b.seqs, "two runs differ");
     assert_eq!(a.emitted, b.emitted);
     // The batch size does not change the stream.
-    let c = run_engine(&f.dir, &m, StreamOptions::default(), 1000);
+    let c = run_engine(&f.dir, &m, EngineOptions::default(), 1000);
     assert!(a.seqs == c.seqs, "batch size changed the stream");
-    let d = run_engine(&f.dir, &m, StreamOptions::default(), 1);
+    let d = run_engine(&f.dir, &m, EngineOptions::default(), 1);
     assert!(a.seqs == d.seqs, "batch size 1 changed the stream");
-    // The prefetching Streamer gives the same batches.
+    // The prefetching Stream gives the same batches.
     let corpus = Corpus::open(&f.dir).unwrap();
-    let s = Streamer::new(&corpus, &m, StreamOptions::default(), 37, 3).unwrap();
+    let o = StreamOptions {
+        prefetch: 3,
+        ..StreamOptions::default()
+    };
+    let mut s = Stream::open(&corpus, &m, o).unwrap();
     let mut flat = Vec::new();
-    for b in s {
-        flat.extend(b.unwrap().tokens);
+    while let Some(b) = s.next_batch(37).unwrap() {
+        flat.extend(b.into_tokens());
     }
-    assert!(flat == a.seqs.concat(), "Streamer differs from Engine");
+    assert!(flat == a.seqs.concat(), "Stream differs from Engine");
+    assert_eq!(s.emitted(), a.emitted, "Stream and Engine count alike");
     // A different seed gives a different order (the seed is used).
     let mut m2 = m.clone();
     m2.seed += 1;
-    let e = run_engine(&f.dir, &m2, StreamOptions::default(), 64);
+    let e = run_engine(&f.dir, &m2, EngineOptions::default(), 64);
     assert_eq!(e.seqs.len(), a.seqs.len());
     assert!(e.seqs != a.seqs, "the seed does not change the order");
 }
@@ -398,7 +404,7 @@ fn same_mixture_same_corpus_is_byte_identical_library() {
 #[test]
 fn document_boundaries_match_end_of_document_ids() {
     let f = fixture();
-    let run = run_engine(&f.dir, &mix(), StreamOptions::default(), 50);
+    let run = run_engine(&f.dir, &mix(), EngineOptions::default(), 50);
     let mut prev_eos = true; // the stream starts with a document
     for (seq, starts) in run.seqs.iter().zip(&run.doc_starts) {
         let mut want = Vec::new();
@@ -445,7 +451,7 @@ fn same_mixture_same_corpus_is_byte_identical_cli() {
         std::fs::read(&out).unwrap() == a,
         "-o FILE differs from stdout"
     );
-    let lib = run_engine(&f.dir, &mix(), StreamOptions::default(), 64);
+    let lib = run_engine(&f.dir, &mix(), EngineOptions::default(), 64);
     assert!(u32s(&a) == lib.seqs.concat(), "CLI and library differ");
 }
 
@@ -457,7 +463,7 @@ fn same_mixture_same_corpus_is_byte_identical_cli() {
 fn ranks_interleave_into_the_world_1_stream_library() {
     let f = fixture();
     let m = mix();
-    let one = run_engine(&f.dir, &m, StreamOptions::default(), 64);
+    let one = run_engine(&f.dir, &m, EngineOptions::default(), 64);
     for world in [2u64, 3, 4, 7] {
         let ranks: Vec<Vec<Vec<u32>>> = (0..world)
             .map(|r| run_engine(&f.dir, &m, opts(r, world, 0, None), 13).seqs)
@@ -518,13 +524,13 @@ fn ranks_interleave_into_the_world_1_stream_cli() {
 fn resume_at_arbitrary_points_equals_the_uninterrupted_stream_library() {
     let f = fixture();
     let m = mix();
-    let full = run_engine(&f.dir, &m, StreamOptions::default(), 64).seqs;
+    let full = run_engine(&f.dir, &m, EngineOptions::default(), 64).seqs;
     let n = full.len() as u64;
     for cut in [0, 1, 63, 64, 65, 1234, n - 1, n] {
         let a = run_engine(&f.dir, &m, opts(0, 1, 0, Some(cut)), 64);
         assert_eq!(a.seqs.len() as u64, cut);
         assert_eq!(a.state.next_sequence, cut);
-        assert_eq!(a.state.version, corpusql::stream::STATE_VERSION);
+        assert_eq!(a.state.version, corpusql::train::STATE_VERSION);
         let b = run_engine(&f.dir, &m, opts(0, 1, a.state.next_sequence, None), 17);
         assert_eq!(b.ids.first().copied().unwrap_or(n), cut);
         let mut joined = a.seqs.clone();
@@ -675,16 +681,20 @@ fn resume_with_the_cli_equals_the_uninterrupted_stream() {
 }
 
 #[test]
-fn streamer_finish_state_counts_only_received_batches() {
+fn stream_state_counts_only_received_batches() {
     let f = fixture();
     let m = mix();
     let corpus = Corpus::open(&f.dir).unwrap();
-    let mut s = Streamer::new(&corpus, &m, StreamOptions::default(), 4, 4).unwrap();
-    let got: Vec<_> = (&mut s).take(2).map(|b| b.unwrap()).collect();
-    assert_eq!(got[1].sequences, vec![4, 5, 6, 7]);
+    let o = StreamOptions {
+        prefetch: 4,
+        ..StreamOptions::default()
+    };
+    let mut s = Stream::open(&corpus, &m, o).unwrap();
+    let got: Vec<_> = (0..2).map(|_| s.next_batch(4).unwrap().unwrap()).collect();
+    assert_eq!(got[1].sequences(), &[4, 5, 6, 7]);
     // Let the prefetch thread fill its queue.
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let st = s.finish().expect("a state");
+    let st = s.state();
     assert_eq!(
         st.next_sequence, 8,
         "the state must resume right after the 8 sequences received"
@@ -704,7 +714,7 @@ fn token_shares_are_within_half_a_point_of_the_target() {
     let text = MIX.replace("tokens = 600_000", "tokens = 4_000_000");
     let m = Mixture::from_toml(&text, "big").unwrap();
     let plan = mixture::plan(&Corpus::open(&f.dir).unwrap(), &m).unwrap().0;
-    let run = run_engine(&f.dir, &m, StreamOptions::default(), 512);
+    let run = run_engine(&f.dir, &m, EngineOptions::default(), 512);
     let total: u64 = run.emitted.by_component.values().sum();
     assert_eq!(total, run.emitted.tokens);
     assert_eq!(total, plan.sequences * SEQ as u64);
@@ -858,7 +868,7 @@ fn epochs_are_as_planned() {
         assert_eq!(c.tokens_target, (c.share * 2_000_000f64).round() as u64);
         assert!((c.epochs - c.tokens_target as f64 / c.tokens_available as f64).abs() < 1e-12);
     }
-    let run = run_engine(&f.dir, &m, StreamOptions::default(), 256);
+    let run = run_engine(&f.dir, &m, EngineOptions::default(), 256);
     let (docs, _tail) = split_docs(&run.seqs);
     let seen = multiset(&docs);
     for c in &plan.components {
@@ -964,14 +974,14 @@ fn a_query_stream_visits_every_match_exactly_once() {
         )
     );
     let m = Mixture::inline("lang=fr", "bytes", 128, 0);
-    let lib = run_engine(&f.dir, &m, StreamOptions::default(), 100);
+    let lib = run_engine(&f.dir, &m, EngineOptions::default(), 100);
     assert!(
         lib.seqs == seqs,
         "library inline mixture differs from the CLI query stream"
     );
     // Nothing is dropped when the sequence length is 1.
     let m1 = Mixture::inline("lang=de", "bytes", 1, 5);
-    let r1 = run_engine(&f.dir, &m1, StreamOptions::default(), 4096);
+    let r1 = run_engine(&f.dir, &m1, EngineOptions::default(), 4096);
     let (d1, t1) = split_docs(&r1.seqs);
     assert!(t1.is_empty());
     assert_eq!(multiset(&d1), texts_of(&f.dir, "lang=de"));
@@ -1053,7 +1063,7 @@ fn a_state_is_refused_when_the_corpus_or_the_mixture_changed() {
     );
     // The library says the same.
     let state = parse_state(&st);
-    assert_eq!(state.version, corpusql::stream::STATE_VERSION);
+    assert_eq!(state.version, corpusql::train::STATE_VERSION);
     let f0 = state
         .selection
         .clone()
@@ -1096,7 +1106,7 @@ fn deleting_documents_drops_them_without_reordering_the_rest() {
     let (_tmp, dir) = private_copy();
     let mut m = Mixture::inline("lang=fr", "bytes", 1, 9);
     m.shuffle_window_blocks = 3;
-    let before = split_docs(&run_engine(&dir, &m, StreamOptions::default(), 4096).seqs).0;
+    let before = split_docs(&run_engine(&dir, &m, EngineOptions::default(), 4096).seqs).0;
     let corpus = Corpus::open(&dir).unwrap();
     let sel = corpus.query("lang=fr").unwrap();
     let jobs = sel.jobs();
@@ -1122,7 +1132,7 @@ fn deleting_documents_drops_them_without_reordering_the_rest() {
         .jobs()
         .len();
     assert_eq!(blocks_after, jobs.len() - 3, "three blocks emptied");
-    let after = split_docs(&run_engine(&dir, &m, StreamOptions::default(), 4096).seqs).0;
+    let after = split_docs(&run_engine(&dir, &m, EngineOptions::default(), 4096).seqs).0;
     // (A deleted text may also be the text of a kept document: compare
     // the documents whose texts were not deleted at all.)
     let after: Vec<String> = after
@@ -1144,13 +1154,13 @@ fn deleting_scattered_documents_keeps_the_order_of_the_rest() {
     let (_tmp, dir) = private_copy();
     let mut m = Mixture::inline("lang=en", "bytes", 1, 9);
     m.shuffle_window_blocks = 3;
-    let before = split_docs(&run_engine(&dir, &m, StreamOptions::default(), 4096).seqs).0;
+    let before = split_docs(&run_engine(&dir, &m, EngineOptions::default(), 4096).seqs).0;
     let q = "lang=en and year >= 2000 and year <= 2004";
     let gone = texts_of(&dir, q);
     assert!(!gone.is_empty());
     let (n, _) = corpusql::maintain::delete(&dir, q).unwrap();
     assert!(n > 0);
-    let after = split_docs(&run_engine(&dir, &m, StreamOptions::default(), 4096).seqs).0;
+    let after = split_docs(&run_engine(&dir, &m, EngineOptions::default(), 4096).seqs).0;
     // (A deleted text may also be the text of a kept document: compare
     // the documents whose texts were not deleted at all.)
     let after: Vec<String> = after

@@ -350,15 +350,19 @@ fn library_stream_on_a_pool_worker() {
     let (first, state, all) = on_the_only_worker("stream", move || {
         let corpus = corpusql::Corpus::open(&d).unwrap();
         let m = corpusql::mixture::Mixture::from_toml(MIX, "mix.toml").unwrap();
-        let mut s = corpusql::stream::Streamer::new(&corpus, &m, Default::default(), 8, 2).unwrap();
+        let mut s = corpusql::stream::Stream::open(&corpus, &m, Default::default()).unwrap();
         let mut first = 0u64;
         for _ in 0..5 {
-            first += s.next().unwrap().unwrap().rows as u64;
+            first += s.next_batch(8).unwrap().unwrap().rows() as u64;
         }
         // Stopping early joins the prefetch thread from the worker.
-        let state = s.finish().unwrap();
-        let s = corpusql::stream::Streamer::new(&corpus, &m, Default::default(), 8, 2).unwrap();
-        let all: u64 = s.map(|b| b.unwrap().rows as u64).sum();
+        let state = s.state();
+        drop(s);
+        let mut s = corpusql::stream::Stream::open(&corpus, &m, Default::default()).unwrap();
+        let mut all = 0u64;
+        while let Some(b) = s.next_batch(8).unwrap() {
+            all += b.rows() as u64;
+        }
         (first, state.next_sequence, all)
     });
     assert_eq!(first, 40);

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use corpusql::mixture::{self, Mixture};
-use corpusql::stream::{Engine, StreamOptions};
+use corpusql::stream::{Engine, EngineOptions};
 use corpusql::tokenize::{corpus_counts, Tokenizer};
 use corpusql::{ingest, Corpus, IngestOptions, Input};
 
@@ -210,12 +210,12 @@ fn streamed_documents_decode_to_their_texts() {
     let (plan, _) = mixture::plan(&corpus, &m).unwrap();
     let tok = load(f);
     assert_eq!(plan.tokenizer, tok.id());
-    let mut e = Engine::new(&corpus, &m, StreamOptions::default()).unwrap();
+    let mut e = Engine::new(&corpus, &m, EngineOptions::default()).unwrap();
     let mut flat = Vec::new();
     let mut starts = 0usize;
     while let Some(b) = e.next_batch(64).unwrap() {
-        starts += b.doc_starts.iter().map(|d| d.len()).sum::<usize>();
-        flat.extend(b.tokens);
+        starts += b.document_starts().iter().map(|d| d.len()).sum::<usize>();
+        flat.extend(b.into_tokens());
     }
     assert_eq!(flat.len() as u64, plan.sequences * 256);
     let vocab = tok.vocab_size(); // (not in the loop: it walks the vocabulary)
@@ -278,7 +278,7 @@ fn token_count_sidecars_are_written_once_and_reused() {
     let (plan, resolved) = mixture::plan(&corpus, &m).unwrap();
     let (plan2, _) = mixture::plan(&corpus, &m).unwrap();
     assert_eq!(plan, plan2);
-    let mut e = Engine::new(&corpus, &m, StreamOptions::default()).unwrap();
+    let mut e = Engine::new(&corpus, &m, EngineOptions::default()).unwrap();
     e.next_batch(8).unwrap().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_corpusql"))
         .arg("-C")

@@ -1,10 +1,9 @@
-//! `stream::trace` and `corpusql trace`: the document behind a position of
+//! `train::trace` and `corpusql trace`: the document behind a position of
 //! a stream is the one whose bytes are there.
 
 use std::io::Cursor;
 
-use corpusql::mixture::Mixture;
-use corpusql::stream::{trace, Engine, StreamOptions};
+use corpusql::train::{trace, Engine, EngineOptions, Mixture};
 use corpusql::{ingest, Corpus, IngestOptions, Input};
 
 const MIX: &str = r#"
@@ -39,10 +38,10 @@ fn traced_documents_hold_the_streamed_bytes() {
     .unwrap();
     let corpus = Corpus::open(tmp.path()).unwrap();
     let m = Mixture::from_toml(MIX, "mix").unwrap();
-    let mut e = Engine::new(&corpus, &m, StreamOptions::default()).unwrap();
+    let mut e = Engine::new(&corpus, &m, EngineOptions::default()).unwrap();
     let mut rows = Vec::new();
     while let Some(b) = e.next_batch(64).unwrap() {
-        rows.extend(b.tokens.chunks(256).map(|r| r.to_vec()));
+        rows.extend(b.tokens().chunks(256).map(|r| r.to_vec()));
     }
     assert!(rows.len() > 1000);
     // A few pseudo-random positions, plus the edges.

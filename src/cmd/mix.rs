@@ -53,7 +53,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let corpus = Corpus::open(dir)?;
     let m = super::stream::mixture_of(&p.source, &p.tokenizer, p.seq_len, 0)?;
     let m = super::mixture_under_policy(&corpus, dir, m, p.override_policy)?;
-    let (plan, _) = corpusql::mixture::plan(&corpus, &m)?;
+    let (plan, _) = corpusql::train::mixture::plan(&corpus, &m)?;
     if p.json {
         super::print_json(&plan)?;
         return Ok(ExitCode::SUCCESS);

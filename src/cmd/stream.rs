@@ -7,10 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use corpusql::export::Output;
-use corpusql::mixture::Mixture;
-use corpusql::stream::{Engine, StreamOptions, StreamState};
+use corpusql::train::{npy_header, Encoding, Mixture, Stream, StreamOptions, StreamState};
 use corpusql::Corpus;
-use rayon::prelude::*;
 
 /// Arguments of `stream`.
 #[derive(clap::Args, Debug)]
@@ -80,8 +78,7 @@ pub fn mixture_of(
     seed: u64,
 ) -> anyhow::Result<Mixture> {
     if source.ends_with(".toml") || Path::new(source).is_file() {
-        let text = std::fs::read_to_string(source).with_context(|| format!("reading {source}"))?;
-        Ok(Mixture::from_toml(&text, source)?)
+        Ok(Mixture::from_file(source)?)
     } else {
         Ok(Mixture::inline(source, tokenizer, seq_len, seed))
     }
@@ -123,41 +120,37 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let mut m = mixture_of(&a.source, &a.tokenizer, a.seq_len, a.seed)?;
     m.redact_pii = a.redact_pii;
     let m = super::mixture_under_policy(&corpus, dir, m, a.override_policy)?;
-    let mut start = 0;
-    let mut resume = None;
-    if let Some(p) = &a.resume {
-        let st: StreamState = serde_json::from_slice(
-            &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
-        )
-        .with_context(|| format!("{}: not a stream state", p.display()))?;
-        start = st.next_sequence;
-        resume = Some((p, st));
-    }
+    let resume = match &a.resume {
+        Some(p) => Some(
+            serde_json::from_slice::<StreamState>(
+                &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+            )
+            .with_context(|| format!("{}: not a stream state", p.display()))?,
+        ),
+        None => None,
+    };
     let opts = StreamOptions {
         rank: a.rank,
         world: a.world,
-        start,
+        resume,
         stop_after: a.stop_after,
+        track_facets: a.report.is_some(),
+        ..StreamOptions::default()
     };
-    let mut engine = Engine::new(&corpus, &m, opts)?;
-    if let Some((p, st)) = resume {
-        engine
-            .check_resume(&st)
-            .with_context(|| format!("cannot resume from {}", p.display()))?;
-    }
-    if a.report.is_some() {
-        engine.track_facets()?;
-    }
-    let vocab = engine.tokenizer().vocab_size();
-    let wide = match a.format {
-        Format::U16 => {
-            if vocab > 65536 {
-                bail!("the tokenizer has {vocab} ids; u16 holds 65,536: use --format u32");
-            }
-            false
+    let mut stream = match (Stream::open(&corpus, &m, opts), &a.resume) {
+        (Err(e @ corpusql::Error::ResumeMismatch { .. }), Some(p)) => {
+            return Err(anyhow::Error::new(e).context(p.display().to_string()))
         }
-        Format::U32 => true,
-        Format::Npy => vocab > 65536,
+        (r, _) => r?,
+    };
+    let vocab = stream.tokenizer().vocab_size();
+    let enc = match a.format {
+        Format::U16 => {
+            Encoding::U16.check(vocab)?;
+            Encoding::U16
+        }
+        Format::U32 => Encoding::U32,
+        Format::Npy => Encoding::for_vocab(vocab),
     };
     // A file appears at its path only when the stream ends well; on an
     // error its temporary is removed (a file already there stays).
@@ -173,86 +166,43 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         )),
     };
     if a.format == Format::Npy {
-        write_npy_header(&mut out, engine.total(), m.seq_len, wide)?;
+        out.write_all(&npy_header(stream.total_sequences(), m.seq_len, enc))?;
     }
+    // About 4 MiB of tokens per batch; the library computes the next batch
+    // on its prefetch thread while this one is written.
     let rows = ((4 << 20) / m.seq_len.max(1)).max(1);
-    // The engine runs on its own thread, one batch ahead of the writes, so
-    // producing the next batch overlaps writing this one.
-    let template = engine.state();
-    let state_at = |rows_written: u64| StreamState {
-        next_sequence: start + rows_written * a.world,
-        ..template.clone()
-    };
-    let (tx, rx) = std::sync::mpsc::sync_channel::<corpusql::Result<(Vec<u8>, u64)>>(2);
-    let producer = std::thread::spawn(move || {
-        loop {
-            let msg = match engine.next_batch(rows) {
-                Ok(Some(b)) => {
-                    let width = if wide { 4 } else { 2 };
-                    let mut buf = vec![0u8; b.tokens.len() * width];
-                    let rows = buf
-                        .par_chunks_mut(b.seq_len * width)
-                        .zip(b.tokens.par_chunks(b.seq_len));
-                    if wide {
-                        rows.for_each(|(out, ids)| {
-                            for (d, t) in out.chunks_exact_mut(4).zip(ids) {
-                                d.copy_from_slice(&t.to_le_bytes());
-                            }
-                        });
-                    } else {
-                        rows.for_each(|(out, ids)| {
-                            for (d, t) in out.chunks_exact_mut(2).zip(ids) {
-                                d.copy_from_slice(&(*t as u16).to_le_bytes());
-                            }
-                        });
-                    }
-                    Ok((buf, b.rows as u64))
-                }
-                Ok(None) => break,
-                Err(e) => Err(e),
-            };
-            let stop = msg.is_err();
-            if tx.send(msg).is_err() || stop {
-                break;
-            }
-        }
-        engine
-    });
-    let mut written = 0u64;
+    let mut buf = Vec::new();
     let mut since_state = 0;
-    for msg in rx {
-        let (buf, n) = msg?;
+    while let Some(b) = stream.next_batch(rows)? {
+        b.encode(enc, &mut buf)?;
         out.write_all(&buf)?;
-        written += n;
-        since_state += n;
+        since_state += b.rows() as u64;
         if let Some(p) = &a.state_out {
             if since_state >= a.state_every {
                 out.flush()?;
-                write_state(p, &state_at(written))?;
+                write_state(p, &stream.state())?;
                 since_state = 0;
             }
         }
     }
-    let engine = producer
-        .join()
-        .map_err(|_| anyhow::anyhow!("stream producer thread panicked"))?;
     out.flush()?;
     drop(out);
     if let Some(f) = file {
         f.finish()?;
     }
+    let state = stream.state();
     if let Some(p) = &a.state_out {
-        write_state(p, &state_at(written))?;
+        write_state(p, &state)?;
     }
     if let Some(p) = &a.report {
-        let e = engine.emitted();
+        let e = stream.emitted();
         let rep = serde_json::json!({
             "generation": corpus.generation(),
             "mixture_hash": m.hash(),
-            "tokenizer": engine.tokenizer().id(),
+            "tokenizer": stream.tokenizer().id(),
             "seq_len": m.seq_len,
             "rank": a.rank, "world": a.world,
-            "start_sequence": start,
+            "start_sequence": stream.start_sequence(),
             "sequences": e.sequences,
             "tokens": e.tokens,
             "checksum_emitted": e.checksum,
@@ -263,23 +213,9 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             }))).collect::<serde_json::Map<String, serde_json::Value>>(),
             "tokens_by_license": e.by_license,
             "tokens_by_source": e.by_source,
-            "state": state_at(written),
+            "state": state,
         });
         write_file_atomic(p, &serde_json::to_vec_pretty(&rep)?)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes a .npy v1 header for a C-order [rows, cols] array of u16/u32.
-fn write_npy_header(w: &mut dyn Write, rows: u64, cols: usize, wide: bool) -> std::io::Result<()> {
-    let descr = if wide { "<u4" } else { "<u2" };
-    let mut dict =
-        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
-    let total = 10 + dict.len() + 1;
-    let pad = (64 - total % 64) % 64;
-    dict.push_str(&" ".repeat(pad));
-    dict.push('\n');
-    w.write_all(b"\x93NUMPY\x01\x00")?;
-    w.write_all(&(dict.len() as u16).to_le_bytes())?;
-    w.write_all(dict.as_bytes())
 }

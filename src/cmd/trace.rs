@@ -41,7 +41,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let mut m = super::stream::mixture_of(&a.source, &a.tokenizer, a.seq_len, a.seed)?;
     m.redact_pii = a.redact_pii;
     let m = m.under_policy(dir, a.override_policy)?;
-    let hits = corpusql::stream::trace(&corpus, &m, a.sequence, a.offset)?;
+    let hits = corpusql::train::trace(&corpus, &m, a.sequence, a.offset)?;
     let mut out = std::io::stdout().lock();
     for h in hits {
         serde_json::to_writer(&mut out, &h)?;

@@ -331,14 +331,8 @@ fn is_cjk(c: char) -> bool {
         | 0x20000..=0x3134F) // CJK Extensions B..G
 }
 
-/// splitmix64: the seed expansion of every derived parameter.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+// splitmix64: the seed expansion of every derived parameter.
+use crate::hash::splitmix64;
 
 /// murmur3's 32-bit finalizer: a bijection of `u32` with full avalanche.
 #[inline(always)]

@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use corpusql::mixture::Mixture;
-use corpusql::stream::{Engine, StreamOptions, StreamState};
+use corpusql::stream::{Engine, EngineOptions, StreamState};
 use libfuzzer_sys::fuzz_target;
 
 fn mixture() -> &'static Mixture {
@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let m = mixture();
     let _ = st.check(corpus.generation(), "", m, "bytes");
     for (rank, world) in [(0, 1), (1, 2), (3, 4)] {
-        let opts = StreamOptions {
+        let opts = EngineOptions {
             rank,
             world,
             start: st.next_sequence,

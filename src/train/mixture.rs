@@ -73,7 +73,19 @@ fn default_window() -> usize {
 }
 
 impl Mixture {
-    /// Parses and checks a mixture file's text.
+    /// Reads, parses and checks a mixture file.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Mixture> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Mixture::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks a mixture's TOML text (errors name it `mixture`).
+    pub fn parse(text: &str) -> Result<Mixture> {
+        Mixture::from_toml(text, "mixture")
+    }
+
+    /// Parses and checks a mixture file's text; errors name it `origin`.
     pub fn from_toml(text: &str, origin: &str) -> Result<Mixture> {
         let m: Mixture =
             toml::from_str(text).map_err(|e| Error::Invalid(format!("{origin}: {e}")))?;
@@ -365,4 +377,73 @@ fn breakdown(
         .collect();
     v.sort_by(|a, b| b.tokens.cmp(&a.tokens).then_with(|| a.value.cmp(&b.value)));
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIX: &str = "seed = 3\ntokens = 1000\n\
+        [[component]]\nname = \"a\"\nquery = \"lang=fr\"\nweight = 3\n\
+        [[component]]\nname = \"b\"\nquery = \"*\"\nweight = 1\nmax_epochs = 2\n";
+
+    #[test]
+    fn parse_applies_defaults_and_normalizes_shares() {
+        let m = Mixture::parse(MIX).unwrap();
+        assert_eq!((m.seq_len, m.tokenizer.as_str()), (2048, "bytes"));
+        assert_eq!(m.shuffle_window_blocks, 16);
+        assert_eq!(m.tokens, Some(1000));
+        assert_eq!(m.shares(), vec![0.75, 0.25]);
+        assert_eq!(m.components[1].max_epochs, Some(2.0));
+    }
+
+    #[test]
+    fn parse_refuses_bad_mixtures_naming_the_origin() {
+        for (text, needle) in [
+            ("seed = 1\n", "component"),
+            ("[[component]]\nname = \"a\"\nquery = \"*\"\nweight = 0\n", "weight"),
+            ("seq_len = 0\n[[component]]\nname = \"a\"\nquery = \"*\"\nweight = 1\n", "seq_len"),
+            ("bogus = 1\n[[component]]\nname = \"a\"\nquery = \"*\"\nweight = 1\n", "bogus"),
+            (
+                "[[component]]\nname = \"a\"\nquery = \"*\"\nweight = 1\n[[component]]\nname = \"a\"\nquery = \"*\"\nweight = 1\n",
+                "twice",
+            ),
+        ] {
+            let e = Mixture::from_toml(text, "m.toml").unwrap_err().to_string();
+            assert!(e.starts_with("m.toml: "), "{e}");
+            assert!(e.contains(needle), "`{needle}` not in {e}");
+        }
+    }
+
+    #[test]
+    fn from_file_reads_and_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("mix.toml");
+        std::fs::write(&p, MIX).unwrap();
+        assert_eq!(
+            Mixture::from_file(&p).unwrap(),
+            Mixture::parse(MIX).unwrap()
+        );
+        let missing = dir.path().join("none.toml");
+        match Mixture::from_file(&missing) {
+            Err(Error::Io { path, .. }) => assert_eq!(path, missing),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_hash_binds_what_changes_the_stream() {
+        let m = Mixture::parse(MIX).unwrap();
+        assert_eq!(m.hash(), Mixture::parse(MIX).unwrap().hash());
+        assert_eq!(m.hash().len(), 16);
+        let mut other = m.clone();
+        other.seed += 1;
+        assert_ne!(other.hash(), m.hash());
+        let mut other = m.clone();
+        other.redact_pii = true;
+        assert_ne!(other.hash(), m.hash());
+        let inline = Mixture::inline("lang=fr", "bytes", 128, 0);
+        assert_eq!(inline.tokens, None);
+        inline.check("inline").unwrap();
+    }
 }

@@ -1,0 +1,614 @@
+//! The public streamer: [`Stream::open`] on a corpus and a mixture, then
+//! [`Stream::next_batch`] until `None`, with [`Stream::state`] to save a
+//! resumable position at any point. The engine runs on a background
+//! prefetch thread a few batches ahead of the caller; waiting for it on a
+//! rayon pool worker runs the pool's work meanwhile (see `crate::pool`), so
+//! a one-thread pool (`--threads 1`, `taskset -c 0`, a DataLoader worker)
+//! never deadlocks.
+//!
+//! The stream takes the mixture as given: applying the corpus policy to it
+//! (holding back license classes) is the caller's job, done by
+//! `Corpus::stream` before it opens the stream.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use super::engine::{Emitted, Engine, EngineOptions, Facets, Tally};
+use super::mixture::Mixture;
+use super::schedule::Shard;
+use super::state::StreamState;
+use crate::corpus::Corpus;
+use crate::error::{Error, Result};
+use crate::tokenize::Tokenizer;
+
+/// How to open a [`Stream`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamOptions {
+    /// This process's rank, below `world`.
+    pub rank: u64,
+    /// Number of data-parallel ranks (at least 1). Global sequence `s`
+    /// (counted from the resume point) goes to rank `s mod world`.
+    pub world: u64,
+    /// Continue from this state (refused with [`Error::ResumeMismatch`]
+    /// unless it was written by the same stream).
+    pub resume: Option<StreamState>,
+    /// Emit at most this many sequences (of this rank).
+    pub stop_after: Option<u64>,
+    /// Batches computed ahead on the background thread; 0 computes each
+    /// batch in [`Stream::next_batch`], on the caller's thread.
+    pub prefetch: usize,
+    /// Stream documents the corpus policy holds back. Read by
+    /// `Corpus::stream`, which applies the policy to the mixture;
+    /// [`Stream::open`] streams the mixture it is given.
+    pub override_policy: bool,
+    /// Attribute the emitted tokens to licenses and sources too
+    /// ([`Stream::emitted`]); costs one pass over the facet columns.
+    pub track_facets: bool,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions {
+            rank: 0,
+            world: 1,
+            resume: None,
+            stop_after: None,
+            prefetch: 2,
+            override_policy: false,
+            track_facets: false,
+        }
+    }
+}
+
+/// Tokens of one document inside one row of a batch (for attribution).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Span {
+    pub(super) row: usize,
+    pub(super) component: u32,
+    pub(super) part: u32,
+    pub(super) ord: u32,
+    pub(super) tokens: u64,
+}
+
+/// A batch of packed sequences: `rows` rows of `seq_len` token ids each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub(super) tokens: Vec<u32>,
+    pub(super) rows: usize,
+    pub(super) seq_len: usize,
+    pub(super) sequences: Vec<u64>,
+    pub(super) doc_starts: Vec<Vec<u32>>,
+    pub(super) spans: Vec<Span>,
+}
+
+impl Batch {
+    /// The `rows * seq_len` token ids, row-major.
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    /// The token ids, row-major, without a copy.
+    pub fn into_tokens(self) -> Vec<u32> {
+        self.tokens
+    }
+
+    /// Row `i` (`None` past the last row).
+    pub fn row(&self, i: usize) -> Option<&[u32]> {
+        (i < self.rows).then(|| &self.tokens[i * self.seq_len..(i + 1) * self.seq_len])
+    }
+
+    /// Per row, the offsets in the row where a document starts (a document
+    /// continued from the previous row has no offset).
+    pub fn document_starts(&self) -> &[Vec<u32>] {
+        &self.doc_starts
+    }
+
+    /// Per row, its global sequence index.
+    pub fn sequences(&self) -> &[u64] {
+        &self.sequences
+    }
+
+    /// Rows in this batch.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Tokens per row.
+    pub fn seq_len(&self) -> usize {
+        self.seq_len
+    }
+
+    /// Moves rows `at..` into a new batch.
+    fn split_off(&mut self, at: usize) -> Batch {
+        let at = at.min(self.rows);
+        let (keep, rest): (Vec<Span>, Vec<Span>) = self.spans.drain(..).partition(|s| s.row < at);
+        self.spans = keep;
+        let tail = Batch {
+            tokens: self.tokens.split_off(at * self.seq_len),
+            rows: self.rows - at,
+            seq_len: self.seq_len,
+            sequences: self.sequences.split_off(at),
+            doc_starts: self.doc_starts.split_off(at),
+            spans: rest
+                .into_iter()
+                .map(|s| Span {
+                    row: s.row - at,
+                    ..s
+                })
+                .collect(),
+        };
+        self.rows = at;
+        tail
+    }
+
+    /// Appends the rows of `other` (of the same `seq_len`).
+    fn append(&mut self, other: Batch) {
+        let base = self.rows;
+        self.tokens.extend(other.tokens);
+        self.sequences.extend(other.sequences);
+        self.doc_starts.extend(other.doc_starts);
+        self.spans.extend(other.spans.into_iter().map(|s| Span {
+            row: s.row + base,
+            ..s
+        }));
+        self.rows += other.rows;
+    }
+}
+
+#[cfg(feature = "candle")]
+impl Batch {
+    /// The batch as a `[rows, seq_len]` u32 tensor on `device`.
+    pub fn to_tensor(
+        &self,
+        device: &candle_core::Device,
+    ) -> candle_core::Result<candle_core::Tensor> {
+        candle_core::Tensor::from_slice(&self.tokens, (self.rows, self.seq_len), device)
+    }
+}
+
+/// Where batches come from.
+enum Source {
+    /// The engine, not (yet) on a thread: with prefetch, until the first
+    /// batch is asked for (its size sets the thread's batch size).
+    Here(Box<Engine>),
+    /// The prefetch thread and its queue.
+    Thread {
+        rx: Receiver<Result<Batch>>,
+        handle: JoinHandle<()>,
+    },
+    /// The engine is done.
+    Ended,
+    /// A batch failed; the stream cannot go on.
+    Failed,
+}
+
+/// A stream of packed token sequences (see the [module](self) doc).
+pub struct Stream {
+    source: Source,
+    /// Rows received but not handed out yet (the caller asked for fewer).
+    carry: Option<Batch>,
+    /// The batch size the prefetch thread computes: the latest asked for.
+    want: Arc<AtomicUsize>,
+    prefetch: usize,
+    shard: Shard,
+    /// Rows handed out.
+    done: u64,
+    total: u64,
+    global: u64,
+    template: StreamState,
+    tokenizer: Tokenizer,
+    mixture: Mixture,
+    facets: Option<Arc<Facets>>,
+    tally: Tally,
+}
+
+impl Stream {
+    /// Opens the stream of mixture `m` on `corpus`: plans it (refusing bad
+    /// plans), checks `opts.resume` against it and prepares the engine. No
+    /// batch is computed before the first [`Stream::next_batch`].
+    pub fn open(corpus: &Corpus, m: &Mixture, opts: StreamOptions) -> Result<Stream> {
+        let start = opts.resume.as_ref().map_or(0, |s| s.next_sequence);
+        let mut engine = Engine::new(
+            corpus,
+            m,
+            EngineOptions {
+                rank: opts.rank,
+                world: opts.world,
+                start,
+                stop_after: opts.stop_after,
+            },
+        )?;
+        if let Some(st) = &opts.resume {
+            engine.check_resume(st)?;
+        }
+        if opts.track_facets {
+            engine.track_facets()?;
+        }
+        Ok(Stream {
+            carry: None,
+            want: Arc::new(AtomicUsize::new(1)),
+            prefetch: opts.prefetch,
+            shard: engine.shard(),
+            done: 0,
+            total: engine.total(),
+            global: engine.global_sequences(),
+            template: engine.state(),
+            tokenizer: engine.tokenizer().clone(),
+            mixture: engine.mixture().clone(),
+            facets: engine.facets(),
+            tally: Tally::default(),
+            source: Source::Here(Box::new(engine)),
+        })
+    }
+
+    /// The next `rows` sequences of this rank (fewer at the end), or `None`
+    /// when the stream is done. `rows` may change from call to call.
+    pub fn next_batch(&mut self, rows: usize) -> Result<Option<Batch>> {
+        if rows == 0 {
+            return Err(Error::Invalid("a batch needs at least one row".into()));
+        }
+        let left = self.total - self.done;
+        if left == 0 {
+            return Ok(None);
+        }
+        let rows = rows.min(usize::try_from(left).unwrap_or(usize::MAX));
+        self.want.store(rows, Ordering::Relaxed);
+        let mut out = match self.carry.take() {
+            Some(b) => b,
+            None => match self.receive()? {
+                Some(b) => b,
+                None => return Ok(None),
+            },
+        };
+        while out.rows < rows {
+            match self.receive()? {
+                Some(b) => out.append(b),
+                None => break,
+            }
+        }
+        if out.rows > rows {
+            self.carry = Some(out.split_off(rows));
+        }
+        self.done += out.rows as u64;
+        self.tally.add(&out, self.facets.as_deref());
+        Ok(Some(out))
+    }
+
+    /// One batch from the engine (here or on its thread).
+    fn receive(&mut self) -> Result<Option<Batch>> {
+        let rows = self.want.load(Ordering::Relaxed);
+        if let Source::Here(engine) = &mut self.source {
+            if self.prefetch == 0 {
+                return match engine.next_batch(rows) {
+                    Ok(Some(b)) => Ok(Some(b)),
+                    Ok(None) => {
+                        self.source = Source::Ended;
+                        Ok(None)
+                    }
+                    Err(e) => {
+                        self.source = Source::Failed;
+                        Err(e)
+                    }
+                };
+            }
+            self.start_thread()?;
+        }
+        let got = match &self.source {
+            Source::Here(_) | Source::Ended => return Ok(None),
+            Source::Failed => {
+                return Err(Error::Invalid(
+                    "the stream stopped at an earlier error".into(),
+                ))
+            }
+            Source::Thread { rx, .. } => {
+                if crate::pool::on_worker() {
+                    // The prefetch thread needs the pool this worker belongs to.
+                    loop {
+                        match rx.try_recv() {
+                            Ok(b) => break Some(b),
+                            Err(TryRecvError::Disconnected) => break None,
+                            Err(TryRecvError::Empty) => crate::pool::help_once(),
+                        }
+                    }
+                } else {
+                    rx.recv().ok()
+                }
+            }
+        };
+        match got {
+            Some(Ok(b)) => Ok(Some(b)),
+            Some(Err(e)) => {
+                self.stop();
+                self.source = Source::Failed;
+                Err(e)
+            }
+            // The thread ended: the stream is done, unless it panicked.
+            None => {
+                if self.stop() {
+                    Ok(None)
+                } else {
+                    self.source = Source::Failed;
+                    Err(Error::Invalid(
+                        "internal: the stream's prefetch thread panicked".into(),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Moves the engine onto the prefetch thread.
+    fn start_thread(&mut self) -> Result<()> {
+        let Source::Here(mut engine) = std::mem::replace(&mut self.source, Source::Failed) else {
+            return Ok(());
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(self.prefetch.max(1));
+        let want = self.want.clone();
+        let handle = std::thread::Builder::new()
+            .name("corpusql-stream".into())
+            .spawn(move || loop {
+                let msg = match engine.next_batch(want.load(Ordering::Relaxed).max(1)) {
+                    Ok(Some(b)) => Ok(b),
+                    Ok(None) => break,
+                    Err(e) => Err(e),
+                };
+                let stop = msg.is_err();
+                if tx.send(msg).is_err() || stop {
+                    break;
+                }
+            })
+            .map_err(|e| {
+                Error::Invalid(format!("cannot start the stream's prefetch thread: {e}"))
+            })?;
+        self.source = Source::Thread { rx, handle };
+        Ok(())
+    }
+
+    /// Stops the prefetch thread (if any) and waits for it; false if it had
+    /// panicked.
+    fn stop(&mut self) -> bool {
+        match std::mem::replace(&mut self.source, Source::Ended) {
+            Source::Thread { rx, handle } => {
+                // Dropping the queue makes the thread's next send fail.
+                drop(rx);
+                crate::pool::help_while(|| !handle.is_finished());
+                handle.join().is_ok()
+            }
+            other => {
+                self.source = other;
+                true
+            }
+        }
+    }
+
+    /// The state after the batches handed out so far (batches computed ahead
+    /// but not handed out are not counted): save it, and pass it as
+    /// [`StreamOptions::resume`] to continue after them.
+    pub fn state(&self) -> StreamState {
+        StreamState {
+            next_sequence: self.shard.next_sequence(self.done),
+            ..self.template.clone()
+        }
+    }
+
+    /// What the batches handed out so far hold: sequences, tokens and their
+    /// checksum, tokens per component (and per license and source with
+    /// [`StreamOptions::track_facets`]).
+    pub fn emitted(&self) -> Emitted {
+        self.tally.emitted(&self.mixture, self.facets.as_deref())
+    }
+
+    /// Sequences this rank emits in all (after the resume point, at most
+    /// `stop_after`).
+    pub fn total_sequences(&self) -> u64 {
+        self.total
+    }
+
+    /// Sequences of this rank handed out so far.
+    pub fn emitted_sequences(&self) -> u64 {
+        self.done
+    }
+
+    /// Global sequences of the whole stream (all ranks, from the start).
+    pub fn global_sequences(&self) -> u64 {
+        self.global
+    }
+
+    /// The first global sequence of this run (the resume point, or 0).
+    pub fn start_sequence(&self) -> u64 {
+        self.shard.start
+    }
+
+    /// Tokens per sequence.
+    pub fn seq_len(&self) -> usize {
+        self.mixture.seq_len
+    }
+
+    /// The tokenizer (its `vocab_size` picks the token encoding).
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The mixture streamed.
+    pub fn mixture(&self) -> &Mixture {
+        &self.mixture
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing;
+    use super::*;
+    use crate::error::ResumeField;
+
+    fn mix() -> Mixture {
+        Mixture::parse(testing::MIX).unwrap()
+    }
+
+    /// Rows of the stream, asking for batches of the sizes in `sizes`
+    /// (cycled).
+    fn rows(s: &mut Stream, sizes: &[usize]) -> Vec<Vec<u32>> {
+        let mut out = Vec::new();
+        for &n in sizes.iter().cycle() {
+            let Some(b) = s.next_batch(n).unwrap() else {
+                break;
+            };
+            assert!(b.rows() <= n);
+            assert_eq!(b.tokens().len(), b.rows() * b.seq_len());
+            assert_eq!(b.document_starts().len(), b.rows());
+            assert!(b.row(b.rows()).is_none());
+            out.extend((0..b.rows()).map(|r| b.row(r).unwrap().to_vec()));
+        }
+        out
+    }
+
+    fn engine_rows(corpus: &Corpus, o: EngineOptions) -> (Vec<Vec<u32>>, Emitted) {
+        let mut e = Engine::new(corpus, &mix(), o).unwrap();
+        let mut out = Vec::new();
+        while let Some(b) = e.next_batch(64).unwrap() {
+            out.extend((0..b.rows()).map(|r| b.row(r).unwrap().to_vec()));
+        }
+        (out, e.emitted())
+    }
+
+    #[test]
+    fn any_batch_sizes_and_prefetch_give_the_engine_stream() {
+        let (_dir, corpus) = testing::corpus();
+        let (want, emitted) = engine_rows(&corpus, EngineOptions::default());
+        for prefetch in [0, 1, 3] {
+            for sizes in [&[64][..], &[1, 100, 7, 7, 300], &[5000]] {
+                let opts = StreamOptions {
+                    prefetch,
+                    ..StreamOptions::default()
+                };
+                let mut s = Stream::open(&corpus, &mix(), opts).unwrap();
+                assert_eq!(s.total_sequences(), want.len() as u64);
+                assert_eq!(s.global_sequences(), want.len() as u64);
+                assert_eq!(rows(&mut s, sizes), want, "{prefetch} {sizes:?}");
+                assert_eq!(s.emitted(), emitted);
+                assert_eq!(s.emitted_sequences(), want.len() as u64);
+                assert!(s.next_batch(3).unwrap().is_none());
+            }
+        }
+    }
+
+    #[test]
+    fn state_counts_only_what_was_handed_out_and_resumes() {
+        let (_dir, corpus) = testing::corpus();
+        let (want, _) = engine_rows(&corpus, EngineOptions::default());
+        let mut s = Stream::open(&corpus, &mix(), StreamOptions::default()).unwrap();
+        let first = rows(&mut s, &[4]);
+        assert_eq!(first, want);
+        let mut s = Stream::open(&corpus, &mix(), StreamOptions::default()).unwrap();
+        let a = s.next_batch(40).unwrap().unwrap();
+        let b = s.next_batch(3).unwrap().unwrap();
+        assert_eq!(b.sequences(), &[40, 41, 42]);
+        // The thread has computed ahead; the state counts 43 sequences.
+        let st = s.state();
+        assert_eq!(st.next_sequence, 43);
+        let partial = s.emitted();
+        assert_eq!(partial.sequences, 43);
+        assert_eq!(partial.tokens, 43 * 64);
+        let sum: u64 = a.tokens().iter().chain(b.tokens()).map(|&t| t as u64).sum();
+        assert_eq!(partial.checksum, sum);
+        drop(s);
+        // Resuming continues after them, on any number of ranks.
+        let opts = StreamOptions {
+            resume: Some(st.clone()),
+            ..StreamOptions::default()
+        };
+        let mut r = Stream::open(&corpus, &mix(), opts).unwrap();
+        assert_eq!(r.start_sequence(), 43);
+        assert_eq!(rows(&mut r, &[100]), want[43..].to_vec());
+        let opts = StreamOptions {
+            resume: Some(st),
+            rank: 1,
+            world: 2,
+            stop_after: Some(3),
+            ..StreamOptions::default()
+        };
+        let mut r = Stream::open(&corpus, &mix(), opts).unwrap();
+        assert_eq!(
+            rows(&mut r, &[2]),
+            vec![want[44].clone(), want[46].clone(), want[48].clone()]
+        );
+        assert_eq!(r.state().next_sequence, 43 + 3 * 2);
+    }
+
+    #[test]
+    fn a_foreign_state_is_refused_by_name() {
+        let (_dir, corpus) = testing::corpus();
+        let mut s = Stream::open(&corpus, &mix(), StreamOptions::default()).unwrap();
+        s.next_batch(2).unwrap();
+        let mut st = s.state();
+        st.seq_len = 32;
+        let opts = StreamOptions {
+            resume: Some(st),
+            ..StreamOptions::default()
+        };
+        match Stream::open(&corpus, &mix(), opts) {
+            Err(Error::ResumeMismatch { what, .. }) => assert_eq!(what, ResumeField::SeqLen),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("resumed"),
+        }
+        let mut m = mix();
+        m.seed = 1;
+        let opts = StreamOptions {
+            resume: Some(s.state()),
+            ..StreamOptions::default()
+        };
+        match Stream::open(&corpus, &m, opts) {
+            Err(Error::ResumeMismatch { what, .. }) => assert_eq!(what, ResumeField::Mixture),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("resumed"),
+        }
+        assert!(s.next_batch(0).is_err());
+    }
+
+    /// A stream can move to another thread (a DataLoader worker, a Python
+    /// object).
+    #[test]
+    fn streams_and_batches_are_send() {
+        fn send<T: Send>() {}
+        send::<Stream>();
+        send::<Batch>();
+        send::<StreamState>();
+    }
+
+    /// On the only worker of a one-thread pool (`--threads 1`, `taskset -c
+    /// 0`), the prefetch thread needs that worker: receiving and dropping
+    /// must run the pool's work instead of blocking.
+    #[test]
+    fn a_one_thread_pool_does_not_deadlock() {
+        let (_dir, corpus) = testing::corpus();
+        let (want, _) = engine_rows(&corpus, EngineOptions::default());
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let (first, all) = pool.install(|| {
+            let mut s = Stream::open(&corpus, &mix(), StreamOptions::default()).unwrap();
+            let first: Vec<Vec<u32>> = (0..5)
+                .flat_map(|_| {
+                    let b = s.next_batch(8).unwrap().unwrap();
+                    (0..b.rows())
+                        .map(|r| b.row(r).unwrap().to_vec())
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            // Dropping early joins the prefetch thread from the worker.
+            drop(s);
+            let mut s = Stream::open(&corpus, &mix(), StreamOptions::default()).unwrap();
+            (first, rows(&mut s, &[8, 13]))
+        });
+        assert_eq!(first, want[..40].to_vec());
+        assert_eq!(all, want);
+    }
+}

@@ -1,0 +1,153 @@
+//! Tracing a stream position back to its documents: which documents, with
+//! which sources and licenses, fill a given sequence (or one token of it).
+//! A replay of the schedule from token counts, then one block read per
+//! document named; nothing is tokenized.
+
+use serde::Serialize;
+
+use super::mixture::{self, Mixture};
+use super::schedule::Scheduler;
+use crate::corpus::Corpus;
+use crate::error::{Error, Result};
+
+/// One document behind a stretch of a sequence (what `corpusql trace` prints).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceHit {
+    /// Global sequence index.
+    pub sequence: u64,
+    /// First token of the stretch, as an offset in the sequence.
+    pub from: u64,
+    /// One past its last token.
+    pub to: u64,
+    /// Offset of the stretch's first token inside the document's tokens.
+    pub doc_offset: u64,
+    /// Tokens of the document (end-of-document included).
+    pub doc_tokens: u32,
+    /// The component that scheduled the document.
+    pub component: String,
+    /// The document key.
+    pub key: String,
+    /// Its `license`, `source` and `lang` as ingested (when present), and
+    /// the derived `license_id` and `license_class`.
+    pub facets: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// The documents behind global sequence `sequence` of the stream of `m`
+/// (only the one at token `offset`, when given): a replay of the schedule
+/// from token counts, then one block read per document named.
+pub fn trace(
+    corpus: &Corpus,
+    m: &Mixture,
+    sequence: u64,
+    offset: Option<u64>,
+) -> Result<Vec<TraceHit>> {
+    let (plan, resolved) = mixture::plan(corpus, m)?;
+    if sequence >= plan.sequences {
+        return Err(Error::Invalid(format!(
+            "sequence {sequence} is beyond the stream, which has {} sequences",
+            plan.sequences
+        )));
+    }
+    let l = m.seq_len as u64;
+    if offset.is_some_and(|k| k >= l) {
+        return Err(Error::Invalid(format!(
+            "offset must be below seq_len = {l}"
+        )));
+    }
+    let (lo, hi) = match offset {
+        Some(k) => (sequence * l + k, sequence * l + k + 1),
+        None => (sequence * l, (sequence + 1) * l),
+    };
+    let mut hits = Vec::new();
+    for s in Scheduler::new(corpus, m, &resolved) {
+        let (a, b) = (s.start, s.start + s.tokens as u64);
+        if a >= hi {
+            break;
+        }
+        if b <= lo {
+            continue;
+        }
+        let seg = &corpus.segments()[s.part as usize].segment;
+        let bi = seg.block_of(s.ord);
+        let block = seg.read_block(bi)?;
+        let i = (s.ord - seg.blocks()[bi].first_doc) as usize;
+        let mut json = Vec::new();
+        block.write_json(i, &mut json);
+        let record: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&json).unwrap_or_default();
+        let lic_field = corpus.state().license_field();
+        let mut facets: std::collections::BTreeMap<String, serde_json::Value> =
+            [lic_field, "source", "lang"]
+                .iter()
+                .filter_map(|f| record.get(*f).map(|v| (f.to_string(), v.clone())))
+                .collect();
+        // The derived license facets, as queries and reports see them.
+        let id = record
+            .get(lic_field)
+            .and_then(|v| v.as_str())
+            .and_then(crate::license::normalize)
+            .unwrap_or_else(|| crate::license::UNKNOWN.to_string());
+        facets.insert(
+            "license_class".into(),
+            crate::license::class_of(&id).as_str().into(),
+        );
+        facets.insert("license_id".into(), id.into());
+        let (x, y) = (a.max(lo), b.min(hi));
+        hits.push(TraceHit {
+            sequence,
+            from: x - sequence * l,
+            to: y - sequence * l,
+            doc_offset: x - a,
+            doc_tokens: s.tokens,
+            component: m.components[s.component as usize].name.clone(),
+            key: block.key(i).to_string(),
+            facets,
+        });
+    }
+    Ok(hits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing;
+    use super::*;
+
+    #[test]
+    fn a_sequence_is_traced_to_the_documents_that_fill_it() {
+        let (_dir, corpus) = testing::corpus();
+        let m = Mixture::parse(testing::MIX).unwrap();
+        // Sequence 0 lies inside the first document (1005 tokens).
+        let hits = trace(&corpus, &m, 0, None).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(
+            (hits[0].key.as_str(), hits[0].component.as_str()),
+            ("d0432", "fr")
+        );
+        assert_eq!((hits[0].from, hits[0].to, hits[0].doc_offset), (0, 64, 0));
+        assert_eq!(hits[0].facets["lang"], "fr");
+        assert_eq!(hits[0].facets["license_id"], "pd");
+        // Sequence 15 spans the end of the first document (token 1005).
+        let hits = trace(&corpus, &m, 15, None).unwrap();
+        assert_eq!(hits[0].key, "d0432");
+        assert_eq!((hits[0].from, hits[0].to), (0, 1005 - 960));
+        assert_eq!(hits[0].doc_offset, 960);
+        assert_eq!(hits[1].key, "d0563");
+        assert_eq!((hits[1].from, hits[1].to, hits[1].doc_offset), (45, 64, 0));
+        let one = trace(&corpus, &m, 15, Some(50)).unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(
+            (one[0].key.as_str(), one[0].from, one[0].to),
+            ("d0563", 50, 51)
+        );
+    }
+
+    #[test]
+    fn positions_outside_the_stream_are_refused() {
+        let (_dir, corpus) = testing::corpus();
+        let m = Mixture::parse(testing::MIX).unwrap();
+        let e = trace(&corpus, &m, 4687, None).unwrap_err().to_string();
+        assert!(e.contains("4687 sequences"), "{e}");
+        let e = trace(&corpus, &m, 0, Some(64)).unwrap_err().to_string();
+        assert!(e.contains("seq_len = 64"), "{e}");
+    }
+}
