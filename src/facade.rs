@@ -20,30 +20,15 @@ use crate::error::{Error, Result};
 use crate::export::Projection;
 use crate::ingest::{IngestOptions, IngestReport, Input};
 use crate::maintain::{CompactReport, VerifyReport};
-use crate::policy::{HeldBack, Policy, POLICY_FILE};
+use crate::policy::{Policy, PolicyOutcome, POLICY_FILE};
 use crate::select::Selection;
+use crate::report::datasheet::{license_datasheet, Scope};
+use crate::report::Datasheet;
 use crate::stats::Stats;
+use crate::tokenize::Tokenizer;
+use crate::train::mixture::Plan as MixturePlan;
+use crate::train::{Mixture, Stream, StreamOptions, TraceHit};
 use crate::tag::{TagOptions, TagReport};
-
-/// How the corpus policy shaped what a call returned.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct PolicyOutcome {
-    /// Whether the corpus has a policy (`policy.toml` with an `allow` list).
-    pub set: bool,
-    /// Whether the caller overrode it: the documents in `held_back` were
-    /// included anyway.
-    pub overridden: bool,
-    /// What the policy holds back from the selection (left out unless
-    /// `overridden`).
-    pub held_back: HeldBack,
-}
-
-impl PolicyOutcome {
-    /// Whether documents were left out because of the policy.
-    pub fn withheld(&self) -> bool {
-        !self.overridden && self.held_back.docs > 0
-    }
-}
 
 /// What [`Corpus::export`] writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,5 +208,124 @@ impl Corpus {
             vocab_size,
             policy,
         })
+    }
+}
+
+/// Where in a stream [`Corpus::trace`] looks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceOptions {
+    /// Global sequence index (as counted by a stream of world 1).
+    pub sequence: u64,
+    /// Token offset inside the sequence (`None`: every document in it).
+    pub offset: Option<u64>,
+    /// Trace the stream that included what the corpus policy holds back
+    /// (a stream opened with [`StreamOptions::override_policy`]).
+    pub override_policy: bool,
+}
+
+/// What [`Corpus::trace`] found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Trace {
+    /// The documents behind the position, in stream order.
+    pub hits: Vec<TraceHit>,
+    /// What the policy held back from the stream traced.
+    pub policy: PolicyOutcome,
+}
+
+/// What a datasheet ([`Corpus::report`]) describes.
+#[derive(Debug, Clone, Copy)]
+pub enum ReportOf<'a> {
+    /// The documents matching a query.
+    Query(&'a str),
+    /// The union of a mixture's components.
+    Mixture(&'a Mixture),
+}
+
+/// How [`Corpus::report`] counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportOptions {
+    /// How the datasheet names its selection (default: the query, or
+    /// `mixture`).
+    pub label: Option<String>,
+    /// Tokenizer for token counts (default: the mixture's, or `bytes`).
+    pub tokenizer: Option<String>,
+    /// List what deletions after this generation withdrew (default: every
+    /// deletion on record).
+    pub since_generation: Option<u64>,
+    /// Count what the corpus policy holds back in the totals too (reported
+    /// in the datasheet's policy section).
+    pub override_policy: bool,
+}
+
+impl Corpus {
+    /// Measures a mixture on this snapshot under the corpus policy: tokens,
+    /// documents and epochs per component, and what the policy held back
+    /// ([`MixturePlan::policy`]). Refuses plans that break a `max_epochs`.
+    pub fn plan(&self, mixture: &Mixture) -> Result<MixturePlan> {
+        self.plan_with(mixture, false)
+    }
+
+    /// [`Corpus::plan`], including what the policy holds back when
+    /// `override_policy` (reported as overridden).
+    pub fn plan_with(&self, mixture: &Mixture, override_policy: bool) -> Result<MixturePlan> {
+        let m = mixture.clone().under_policy(self.dir(), override_policy)?;
+        Ok(crate::train::mixture::plan(self, &m)?.0)
+    }
+
+    /// Opens this rank's stream of a mixture: packed, shuffled, resumable
+    /// batches of token ids. The corpus policy holds back its classes
+    /// unless `opts.override_policy`; [`Stream::policy`] says what it held
+    /// back. `opts.resume` continues from a saved [`Stream::state`].
+    pub fn stream(&self, mixture: &Mixture, opts: StreamOptions) -> Result<Stream> {
+        Stream::open(self, mixture, opts)
+    }
+
+    /// The documents, sources and licenses behind a position of a
+    /// mixture's stream (replayed from token counts; one block read per
+    /// document named).
+    pub fn trace(&self, mixture: &Mixture, opts: &TraceOptions) -> Result<Trace> {
+        let m = mixture
+            .clone()
+            .under_policy(self.dir(), opts.override_policy)?;
+        let hits = crate::train::trace(self, &m, opts.sequence, opts.offset)?;
+        let policy = crate::policy::mixture_outcome(self, &m)?;
+        Ok(Trace { hits, policy })
+    }
+
+    /// The license datasheet of a query's or a mixture's documents: counts
+    /// by license, class, source and language, the policy and what it
+    /// holds back (left out of the counts unless `opts.override_policy`),
+    /// attribution lists, the ingest log and withdrawals. Render it with
+    /// [`crate::report::to_markdown`], [`crate::report::to_json`] or
+    /// [`crate::report::to_html`].
+    pub fn report(&self, of: ReportOf<'_>, opts: &ReportOptions) -> Result<Datasheet> {
+        let (plan, label, tokenizer) = match of {
+            ReportOf::Query(q) => (
+                crate::plan::plan(q, self.schema())?,
+                q.to_string(),
+                "bytes".to_string(),
+            ),
+            ReportOf::Mixture(m) => {
+                let plans = m
+                    .components
+                    .iter()
+                    .map(|c| crate::plan::plan(&c.query, self.schema()))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                (
+                    crate::plan::Plan::Or(plans),
+                    "mixture".to_string(),
+                    m.tokenizer.clone(),
+                )
+            }
+        };
+        let tokenizer = Tokenizer::load(opts.tokenizer.as_deref().unwrap_or(&tokenizer))?;
+        let scope = Scope {
+            corpus: self,
+            plan,
+            label: opts.label.clone().unwrap_or(label),
+            tokenizer,
+            override_policy: opts.override_policy,
+        };
+        license_datasheet(&scope, opts.since_generation)
     }
 }

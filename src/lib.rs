@@ -82,6 +82,13 @@ pub struct ReadmeDoctests;
 
 pub use corpus::Corpus;
 pub use error::{Error, Result};
-pub use facade::{ExportOptions, ExportReport, PolicyOutcome, TokenizerReport};
+pub use facade::{
+    ExportOptions, ExportReport, ReportOf, ReportOptions, TokenizerReport, Trace, TraceOptions,
+};
+pub use policy::PolicyOutcome;
 pub use ingest::{ingest, IngestOptions, IngestReport, Input, OnDuplicate};
 pub use select::{Document, Selection};
+pub use train::mixture::Plan as MixturePlan;
+pub use train::{
+    npy_header, Batch, Emitted, Encoding, Mixture, Stream, StreamOptions, StreamState, TraceHit,
+};

@@ -20,6 +20,7 @@ use crate::license::LicenseClass;
 use crate::plan::Plan;
 use crate::segment::overlay::{LICENSE_CLASS, LICENSE_ID};
 use crate::select::Selection;
+use crate::train::Mixture;
 
 /// File name of the policy inside a corpus directory.
 pub const POLICY_FILE: &str = "policy.toml";
@@ -225,4 +226,54 @@ mod tests {
         let e = Policy::load(d.path()).unwrap_err().to_string();
         assert!(e.contains("line"), "{e}");
     }
+}
+
+/// How the corpus policy shaped what a call returned.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PolicyOutcome {
+    /// Whether the corpus has a policy (`policy.toml` with an `allow` list).
+    pub set: bool,
+    /// Whether the caller overrode it: the documents in `held_back` were
+    /// included anyway.
+    pub overridden: bool,
+    /// What the policy holds back from the selection (left out unless
+    /// `overridden`).
+    pub held_back: HeldBack,
+}
+
+impl PolicyOutcome {
+    /// Whether documents were left out because of the policy.
+    pub fn withheld(&self) -> bool {
+        !self.overridden && self.held_back.docs > 0
+    }
+
+    /// Whether the corpus has no policy (nothing to report).
+    pub fn is_unset(&self) -> bool {
+        !self.set
+    }
+}
+
+/// What the corpus policy holds back from the union of `m`'s components
+/// (each document counted once), and whether `m` was bound with the policy
+/// overridden (see `Mixture::under_policy`).
+pub(crate) fn mixture_outcome(corpus: &Corpus, m: &Mixture) -> Result<PolicyOutcome> {
+    let policy = Policy::load(corpus.dir())?;
+    if !policy.is_set() {
+        return Ok(PolicyOutcome::default());
+    }
+    let plans = m
+        .components
+        .iter()
+        .map(|c| {
+            crate::plan::plan(&c.query, corpus.schema())
+                .map_err(|e| Error::Invalid(format!("component `{}`: {e}", c.name)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let union = corpus.select(&Plan::Or(plans))?;
+    let (_, held_back) = apply(corpus, &union, &policy)?;
+    Ok(PolicyOutcome {
+        set: true,
+        overridden: m.overrides_policy(),
+        held_back,
+    })
 }

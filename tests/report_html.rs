@@ -286,6 +286,7 @@ fn realistic() -> Datasheet {
             .map(String::from)
             .to_vec(),
             set: true,
+            overridden: false,
             held_back: counts(5_500, 5_000),
             held_back_licenses: vec![BreakdownRow {
                 value: "cc-by-nc-4.0".into(),

@@ -52,8 +52,8 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let MixCommand::Plan(p) = a.command;
     let corpus = Corpus::open(dir)?;
     let m = super::stream::mixture_of(&p.source, &p.tokenizer, p.seq_len, 0)?;
-    let m = super::mixture_under_policy(&corpus, dir, m, p.override_policy)?;
-    let (plan, _) = corpusql::train::mixture::plan(&corpus, &m)?;
+    let plan = corpus.plan_with(&m, p.override_policy)?;
+    super::print_policy(&plan.policy, "include them");
     if p.json {
         super::print_json(&plan)?;
         return Ok(ExitCode::SUCCESS);

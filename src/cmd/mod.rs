@@ -74,50 +74,6 @@ pub fn print_policy(p: &corpusql::PolicyOutcome, anyway: &str) {
     }
 }
 
-/// Applies the corpus policy to a mixture, telling on stderr what it holds
-/// back (or that `--override-policy` lets it through).
-pub fn mixture_under_policy(
-    corpus: &corpusql::Corpus,
-    dir: &std::path::Path,
-    m: corpusql::mixture::Mixture,
-    override_policy: bool,
-) -> anyhow::Result<corpusql::mixture::Mixture> {
-    let pol = corpusql::policy::Policy::load(dir)?;
-    if pol.is_set() {
-        let mut total = corpusql::policy::HeldBack::default();
-        for c in &m.components {
-            let sel = corpus.query(&c.query)?;
-            let (_, held) = corpusql::policy::apply(corpus, &sel, &pol)?;
-            total.docs += held.docs;
-            total.bytes += held.bytes;
-            for h in held.by_license {
-                match total.by_license.iter_mut().find(|x| x.0 == h.0) {
-                    Some(x) => {
-                        x.2 += h.2;
-                        x.3 += h.3;
-                    }
-                    None => total.by_license.push(h),
-                }
-            }
-        }
-        total.by_license.sort_by_key(|h| std::cmp::Reverse(h.2));
-        if total.docs > 0 {
-            if override_policy {
-                eprintln!(
-                    "policy overridden (--override-policy): {} documents the policy would hold back are included",
-                    total.docs
-                );
-            } else {
-                eprintln!("{}", total.summary());
-                eprintln!(
-                    "(use --override-policy to include them; `corpusql policy` shows the policy)"
-                );
-            }
-        }
-    }
-    Ok(m.under_policy(dir, override_policy)?)
-}
-
 /// A progress bar on stderr, drawn only when `show` (a terminal, no
 /// `--quiet`): the command line's receiver of the library's progress.
 pub fn progress_bar(show: bool) -> Option<corpusql::progress::ProgressSink> {

@@ -8,9 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use corpusql::plan::Plan;
-use corpusql::report::datasheet::{license_datasheet, Scope};
-use corpusql::tokenize::Tokenizer;
-use corpusql::Corpus;
+use corpusql::{Corpus, Mixture, ReportOf, ReportOptions};
 
 /// Arguments of `report`.
 #[derive(clap::Args, Debug)]
@@ -30,11 +28,19 @@ pub struct Args {
     /// Show what deletions after this generation withdrew (default: every deletion on record).
     #[arg(long)]
     pub since: Option<u64>,
+    /// Count what the corpus policy holds back in the totals too (by default it is only listed as held back).
+    #[arg(long)]
+    pub override_policy: bool,
+}
+
+/// Whether a report's source names a mixture file rather than a query.
+fn is_mixture_file(source: &str) -> bool {
+    source.ends_with(".toml") || (Path::new(source).is_file() && source != "*")
 }
 
 /// The selection's plan, label and tokenizer spec of a query or mixture file.
 pub fn scope_of(corpus: &Corpus, source: &str) -> anyhow::Result<(Plan, String, String)> {
-    if source.ends_with(".toml") || (Path::new(source).is_file() && source != "*") {
+    if is_mixture_file(source) {
         let text = std::fs::read_to_string(source).with_context(|| format!("reading {source}"))?;
         let m = corpusql::mixture::Mixture::from_toml(&text, source)?;
         let plans = m
@@ -92,15 +98,18 @@ pub fn emit(
 /// Runs `report`.
 pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let corpus = Corpus::open(dir)?;
-    let (plan, label, tok) = scope_of(&corpus, &a.source)?;
-    let tokenizer = Tokenizer::load(a.tokenizer.as_deref().unwrap_or(&tok))?;
-    let scope = Scope {
-        corpus: &corpus,
-        plan,
-        label,
-        tokenizer,
+    let opts = ReportOptions {
+        label: Some(a.source.clone()),
+        tokenizer: a.tokenizer.clone(),
+        since_generation: a.since,
+        override_policy: a.override_policy,
     };
-    let d = license_datasheet(&scope, a.since)?;
+    let d = if is_mixture_file(&a.source) {
+        let m = Mixture::from_file(&a.source)?;
+        corpus.report(ReportOf::Mixture(&m), &opts)?
+    } else {
+        corpus.report(ReportOf::Query(&a.source), &opts)?
+    };
     emit(&d, a.output.as_deref(), a.json)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use corpusql::export::Output;
-use corpusql::train::{npy_header, Encoding, Mixture, Stream, StreamOptions, StreamState};
+use corpusql::train::{npy_header, Encoding, Mixture, StreamOptions, StreamState};
 use corpusql::Corpus;
 
 /// Arguments of `stream`.
@@ -119,7 +119,6 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let corpus = Corpus::open(dir)?;
     let mut m = mixture_of(&a.source, &a.tokenizer, a.seq_len, a.seed)?;
     m.redact_pii = a.redact_pii;
-    let m = super::mixture_under_policy(&corpus, dir, m, a.override_policy)?;
     let resume = match &a.resume {
         Some(p) => Some(
             serde_json::from_slice::<StreamState>(
@@ -135,14 +134,16 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         resume,
         stop_after: a.stop_after,
         track_facets: a.report.is_some(),
+        override_policy: a.override_policy,
         ..StreamOptions::default()
     };
-    let mut stream = match (Stream::open(&corpus, &m, opts), &a.resume) {
+    let mut stream = match (corpus.stream(&m, opts), &a.resume) {
         (Err(e @ corpusql::Error::ResumeMismatch { .. }), Some(p)) => {
             return Err(anyhow::Error::new(e).context(p.display().to_string()))
         }
         (r, _) => r?,
     };
+    super::print_policy(stream.policy(), "include them");
     let vocab = stream.tokenizer().vocab_size();
     let enc = match a.format {
         Format::U16 => {

@@ -87,6 +87,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             plan,
             label,
             tokenizer: Tokenizer::Bytes,
+            override_policy: false,
         };
         let d = signal_datasheet(&scope, r.sources)?;
         super::report::emit(&d, r.output.as_deref(), r.json)?;

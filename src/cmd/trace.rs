@@ -40,10 +40,16 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let corpus = Corpus::open(dir)?;
     let mut m = super::stream::mixture_of(&a.source, &a.tokenizer, a.seq_len, a.seed)?;
     m.redact_pii = a.redact_pii;
-    let m = m.under_policy(dir, a.override_policy)?;
-    let hits = corpusql::train::trace(&corpus, &m, a.sequence, a.offset)?;
+    let trace = corpus.trace(
+        &m,
+        &corpusql::TraceOptions {
+            sequence: a.sequence,
+            offset: a.offset,
+            override_policy: a.override_policy,
+        },
+    )?;
     let mut out = std::io::stdout().lock();
-    for h in hits {
+    for h in trace.hits {
         serde_json::to_writer(&mut out, &h)?;
         writeln!(out)?;
     }

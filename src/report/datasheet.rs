@@ -37,6 +37,10 @@ pub struct Scope<'a> {
     pub label: String,
     /// Tokenizer for token counts.
     pub tokenizer: Tokenizer,
+    /// Count the documents the corpus policy holds back in the totals,
+    /// breakdowns and attributions too (by default they are left out and
+    /// only listed as held back).
+    pub override_policy: bool,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -131,22 +135,6 @@ pub fn license_datasheet(scope: &Scope<'_>, since_generation: Option<u64>) -> Re
     let corpus = scope.corpus;
     let counts = corpus_counts(corpus, &scope.tokenizer)?;
     let parts = parts_of(corpus, &scope.plan)?;
-    let mut totals = Acc::default();
-    for (i, ls) in corpus.segments().iter().enumerate() {
-        let bytes = ls.segment.numeric(crate::format::BYTES_FIELD)?;
-        add(&mut totals, &parts[i], bytes.as_ref(), &counts[i]);
-    }
-    let mut breakdowns = Vec::new();
-    for field in [LICENSE_ID, LICENSE_CLASS, "source", "lang"] {
-        if corpus.schema().resolve(field).is_none() {
-            continue;
-        }
-        let map = group_by(corpus, &parts, field, &counts)?;
-        breakdowns.push(Breakdown {
-            facet: field.to_string(),
-            rows: rows_of(map, field == LICENSE_ID),
-        });
-    }
     // Policy.
     let pol = Policy::load(corpus.dir())?;
     let sel = crate::select::Selection {
@@ -158,10 +146,17 @@ pub fn license_datasheet(scope: &Scope<'_>, since_generation: Option<u64>) -> Re
             .collect(),
         notes: Vec::new(),
     };
-    let (_, held) = policy::apply(corpus, &sel, &pol)?;
+    let (kept, held) = policy::apply(corpus, &sel, &pol)?;
+    // What may leave the corpus is what the datasheet describes.
+    let parts: Vec<RoaringBitmap> = if scope.override_policy {
+        parts
+    } else {
+        kept.parts.into_iter().map(|(_, bm)| bm).collect()
+    };
     let policy = Some(PolicySummary {
         allowed_classes: pol.allowed(),
         set: pol.is_set(),
+        overridden: scope.override_policy && pol.is_set(),
         held_back: Counts {
             docs: held.docs,
             bytes: held.bytes,
@@ -181,6 +176,22 @@ pub fn license_datasheet(scope: &Scope<'_>, since_generation: Option<u64>) -> Re
             })
             .collect(),
     });
+    let mut totals = Acc::default();
+    for (i, ls) in corpus.segments().iter().enumerate() {
+        let bytes = ls.segment.numeric(crate::format::BYTES_FIELD)?;
+        add(&mut totals, &parts[i], bytes.as_ref(), &counts[i]);
+    }
+    let mut breakdowns = Vec::new();
+    for field in [LICENSE_ID, LICENSE_CLASS, "source", "lang"] {
+        if corpus.schema().resolve(field).is_none() {
+            continue;
+        }
+        let map = group_by(corpus, &parts, field, &counts)?;
+        breakdowns.push(Breakdown {
+            facet: field.to_string(),
+            rows: rows_of(map, field == LICENSE_ID),
+        });
+    }
     let attributions = attributions(corpus, &parts)?;
     let ingest_log = corpus
         .catalog()

@@ -286,7 +286,13 @@ fn policy(o: &mut String, d: &Datasheet, p: &PolicySummary) {
         o.push_str("<p>The policy held nothing back.</p></section>\n");
         return;
     }
-    let matched = d.totals.docs + held.docs;
+    if p.overridden {
+        let _ = write!(
+            o,
+            "<p><strong>Policy overridden</strong> (<code>--override-policy</code>): the documents it would hold back are counted in this datasheet.</p>"
+        );
+    }
+    let matched = d.totals.docs + if p.overridden { 0 } else { held.docs };
     let _ = write!(
         o,
         "<p class=\"big\" data-held-docs=\"{}\">{} documents held back ({} of what the selection matched)</p><p>{} of text{}.</p>",

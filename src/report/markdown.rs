@@ -117,10 +117,18 @@ fn policy(o: &mut String, d: &Datasheet, p: &PolicySummary) {
         let _ = writeln!(o, "The policy held nothing back.\n");
         return;
     }
-    let matched = d.totals.docs + held.docs;
+    if p.overridden {
+        let _ = writeln!(
+            o,
+            "**Policy overridden** (`--override-policy`): the {} documents it would hold back are counted in this datasheet.\n",
+            fmt_int(held.docs)
+        );
+    }
+    let matched = d.totals.docs + if p.overridden { 0 } else { held.docs };
     let _ = writeln!(
         o,
-        "**Held back:** {} documents ({} of what the selection matched), {}, {} tokens.\n",
+        "**{}:** {} documents ({} of what the selection matched), {}, {} tokens.\n",
+        if p.overridden { "Held back without the override" } else { "Held back" },
         fmt_int(held.docs),
         fmt_pct(held.docs, matched),
         fmt_bytes(held.bytes),

@@ -97,6 +97,10 @@ pub struct PolicySummary {
     pub allowed_classes: Vec<String>,
     /// Whether a policy was set (false: the default, which allows everything).
     pub set: bool,
+    /// Whether the report was asked to include what the policy holds back
+    /// (`--override-policy`): the totals then count it too.
+    #[serde(default)]
+    pub overridden: bool,
     /// What the query matched but the policy held back (not in the totals).
     pub held_back: Counts,
     /// The held-back documents by license id, most first.
@@ -710,6 +714,7 @@ mod tests {
             policy: Some(PolicySummary {
                 allowed_classes: vec!["public-domain".into(), "attribution".into()],
                 set: true,
+                overridden: false,
                 held_back: c(55, 1000, 200),
                 held_back_licenses: vec![BreakdownRow {
                     value: "cc-by-nc-4.0".into(),

@@ -193,6 +193,8 @@ impl Tally {
 pub struct Engine {
     corpus: Corpus,
     mixture: Mixture,
+    /// What the corpus policy holds back from the mixture.
+    policy: crate::policy::PolicyOutcome,
     resolved: Resolved,
     /// See [`StreamState::selection`].
     selection: String,
@@ -254,8 +256,10 @@ impl Engine {
                 opts.rank, opts.world
             )));
         }
+        let m = &m.bound(corpus)?;
         let (plan, resolved) = mixture::plan(corpus, m)?;
         let end = plan.sequences;
+        let policy = plan.policy;
         let shard = Shard {
             start: opts.start,
             rank: opts.rank,
@@ -269,6 +273,7 @@ impl Engine {
         Ok(Engine {
             corpus: corpus.clone(),
             mixture: m.clone(),
+            policy,
             resolved,
             selection,
             sched,
@@ -294,6 +299,12 @@ impl Engine {
     /// The facet tables, when tracked.
     pub(super) fn facets(&self) -> Option<Arc<Facets>> {
         self.facets.clone()
+    }
+
+    /// What the corpus policy holds back from the mixture (or lets through,
+    /// when the mixture was bound with the policy overridden).
+    pub fn policy(&self) -> &crate::policy::PolicyOutcome {
+        &self.policy
     }
 
     /// Sequences this rank emits in total.

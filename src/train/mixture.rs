@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::select::Selection;
+use crate::policy::PolicyOutcome;
 use crate::tokenize::{corpus_counts, Tokenizer};
 
 /// One component of a mixture.
@@ -55,7 +56,12 @@ pub struct Mixture {
     /// corpus's `policy.toml`, never read from a mixture file); `None`
     /// allows every class.
     #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
-    pub policy_allow: Option<Vec<String>>,
+    pub(crate) policy_allow: Option<Vec<String>>,
+    /// Whether `policy_allow` was set from a corpus policy (by
+    /// [`Mixture::under_policy`]). An unbound mixture is bound to its
+    /// corpus's policy, not overridden, wherever it is planned or streamed.
+    #[serde(skip)]
+    pub(crate) policy_bound: bool,
     /// Stream the text with personal data replaced by placeholders
     /// (`--redact-pii`; never read from a mixture file).
     #[serde(skip_deserializing, skip_serializing_if = "std::ops::Not::not")]
@@ -108,6 +114,7 @@ impl Mixture {
                 max_epochs: None,
             }],
             policy_allow: None,
+            policy_bound: false,
             redact_pii: false,
         }
     }
@@ -116,12 +123,31 @@ impl Mixture {
     /// components then select only documents of allowed license classes.
     pub fn under_policy(mut self, dir: &std::path::Path, override_policy: bool) -> Result<Mixture> {
         let p = crate::policy::Policy::load(dir)?;
+        self.policy_bound = true;
         self.policy_allow = if override_policy || !p.is_set() {
             None
         } else {
             Some(p.allowed())
         };
         Ok(self)
+    }
+
+    /// This mixture bound to `corpus`'s policy: itself when already bound
+    /// (by [`Mixture::under_policy`], which may override the policy), else
+    /// under the policy, not overridden. Every path that plans or streams a
+    /// mixture goes through here, so none reads a held-back class unless the
+    /// caller overrode the policy explicitly.
+    pub(crate) fn bound(&self, corpus: &Corpus) -> Result<Mixture> {
+        if self.policy_bound {
+            return Ok(self.clone());
+        }
+        self.clone().under_policy(corpus.dir(), false)
+    }
+
+    /// Whether the stream of this mixture includes documents the corpus
+    /// policy holds back (it was bound with `override_policy`).
+    pub(crate) fn overrides_policy(&self) -> bool {
+        self.policy_bound && self.policy_allow.is_none()
     }
 
     /// Checks names, weights and sizes.
@@ -220,6 +246,10 @@ pub struct Plan {
     pub sequences: u64,
     /// Components.
     pub components: Vec<ComponentPlan>,
+    /// What the corpus policy holds back from the components (or lets
+    /// through, when overridden); absent from JSON when no policy is set.
+    #[serde(skip_serializing_if = "PolicyOutcome::is_unset")]
+    pub policy: PolicyOutcome,
 }
 
 /// A component's selection and per-document token counts, ready to stream.
@@ -234,7 +264,7 @@ pub struct Resolved {
 }
 
 /// Runs each component's query and loads token counts.
-pub fn resolve(corpus: &Corpus, m: &Mixture) -> Result<Resolved> {
+pub(crate) fn resolve(corpus: &Corpus, m: &Mixture) -> Result<Resolved> {
     // An inline mixture was never checked: a zero seq_len would divide by zero.
     m.check("mixture")?;
     let tokenizer = Tokenizer::load(&m.tokenizer)?.redacting(m.redact_pii);
@@ -266,6 +296,7 @@ fn tokens_of(bm: &RoaringBitmap, counts: &[u32]) -> u64 {
 
 /// Measures `m` on `corpus`; refuses plans that break a `max_epochs`.
 pub fn plan(corpus: &Corpus, m: &Mixture) -> Result<(Plan, Resolved)> {
+    let m = &m.bound(corpus)?;
     let r = resolve(corpus, m)?;
     let shares = m.shares();
     let available: Vec<u64> = r
@@ -342,6 +373,7 @@ pub fn plan(corpus: &Corpus, m: &Mixture) -> Result<(Plan, Resolved)> {
             tokens: budget,
             sequences: budget / m.seq_len as u64,
             components: comps,
+            policy: crate::policy::mixture_outcome(corpus, m)?,
         },
         r,
     ))

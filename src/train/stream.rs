@@ -6,9 +6,10 @@
 //! a one-thread pool (`--threads 1`, `taskset -c 0`, a DataLoader worker)
 //! never deadlocks.
 //!
-//! The stream takes the mixture as given: applying the corpus policy to it
-//! (holding back license classes) is the caller's job, done by
-//! `Corpus::stream` before it opens the stream.
+//! The stream applies the corpus policy (`policy.toml`) to the mixture:
+//! documents of held-back license classes are never streamed unless
+//! [`StreamOptions::override_policy`] says so, and [`Stream::policy`] tells
+//! what was held back (or let through).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -21,6 +22,7 @@ use super::schedule::Shard;
 use super::state::StreamState;
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
+use crate::policy::PolicyOutcome;
 use crate::tokenize::Tokenizer;
 
 /// How to open a [`Stream`].
@@ -39,9 +41,8 @@ pub struct StreamOptions {
     /// Batches computed ahead on the background thread; 0 computes each
     /// batch in [`Stream::next_batch`], on the caller's thread.
     pub prefetch: usize,
-    /// Stream documents the corpus policy holds back. Read by
-    /// `Corpus::stream`, which applies the policy to the mixture;
-    /// [`Stream::open`] streams the mixture it is given.
+    /// Stream documents the corpus policy holds back (reported by
+    /// [`Stream::policy`]).
     pub override_policy: bool,
     /// Attribute the emitted tokens to licenses and sources too
     /// ([`Stream::emitted`]); costs one pass over the facet columns.
@@ -200,6 +201,7 @@ pub struct Stream {
     template: StreamState,
     tokenizer: Tokenizer,
     mixture: Mixture,
+    policy: PolicyOutcome,
     facets: Option<Arc<Facets>>,
     tally: Tally,
 }
@@ -209,6 +211,7 @@ impl Stream {
     /// plans), checks `opts.resume` against it and prepares the engine. No
     /// batch is computed before the first [`Stream::next_batch`].
     pub fn open(corpus: &Corpus, m: &Mixture, opts: StreamOptions) -> Result<Stream> {
+        let m = &m.clone().under_policy(corpus.dir(), opts.override_policy)?;
         let start = opts.resume.as_ref().map_or(0, |s| s.next_sequence);
         let mut engine = Engine::new(
             corpus,
@@ -237,6 +240,7 @@ impl Stream {
             template: engine.state(),
             tokenizer: engine.tokenizer().clone(),
             mixture: engine.mixture().clone(),
+            policy: engine.policy().clone(),
             facets: engine.facets(),
             tally: Tally::default(),
             source: Source::Here(Box::new(engine)),
@@ -430,7 +434,13 @@ impl Stream {
         &self.tokenizer
     }
 
-    /// The mixture streamed.
+    /// What the corpus policy holds back from this stream (or lets
+    /// through, with [`StreamOptions::override_policy`]).
+    pub fn policy(&self) -> &PolicyOutcome {
+        &self.policy
+    }
+
+    /// The mixture streamed (bound to the corpus policy).
     pub fn mixture(&self) -> &Mixture {
         &self.mixture
     }

@@ -41,6 +41,7 @@ pub fn trace(
     sequence: u64,
     offset: Option<u64>,
 ) -> Result<Vec<TraceHit>> {
+    let m = &m.bound(corpus)?;
     let (plan, resolved) = mixture::plan(corpus, m)?;
     if sequence >= plan.sequences {
         return Err(Error::Invalid(format!(
