@@ -21,14 +21,14 @@ use crate::export::Projection;
 use crate::ingest::{IngestOptions, IngestReport, Input};
 use crate::maintain::{CompactReport, VerifyReport};
 use crate::policy::{Policy, PolicyOutcome, POLICY_FILE};
-use crate::select::Selection;
 use crate::report::datasheet::{license_datasheet, Scope};
 use crate::report::Datasheet;
+use crate::select::Selection;
 use crate::stats::Stats;
+use crate::tag::{TagOptions, TagReport};
 use crate::tokenize::Tokenizer;
 use crate::train::mixture::Plan as MixturePlan;
 use crate::train::{Mixture, Stream, StreamOptions, TraceHit};
-use crate::tag::{TagOptions, TagReport};
 
 /// What [`Corpus::export`] writes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -81,12 +81,12 @@ pub use train::mixture;
 pub struct ReadmeDoctests;
 
 pub use corpus::Corpus;
-pub use error::{Error, Result};
+pub use error::{Error, Result, ResumeField};
 pub use facade::{
     ExportOptions, ExportReport, ReportOf, ReportOptions, TokenizerReport, Trace, TraceOptions,
 };
-pub use policy::PolicyOutcome;
 pub use ingest::{ingest, IngestOptions, IngestReport, Input, OnDuplicate};
+pub use policy::PolicyOutcome;
 pub use select::{Document, Selection};
 pub use train::mixture::Plan as MixturePlan;
 pub use train::{

@@ -5,7 +5,10 @@
 mod common;
 
 use corpusql::policy::Policy;
-use corpusql::{Corpus, ExportOptions, IngestOptions, Input};
+use corpusql::{
+    Corpus, ExportOptions, IngestOptions, Input, Mixture, ReportOf, ReportOptions, ResumeField,
+    StreamOptions, TraceOptions,
+};
 
 const ALLOWED: &str = "license_class in (public-domain, permissive)";
 
@@ -136,4 +139,230 @@ fn tokenizer_training_sees_only_what_the_policy_allows() {
         .unwrap();
     assert_eq!(r.documents, 600);
     assert!(r.policy.overridden);
+}
+
+/// Licenses (raw `license` values) whose documents are all of an allowed
+/// class, checked by query.
+fn all_allowed(corpus: &Corpus, licenses: impl IntoIterator<Item = String>) -> Vec<String> {
+    licenses
+        .into_iter()
+        .filter(|l| {
+            let q = format!("license = {l:?}");
+            corpus.count(&q).unwrap() != corpus.count(&format!("{q} and {ALLOWED}")).unwrap()
+        })
+        .collect()
+}
+
+const MIX: &str = r#"
+seed = 3
+seq_len = 64
+[[component]]
+name = "all"
+query = "*"
+weight = 1.0
+"#;
+
+#[test]
+fn streams_hold_back_by_default_and_report_an_override() {
+    let (_tmp, corpus) = corpus_under_policy();
+    let allowed = corpus.count(ALLOWED).unwrap();
+    let mix = Mixture::parse(MIX).unwrap();
+    for rank in 0..2 {
+        let mut s = corpus
+            .stream(
+                &mix,
+                StreamOptions {
+                    rank,
+                    world: 2,
+                    track_facets: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert!(s.policy().set && !s.policy().overridden);
+        assert_eq!(s.policy().held_back.docs, 600 - allowed);
+        let mut rows = 0;
+        while let Some(b) = s.next_batch(7).unwrap() {
+            rows += b.rows();
+        }
+        assert!(rows > 0);
+        let e = s.emitted();
+        let bad = all_allowed(&corpus, e.by_license.keys().cloned());
+        assert!(
+            bad.is_empty(),
+            "rank {rank} streamed held-back licenses {bad:?}"
+        );
+    }
+    // Overridden: the held-back licenses are streamed, and it is reported.
+    let mut s = corpus
+        .stream(
+            &mix,
+            StreamOptions {
+                override_policy: true,
+                track_facets: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(s.policy().overridden && !s.policy().withheld());
+    while s.next_batch(64).unwrap().is_some() {}
+    let bad = all_allowed(&corpus, s.emitted().by_license.keys().cloned());
+    assert!(!bad.is_empty(), "the override streams held-back licenses");
+
+    // The plan and the trace are of the same streams.
+    let plan = corpus.plan(&mix).unwrap();
+    assert_eq!(plan.components[0].docs, allowed);
+    assert_eq!(plan.policy.held_back.docs, 600 - allowed);
+    let over = corpus.plan_with(&mix, true).unwrap();
+    assert_eq!(over.components[0].docs, 600);
+    assert!(over.policy.overridden);
+    assert!(over.tokens > plan.tokens);
+    for sequence in [0, plan.sequences / 2, plan.sequences - 1] {
+        let t = corpus
+            .trace(
+                &mix,
+                &TraceOptions {
+                    sequence,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert!(!t.hits.is_empty());
+        for h in &t.hits {
+            let class = h.facets["license_class"].as_str().unwrap();
+            assert!(class == "public-domain" || class == "permissive", "{h:?}");
+        }
+        assert_eq!(t.policy.held_back.docs, 600 - allowed);
+    }
+}
+
+/// [`MIX`] with a component of held-back documents only.
+fn held_back_only() -> String {
+    MIX.replace(
+        "query = \"*\"",
+        "query = \"not license_class in (public-domain, permissive)\"",
+    )
+}
+
+#[test]
+fn a_mixture_cannot_smuggle_a_held_back_class_past_the_policy() {
+    // A component that selects only held-back documents gets none of them.
+    let (_tmp, corpus) = corpus_under_policy();
+    let mix = Mixture::parse(&held_back_only()).unwrap();
+    let plan = corpus.plan(&mix).unwrap();
+    assert_eq!((plan.components[0].docs, plan.sequences), (0, 0));
+    let mut s = corpus.stream(&mix, StreamOptions::default()).unwrap();
+    assert!(s.next_batch(1).unwrap().is_none());
+    assert!(s.policy().withheld());
+    // With a budget, the plan is refused.
+    let budget = Mixture::parse(&format!("tokens = 1000\n{}", held_back_only())).unwrap();
+    let e = corpus.plan(&budget).unwrap_err().to_string();
+    assert!(e.contains("matches no document"), "{e}");
+    assert!(corpus.stream(&budget, StreamOptions::default()).is_err());
+    assert!(corpus.plan_with(&budget, true).unwrap().sequences > 0);
+}
+
+#[test]
+fn reports_count_what_may_leave_unless_overridden() {
+    let (_tmp, corpus) = corpus_under_policy();
+    let allowed = corpus.count(ALLOWED).unwrap();
+    let d = corpus
+        .report(ReportOf::Query("*"), &ReportOptions::default())
+        .unwrap();
+    assert_eq!(d.totals.docs, allowed);
+    let p = d.policy.as_ref().unwrap();
+    assert!(p.set && !p.overridden);
+    assert_eq!(p.held_back.docs, 600 - allowed);
+    let classes: Vec<&str> = d
+        .breakdowns
+        .iter()
+        .find(|b| b.facet == "license_class")
+        .unwrap()
+        .rows
+        .iter()
+        .map(|r| r.value.as_str())
+        .collect();
+    assert!(
+        classes
+            .iter()
+            .all(|c| *c == "public-domain" || *c == "permissive"),
+        "{classes:?}"
+    );
+    let d = corpus
+        .report(
+            ReportOf::Mixture(&Mixture::parse(MIX).unwrap()),
+            &ReportOptions {
+                override_policy: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(d.totals.docs, 600);
+    assert!(d.policy.unwrap().overridden);
+}
+
+#[test]
+fn resume_is_refused_naming_what_differs() {
+    let (tmp, corpus) = corpus_under_policy();
+    let mix = Mixture::parse(MIX).unwrap();
+    let mut s = corpus.stream(&mix, StreamOptions::default()).unwrap();
+    s.next_batch(3).unwrap().unwrap();
+    let state = s.state();
+    drop(s);
+    // Same stream: resumes where it stopped.
+    let mut again = corpus
+        .stream(
+            &mix,
+            StreamOptions {
+                resume: Some(state.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(again.next_batch(1).unwrap().unwrap().sequences(), &[3]);
+    // Another mixture.
+    let other = Mixture::parse(&MIX.replace("seed = 3", "seed = 4")).unwrap();
+    let resume = |m: &Mixture, c: &Corpus, o: bool| {
+        c.stream(
+            m,
+            StreamOptions {
+                resume: Some(state.clone()),
+                override_policy: o,
+                ..Default::default()
+            },
+        )
+        .err()
+        .expect("refused")
+    };
+    match resume(&other, &corpus, false) {
+        corpusql::Error::ResumeMismatch {
+            what,
+            state: was,
+            current,
+        } => {
+            assert_eq!(what, ResumeField::Mixture);
+            assert_eq!(was, state.mixture_hash);
+            assert_ne!(was, current);
+        }
+        e => panic!("{e}"),
+    }
+    // The same mixture with the policy overridden selects other documents.
+    let e = resume(&mix, &corpus, true);
+    assert!(matches!(e, corpusql::Error::ResumeMismatch { .. }), "{e}");
+    // New documents: the selection differs.
+    let mut c2 = Corpus::open(corpus.dir()).unwrap();
+    let extra = tmp.path().join("extra.jsonl");
+    std::fs::write(
+        &extra,
+        "{\"id\": \"new\", \"text\": \"a new public-domain document\", \"license\": \"pd\"}\n",
+    )
+    .unwrap();
+    c2.ingest(vec![Input::Path(extra)], &IngestOptions::default())
+        .unwrap();
+    match resume(&mix, &c2, false) {
+        corpusql::Error::ResumeMismatch { what, .. } => {
+            assert_eq!(what, ResumeField::Documents, "{what:?}")
+        }
+        e => panic!("{e}"),
+    }
 }

@@ -128,7 +128,11 @@ fn policy(o: &mut String, d: &Datasheet, p: &PolicySummary) {
     let _ = writeln!(
         o,
         "**{}:** {} documents ({} of what the selection matched), {}, {} tokens.\n",
-        if p.overridden { "Held back without the override" } else { "Held back" },
+        if p.overridden {
+            "Held back without the override"
+        } else {
+            "Held back"
+        },
         fmt_int(held.docs),
         fmt_pct(held.docs, matched),
         fmt_bytes(held.bytes),

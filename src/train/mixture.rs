@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
-use crate::select::Selection;
 use crate::policy::PolicyOutcome;
+use crate::select::Selection;
 use crate::tokenize::{corpus_counts, Tokenizer};
 
 /// One component of a mixture.
