@@ -121,6 +121,12 @@ impl Corpus {
         crate::maintain::verify(self.dir())
     }
 
+    /// [`Corpus::verify`] on a corpus directory that may not open (a
+    /// damaged segment is reported in the [`VerifyReport`], not refused).
+    pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
+        crate::maintain::verify(dir.as_ref())
+    }
+
     /// Runs taggers (language, quality, OCR, PII, toxicity, dedup) and
     /// commits their signals, then moves this handle to the new generation.
     pub fn tag(&mut self, opts: &TagOptions) -> Result<TagReport> {

@@ -16,7 +16,7 @@ pub struct Args {
 
 /// Runs `compact`.
 pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
-    let r = corpusql::maintain::compact(dir, a.segment_mb.max(1) << 20)?;
+    let r = corpusql::Corpus::open(dir)?.compact(a.segment_mb.max(1) << 20)?;
     if a.json {
         super::print_json(&r)?;
     } else {

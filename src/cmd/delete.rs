@@ -21,7 +21,7 @@ pub struct Args {
 pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     // The query's notes ("no document has lang = frr; did you mean `fr`?"),
     // as `count` prints them: a misspelt value deletes nothing, and says why.
-    let c = corpusql::Corpus::open(dir)?;
+    let mut c = corpusql::Corpus::open(dir)?;
     let sel = c.query(&a.query)?;
     super::print_notes(&sel);
     if a.dry_run {
@@ -35,7 +35,8 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let notes = sel.notes;
-    let (n, g) = corpusql::maintain::delete(dir, &a.query)?;
+    let n = c.delete(&a.query)?;
+    let g = c.generation();
     if a.json {
         super::print_json(&serde_json::json!({
             "deleted": n, "generation": g, "notes": notes,

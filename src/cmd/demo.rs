@@ -109,18 +109,15 @@ pub fn run(_corpus_dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     super::print_table(&rows, 1)?;
     // Signals: language, quality, personal data and duplicates as columns.
     let t = Instant::now();
-    let tr = corpusql::tag::tag(
-        &dir,
-        &corpusql::tag::TagOptions {
-            taggers: vec![
-                corpusql::tag::Tagger::Language,
-                corpusql::tag::Tagger::Quality,
-                corpusql::tag::Tagger::Pii,
-                corpusql::tag::Tagger::Dedup,
-            ],
-            ..Default::default()
-        },
-    )?;
+    let tr = corpusql::Corpus::open(&dir)?.tag(&corpusql::tag::TagOptions {
+        taggers: vec![
+            corpusql::tag::Tagger::Language,
+            corpusql::tag::Tagger::Quality,
+            corpusql::tag::Tagger::Pii,
+            corpusql::tag::Tagger::Dedup,
+        ],
+        ..Default::default()
+    })?;
     println!(
         "\ntagged {} documents (language, quality, pii, dedup) in {:.2}s; queries on the signals:",
         tr.outcomes.iter().map(|o| o.docs).max().unwrap_or(0),

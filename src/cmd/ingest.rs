@@ -188,7 +188,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let mut tag_generation = None;
     if let Some(mut opts) = run {
         opts.progress = super::progress_bar(!a.quiet && std::io::stderr().is_terminal());
-        let tr = corpusql::tag::tag(dir, &opts)?;
+        let tr = corpusql::Corpus::open(dir)?.tag(&opts)?;
         for o in &tr.outcomes {
             eprintln!(
                 "tagged {} documents with {} ({})",

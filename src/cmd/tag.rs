@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use corpusql::report::datasheet::{signal_datasheet, Scope};
 use corpusql::tag::settings::SETTINGS_FILE;
-use corpusql::tag::{tag, TagOptions, TagSettings, Tagger};
+use corpusql::tag::{TagOptions, TagSettings, Tagger};
 use corpusql::tokenize::Tokenizer;
 use corpusql::Corpus;
 
@@ -122,7 +122,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         dedup_memory: a.dedup_memory_mb.max(1) << 20,
         force: a.force,
     };
-    let r = tag(dir, &opts)?;
+    let r = Corpus::open(dir)?.tag(&opts)?;
     let mut on_ingest = None;
     if a.on_ingest {
         let settings = TagSettings::from_options(&opts);

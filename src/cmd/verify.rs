@@ -13,7 +13,7 @@ pub struct Args {
 
 /// Runs `verify`.
 pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
-    let r = corpusql::maintain::verify(dir)?;
+    let r = corpusql::Corpus::verify_dir(dir)?;
     if a.json {
         super::print_json(&r)?;
     } else {
