@@ -18,7 +18,7 @@ use crate::schema::FieldKind;
 
 pub use block::Block;
 pub use reader::Segment;
-pub use writer::{write_segment, WrittenSegment};
+pub use writer::{write_segment, write_segment_with, WriterOptions, WrittenSegment};
 
 /// A document as the segment writer receives it.
 #[derive(Debug, Clone, Default, PartialEq)]
