@@ -214,7 +214,10 @@ pub fn decode_counts(path: &Path, b: &[u8], n: u32) -> Result<Vec<u32>> {
     } else {
         let frame = format::decode_whole(FileKind::TokenCounts, b).map_err(|e| match e {
             FrameError::Future { .. } => e.into_error(path),
-            e => Error::corrupt(path, format!("{e} (delete it to recompute)")),
+            e => Error::corrupt(
+                path,
+                format!("token-count file: {e} (delete it to recompute)"),
+            ),
         })?;
         frame.payload
     };

@@ -855,3 +855,59 @@ fn a_current_that_cannot_be_rewritten_is_removed_not_left_stale() {
     assert_eq!(after.generation(), g + 1);
     assert_eq!(after.query("*").unwrap().count(), n - 1);
 }
+
+/// Every truncation and every flipped bit of a framed tag sidecar and
+/// token-count file (the golden ones, `tests/data/golden-frames/`) is
+/// refused: the sidecar's meta or its `verify` fails, the token-count file
+/// does not decode. Never a panic, never a wrong value.
+#[test]
+fn damaged_sidecar_and_token_count_frames_are_refused() {
+    use corpusql::schema::FieldKind;
+    use corpusql::segment::sidecar::Sidecar;
+    let frames = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden-frames");
+    let tmp = tempfile::tempdir().unwrap();
+
+    let p = tmp.path().join("seg-0000000001.tag-golden-1.cqt");
+    let names: Vec<(String, FieldKind)> = vec![
+        ("score".into(), FieldKind::Number),
+        ("label".into(), FieldKind::Facet),
+        ("flag".into(), FieldKind::Bool),
+    ];
+    let sidecar_reads = |bytes: &[u8]| -> corpusql::Result<()> {
+        std::fs::write(&p, bytes).unwrap();
+        let s = Sidecar::open(&p, names.clone())?;
+        s.meta()?;
+        s.verify()
+    };
+    let good = std::fs::read(frames.join("sidecar-v2.cqt")).unwrap();
+    sidecar_reads(&good).unwrap();
+    for n in 0..good.len() {
+        assert!(sidecar_reads(&good[..n]).is_err(), "sidecar cut at {n}");
+    }
+    for at in 0..good.len() {
+        for bit in 0..8 {
+            let mut bad = good.clone();
+            bad[at] ^= 1 << bit;
+            assert!(sidecar_reads(&bad).is_err(), "sidecar: bit {bit} at {at}");
+        }
+    }
+
+    let p = tmp.path().join("seg-0000000001.tok-hf-0.cqc");
+    let good = std::fs::read(frames.join("counts-v2.cqc")).unwrap();
+    let counts = |b: &[u8]| corpusql::tokenize::decode_counts(&p, b, 8);
+    counts(&good).unwrap();
+    for n in 0..good.len() {
+        let e = counts(&good[..n]).unwrap_err().to_string();
+        assert!(
+            e.contains("delete it to recompute"),
+            "counts cut at {n}: {e}"
+        );
+    }
+    for at in 0..good.len() {
+        for bit in 0..8 {
+            let mut bad = good.clone();
+            bad[at] ^= 1 << bit;
+            assert!(counts(&bad).is_err(), "counts: bit {bit} at {at}");
+        }
+    }
+}
