@@ -3,8 +3,10 @@
 //! A segment holds documents in zstd-compressed blocks with a block index, an
 //! `fst` of keys, an `fst` term dictionary pointing at roaring postings with
 //! per-term counts, numeric columns, and a footer with a checksummed section
-//! table (byte layout in `docs/format.md`, constants in [`crate::format`]).
-//! [`writer`] builds one from documents; [`reader`] opens and queries one.
+//! table, all inside the common file frame (byte layout in
+//! `docs/format.md`, constants and framing in [`crate::format`]). [`writer`]
+//! builds one from documents ([`WriterOptions`]: block size, zstd level);
+//! [`reader`] opens and queries one; [`sidecar`] holds a tagger's columns.
 
 pub mod block;
 pub mod overlay;
