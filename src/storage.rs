@@ -679,3 +679,48 @@ impl redb::StorageBackend for CatalogBackend {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_writes_replace_the_file_and_leave_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("CURRENT");
+        assert_eq!(temporary_name(&p, false), dir.path().join("CURRENT.tmp"));
+        let private = temporary_name(&p, true);
+        let name = private.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with(&format!("CURRENT.{}-", std::process::id())) && name.ends_with(".tmp"),
+            "{name}"
+        );
+        assert_ne!(
+            temporary_name(&p, true),
+            private,
+            "private names differ per call"
+        );
+        write_file_atomic(&p, b"one").unwrap();
+        write_file_atomic_private(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("CURRENT")]);
+        // The operations, in order, as the fault injector counts them.
+        let inj = Injection::count(dir.path());
+        write_file_atomic(&p, b"three").unwrap();
+        let ops: Vec<OpKind> = inj.ops().into_iter().map(|(op, _)| op).collect();
+        assert_eq!(
+            ops,
+            vec![
+                OpKind::Create,
+                OpKind::Write,
+                OpKind::Sync,
+                OpKind::Rename,
+                OpKind::SyncDir
+            ]
+        );
+    }
+}
