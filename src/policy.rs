@@ -84,11 +84,7 @@ impl Policy {
                 serde_json::to_string(n).unwrap_or_default()
             ));
         }
-        crate::segment::writer::write_atomic(
-            &path.with_extension("toml.tmp"),
-            &path,
-            text.as_bytes(),
-        )
+        crate::storage::write_file_atomic(&path, text.as_bytes())
     }
 
     /// Whether an owner set a policy.

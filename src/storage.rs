@@ -3,7 +3,10 @@
 //! removing, fsyncing the directory, taking the `LOCK` file, and the
 //! catalog's own page writes (redb runs on [`CatalogBackend`], a
 //! `redb::StorageBackend` over the same calls). By default each call is the
-//! plain `std::fs` operation and costs one relaxed atomic load more.
+//! plain `std::fs` operation and costs one relaxed atomic load more. It is
+//! also the one home of the atomic file replacement every writer uses
+//! ([`write_file_atomic`], [`AtomicFile`]: temporary name in the same
+//! directory, fsync of the file, rename, fsync of the directory).
 //!
 //! It exists so that tests can inject what a `kill -9` cannot show.
 //! [`Injection`] registers a fault plan for one directory (every path under
@@ -26,8 +29,10 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::{IoContext, Result};
 
 #[cfg(unix)]
 use std::os::unix::fs::FileExt;
@@ -400,6 +405,107 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
     f.sync_all()
 }
 
+/// The temporary name a file is written under before its rename to `path`:
+/// `<name>.tmp` in the same directory, or, when `private`, a name of this
+/// process and call alone, `<name>.<pid>-<n>.tmp`.
+fn temporary_name(path: &Path, private: bool) -> PathBuf {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    if private {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        name.push(format!(".{}-{n}.tmp", std::process::id()));
+    } else {
+        name.push(".tmp");
+    }
+    path.with_file_name(name)
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// A file that replaces `path` atomically: written under a temporary name
+/// in the same directory, then [`commit`](AtomicFile::commit)ted: fsync of
+/// the file, rename over `path`, fsync of the directory. A crash (or an
+/// error, or a writer that never commits) leaves the old file or the new
+/// one under `path`, never part of one; the temporary file may be left
+/// behind.
+#[derive(Debug)]
+pub struct AtomicFile {
+    file: StoredFile,
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+impl AtomicFile {
+    /// Starts replacing `path`, writing `<name>.tmp` (for writers that hold
+    /// the corpus `LOCK`, or files only one process writes).
+    pub fn create(path: &Path) -> Result<AtomicFile> {
+        Self::create_as(path, temporary_name(path, false))
+    }
+
+    /// Starts replacing `path` under a temporary name private to this
+    /// process and call (for files written without the `LOCK` by whichever
+    /// process needs them first; the last rename wins).
+    pub fn create_private(path: &Path) -> Result<AtomicFile> {
+        Self::create_as(path, temporary_name(path, true))
+    }
+
+    fn create_as(path: &Path, tmp: PathBuf) -> Result<AtomicFile> {
+        let file = create(&tmp).at(&tmp)?;
+        Ok(AtomicFile {
+            file,
+            tmp,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The temporary name being written.
+    pub fn tmp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Makes the new contents durable and puts them in place: fsync the
+    /// file, rename it over the final name, fsync the directory.
+    pub fn commit(self) -> Result<()> {
+        self.file.sync_all().at(&self.tmp)?;
+        drop(self.file);
+        rename(&self.tmp, &self.path).at(&self.path)?;
+        let dir = parent_dir(&self.path);
+        sync_dir(dir).at(dir)
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Replaces `path` with `bytes` atomically ([`AtomicFile::create`]: write
+/// `<name>.tmp`, fsync it, rename it over `path`, fsync the directory).
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = AtomicFile::create(path)?;
+    f.write_all(bytes).at(f.tmp_path())?;
+    f.commit()
+}
+
+/// [`write_file_atomic`] under a temporary name private to this process and
+/// call ([`AtomicFile::create_private`]).
+pub fn write_file_atomic_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = AtomicFile::create_private(path)?;
+    f.write_all(bytes).at(f.tmp_path())?;
+    f.commit()
+}
+
 /// Opens (creating it when missing, never truncating) the writers' `LOCK` file.
 pub fn open_lock(path: &Path) -> io::Result<File> {
     let open = || {
@@ -571,5 +677,50 @@ impl redb::StorageBackend for CatalogBackend {
             }
             _ => self.inner.write(offset, data),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_writes_replace_the_file_and_leave_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("CURRENT");
+        assert_eq!(temporary_name(&p, false), dir.path().join("CURRENT.tmp"));
+        let private = temporary_name(&p, true);
+        let name = private.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with(&format!("CURRENT.{}-", std::process::id())) && name.ends_with(".tmp"),
+            "{name}"
+        );
+        assert_ne!(
+            temporary_name(&p, true),
+            private,
+            "private names differ per call"
+        );
+        write_file_atomic(&p, b"one").unwrap();
+        write_file_atomic_private(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("CURRENT")]);
+        // The operations, in order, as the fault injector counts them.
+        let inj = Injection::count(dir.path());
+        write_file_atomic(&p, b"three").unwrap();
+        let ops: Vec<OpKind> = inj.ops().into_iter().map(|(op, _)| op).collect();
+        assert_eq!(
+            ops,
+            vec![
+                OpKind::Create,
+                OpKind::Write,
+                OpKind::Sync,
+                OpKind::Rename,
+                OpKind::SyncDir
+            ]
+        );
     }
 }

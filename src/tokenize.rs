@@ -3,7 +3,8 @@
 //! files through the `tokenizers` crate; BPE training on selected documents;
 //! and exact per-document token counts kept beside the segments, keyed by
 //! the tokenizer's content hash, so plans and budgets are exact and instant
-//! after the first pass.
+//! after the first pass (framed as [`FileKind::TokenCounts`], written with
+//! [`crate::storage::write_file_atomic_private`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use rayon::prelude::*;
 
 use crate::corpus::Corpus;
 use crate::error::{Error, IoContext, Result};
+use crate::format::{self, v1, FileKind, FrameError};
 use crate::segment::Segment;
 
 /// End-of-document id of the byte tokenizer.
@@ -162,13 +164,79 @@ impl Tokenizer {
     }
 }
 
-const COUNTS_MAGIC: [u8; 4] = *b"CQTC";
-const COUNTS_VERSION: u32 = 1;
-
 /// Path of the token-count sidecar of `segment_file` for `tokenizer_id`.
 pub fn counts_path(dir: &Path, segment_file: &str, tokenizer_id: &str) -> PathBuf {
     let stem = segment_file.strip_suffix(".cqs").unwrap_or(segment_file);
     dir.join(format!("{stem}.tok-{tokenizer_id}.cqc"))
+}
+
+/// The bytes of a token-count file holding `counts` (format 2: the common
+/// frame of kind [`FileKind::TokenCounts`] around the `u32` count of
+/// documents and one `u32` per document).
+pub fn encode_counts(counts: &[u32]) -> Vec<u8> {
+    let mut p = Vec::with_capacity(4 + 4 * counts.len());
+    p.extend_from_slice(&(counts.len() as u32).to_le_bytes());
+    for c in counts {
+        p.extend_from_slice(&c.to_le_bytes());
+    }
+    format::encode(FileKind::TokenCounts, &p)
+}
+
+/// The counts in the bytes of token-count file `path` (format 2, or format
+/// 1: magic `CQTC`, `u32` version 1, `u32` count, the counts, `u32` CRC32C),
+/// which must hold `n` of them (the segment's documents).
+pub fn decode_counts(path: &Path, b: &[u8], n: u32) -> Result<Vec<u32>> {
+    let malformed = || Error::corrupt(path, "token-count file malformed (delete it to recompute)");
+    let body = if b.starts_with(&v1::COUNTS_MAGIC) {
+        let want = v1::COUNTS_HEADER_LEN + 4 * n as usize + 4;
+        if b.len() < v1::COUNTS_HEADER_LEN {
+            return Err(malformed());
+        }
+        let v = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+        if v != v1::COUNTS_VERSION {
+            return Err(Error::Version {
+                path: path.into(),
+                found: v,
+                supported: v1::COUNTS_VERSION,
+            });
+        }
+        if b.len() != want {
+            return Err(malformed());
+        }
+        let crc = u32::from_le_bytes([b[want - 4], b[want - 3], b[want - 2], b[want - 1]]);
+        if crc32c::crc32c(&b[..want - 4]) != crc {
+            return Err(Error::corrupt(
+                path,
+                "token-count checksum mismatch (delete it to recompute)",
+            ));
+        }
+        &b[8..want - 4]
+    } else {
+        let frame = format::decode_whole(FileKind::TokenCounts, b).map_err(|e| match e {
+            FrameError::Future { .. } => e.into_error(path),
+            e => Error::corrupt(
+                path,
+                format!("token-count file: {e} (delete it to recompute)"),
+            ),
+        })?;
+        frame.payload
+    };
+    if body.len() < 4 {
+        return Err(malformed());
+    }
+    if u32::from_le_bytes([body[0], body[1], body[2], body[3]]) != n {
+        return Err(Error::corrupt(
+            path,
+            "token-count file is for another segment",
+        ));
+    }
+    if body.len() != 4 + 4 * n as usize {
+        return Err(malformed());
+    }
+    Ok(body[4..]
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
 }
 
 fn read_counts(path: &Path, n: u32) -> Result<Option<Vec<u32>>> {
@@ -177,59 +245,14 @@ fn read_counts(path: &Path, n: u32) -> Result<Option<Vec<u32>>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(path, e)),
     };
-    let want = 12 + 4 * n as usize + 4;
-    if b.len() != want || b[..4] != COUNTS_MAGIC {
-        return Err(Error::corrupt(
-            path,
-            "token-count file malformed (delete it to recompute)",
-        ));
-    }
-    let v = u32::from_le_bytes(b[4..8].try_into().unwrap());
-    if v != COUNTS_VERSION {
-        return Err(Error::Version {
-            path: path.into(),
-            found: v,
-            supported: COUNTS_VERSION,
-        });
-    }
-    let crc = u32::from_le_bytes(b[want - 4..].try_into().unwrap());
-    if crc32c::crc32c(&b[..want - 4]) != crc {
-        return Err(Error::corrupt(
-            path,
-            "token-count checksum mismatch (delete it to recompute)",
-        ));
-    }
-    if u32::from_le_bytes(b[8..12].try_into().unwrap()) != n {
-        return Err(Error::corrupt(
-            path,
-            "token-count file is for another segment",
-        ));
-    }
-    Ok(Some(
-        b[12..want - 4]
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
-            .collect(),
-    ))
+    decode_counts(path, &b, n).map(Some)
 }
 
+/// Writes a token-count file atomically under a temporary name private to
+/// this process and call: ranks started together may count the same segment
+/// at once; the last rename wins and every copy is identical.
 fn write_counts(path: &Path, counts: &[u32]) -> Result<()> {
-    let mut b = Vec::with_capacity(16 + 4 * counts.len());
-    b.extend_from_slice(&COUNTS_MAGIC);
-    b.extend_from_slice(&COUNTS_VERSION.to_le_bytes());
-    b.extend_from_slice(&(counts.len() as u32).to_le_bytes());
-    for c in counts {
-        b.extend_from_slice(&c.to_le_bytes());
-    }
-    let crc = crc32c::crc32c(&b);
-    b.extend_from_slice(&crc.to_le_bytes());
-    // A private temporary name: ranks started together may count the same
-    // segment at once; the last rename wins and every copy is identical.
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = path.with_extension(format!("cqc.{}-{n}.tmp", std::process::id()));
-    crate::storage::write_synced(&tmp, &b).at(&tmp)?;
-    crate::storage::rename(&tmp, path).at(path)
+    crate::storage::write_file_atomic_private(path, &encode_counts(counts))
 }
 
 /// Exact token counts (text tokens + 1 end-of-document) of every document

@@ -191,17 +191,27 @@ fn observe(dir: &Path, keys: &[String]) -> Result<Observed, String> {
     Ok(o)
 }
 
-/// The regions of a segment file: (name, start, end).
+/// The regions of a segment file: (name, start, end). Format 2 (written
+/// today) ends in the footer and the frame trailer; format 1 in a 32-byte
+/// footer.
 fn regions(path: &Path) -> Vec<(String, usize, usize)> {
     let b = std::fs::read(path).unwrap();
-    let f = &b[b.len() - format::FOOTER_LEN..];
+    let version = u16::from_le_bytes([b[8], b[9]]);
+    let (footer_at, tail) = if version == 1 {
+        (b.len() - format::v1::FOOTER_LEN, None)
+    } else {
+        assert_eq!(version, format::SEGMENT_VERSION);
+        let t = b.len() - format::TRAILER_LEN;
+        (t - format::SEGMENT_FOOTER_LEN, Some(t))
+    };
+    let f = &b[footer_at..];
     let u64_at = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap());
     let u32_at = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().unwrap());
     let table_off = u64_at(f, format::FOOTER_TABLE_OFFSET) as usize;
     let nsec = u32_at(f, format::FOOTER_SECTION_COUNT) as usize;
     assert_eq!(nsec, section::ALL.len());
     let table_end = table_off + nsec * format::SECTION_ENTRY_LEN;
-    assert_eq!(table_end, b.len() - format::FOOTER_LEN);
+    assert_eq!(table_end, footer_at);
     let mut out = vec![("header".to_string(), 0, format::HEADER_LEN)];
     for i in 0..nsec {
         let e = &b[table_off + i * format::SECTION_ENTRY_LEN..];
@@ -212,7 +222,35 @@ fn regions(path: &Path) -> Vec<(String, usize, usize)> {
         out.push((section::name(id).to_string(), off, off + len));
     }
     out.push(("table".into(), table_off, table_end));
-    out.push(("footer".into(), table_end, b.len()));
+    match tail {
+        None => out.push(("footer".into(), table_end, b.len())),
+        Some(t) => {
+            out.push(("footer".into(), table_end, t));
+            // Each trailer field: payload length, CRC32C, version, reserved, magic.
+            let fields = [
+                (
+                    "trailer length",
+                    format::TRAILER_PAYLOAD_LEN,
+                    format::TRAILER_CRC,
+                ),
+                ("trailer crc", format::TRAILER_CRC, format::TRAILER_VERSION),
+                (
+                    "trailer version",
+                    format::TRAILER_VERSION,
+                    format::TRAILER_RESERVED,
+                ),
+                (
+                    "trailer reserved",
+                    format::TRAILER_RESERVED,
+                    format::TRAILER_MAGIC,
+                ),
+                ("trailer magic", format::TRAILER_MAGIC, format::TRAILER_LEN),
+            ];
+            for (name, a, z) in fields {
+                out.push((name.into(), t + a, t + z));
+            }
+        }
+    }
     out
 }
 
@@ -816,4 +854,60 @@ fn a_current_that_cannot_be_rewritten_is_removed_not_left_stale() {
     let after = Corpus::open(&dir).unwrap();
     assert_eq!(after.generation(), g + 1);
     assert_eq!(after.query("*").unwrap().count(), n - 1);
+}
+
+/// Every truncation and every flipped bit of a framed tag sidecar and
+/// token-count file (the golden ones, `tests/data/golden-frames/`) is
+/// refused: the sidecar's meta or its `verify` fails, the token-count file
+/// does not decode. Never a panic, never a wrong value.
+#[test]
+fn damaged_sidecar_and_token_count_frames_are_refused() {
+    use corpusql::schema::FieldKind;
+    use corpusql::segment::sidecar::Sidecar;
+    let frames = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden-frames");
+    let tmp = tempfile::tempdir().unwrap();
+
+    let p = tmp.path().join("seg-0000000001.tag-golden-1.cqt");
+    let names: Vec<(String, FieldKind)> = vec![
+        ("score".into(), FieldKind::Number),
+        ("label".into(), FieldKind::Facet),
+        ("flag".into(), FieldKind::Bool),
+    ];
+    let sidecar_reads = |bytes: &[u8]| -> corpusql::Result<()> {
+        std::fs::write(&p, bytes).unwrap();
+        let s = Sidecar::open(&p, names.clone())?;
+        s.meta()?;
+        s.verify()
+    };
+    let good = std::fs::read(frames.join("sidecar-v2.cqt")).unwrap();
+    sidecar_reads(&good).unwrap();
+    for n in 0..good.len() {
+        assert!(sidecar_reads(&good[..n]).is_err(), "sidecar cut at {n}");
+    }
+    for at in 0..good.len() {
+        for bit in 0..8 {
+            let mut bad = good.clone();
+            bad[at] ^= 1 << bit;
+            assert!(sidecar_reads(&bad).is_err(), "sidecar: bit {bit} at {at}");
+        }
+    }
+
+    let p = tmp.path().join("seg-0000000001.tok-hf-0.cqc");
+    let good = std::fs::read(frames.join("counts-v2.cqc")).unwrap();
+    let counts = |b: &[u8]| corpusql::tokenize::decode_counts(&p, b, 8);
+    counts(&good).unwrap();
+    for n in 0..good.len() {
+        let e = counts(&good[..n]).unwrap_err().to_string();
+        assert!(
+            e.contains("delete it to recompute"),
+            "counts cut at {n}: {e}"
+        );
+    }
+    for at in 0..good.len() {
+        for bit in 0..8 {
+            let mut bad = good.clone();
+            bad[at] ^= 1 << bit;
+            assert!(counts(&bad).is_err(), "counts: bit {bit} at {at}");
+        }
+    }
 }

@@ -19,7 +19,23 @@
 //! written, the catalog as `catalog.redb.zst`; it refuses to
 //! overwrite an existing directory unless `CORPUSQL_REGEN_GOLDEN=force`),
 //! commit it, and add a `golden_v2` test next to `golden_v1` with the same
-//! pinned answers (they describe the data, not the format).
+//! pinned answers (they describe the data, not the format). `golden-v2` is
+//! segment format version 2 (the common file framing), built the same way;
+//! it also holds a `CURRENT` of format 3.
+//!
+//! `tests/data/golden-frames/` holds one small file of every kind corpusql
+//! frames (see `docs/format.md`), as written today and as written before the
+//! common framing: `segment-v2.cqs` and `CURRENT-v3` (an ingest of the first
+//! ten golden lines), `sidecar-v2.cqt` and `counts-v2.cqc` (fixed values);
+//! `sidecar-v1.cqt`, `counts-v1.cqc` and `CURRENT-v2` were written by the
+//! code before it and must read forever. The tests check what each holds and
+//! that today's writers produce the committed bytes exactly; when a framing
+//! changes on purpose (or zstd compresses differently), bump the version,
+//! keep the old files, and write the new ones with
+//!
+//! ```text
+//! cargo test --release --test golden -- --ignored regenerate_golden_frames
+//! ```
 
 mod common;
 
@@ -262,6 +278,7 @@ fn golden_v1() {
         let bytes = std::fs::read(s.segment.path()).unwrap();
         assert_eq!(&bytes[..8], b"CORPUSQL");
         assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 1);
+        assert_eq!(s.segment.format_version(), 1);
     }
     // Still writable: an ingest and a compaction on top keep the answers.
     let r = common::ingest_bytes(
@@ -281,6 +298,28 @@ fn golden_v1() {
     }
 }
 
+#[test]
+fn golden_v2() {
+    let (tmp, c) = open_copy(2);
+    check_golden(&c, tmp.path());
+    // The segments really are format version 2, framed, and CURRENT is
+    // format 3 (read as it is: the copy has no orphan to collect).
+    for s in c.segments() {
+        let bytes = std::fs::read(s.segment.path()).unwrap();
+        assert_eq!(&bytes[..8], b"CORPUSQL");
+        assert_eq!(&bytes[bytes.len() - 8..], b"CORPUSQL");
+        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 2);
+        assert_eq!(s.segment.format_version(), 2);
+    }
+    let current = std::fs::read(golden_dir(2).join("CURRENT")).unwrap();
+    assert_eq!(&current[..8], b"CQLCURNT");
+    let st = corpusql::catalog::Catalog::new(&golden_dir(2))
+        .current()
+        .expect("CURRENT v3 reads");
+    assert_eq!(st.generation, 3);
+    assert_eq!(st.segments, c.state().segments);
+}
+
 /// The build is deterministic in what matters: a fresh build of the golden
 /// input answers the pinned queries the same way as the committed corpus.
 #[test]
@@ -289,4 +328,324 @@ fn fresh_build_matches_the_pins() {
     build(tmp.path());
     let c = Corpus::open(tmp.path()).unwrap();
     check_golden(&c, tmp.path());
+}
+
+// ---------------------------------------------------------------- frames
+
+use corpusql::format::FileKind;
+use corpusql::segment::sidecar::{self, Column, ColumnValues, Sidecar};
+use corpusql::segment::Segment;
+
+fn frames_dir() -> PathBuf {
+    common::test_data().join("golden-frames")
+}
+
+/// The token counts of the golden token-count files.
+const GOLDEN_COUNTS: [u32; 8] = [3, 1, 4, 1, 5, 9, 2, 6];
+
+/// Files of today's formats, written by [`write_frames`].
+const NEW_FRAMES: [&str; 4] = [
+    "segment-v2.cqs",
+    "CURRENT-v3",
+    "sidecar-v2.cqt",
+    "counts-v2.cqc",
+];
+
+/// The tagged set and columns of the golden sidecars (5 documents).
+fn golden_sidecar() -> (roaring::RoaringBitmap, Vec<(String, ColumnValues)>) {
+    let tagged = [0u32, 1, 2, 4].into_iter().collect();
+    let cols = vec![
+        (
+            "score".to_string(),
+            ColumnValues::Number(vec![0.5, f64::NAN, 2.0, -1.0, 1e300]),
+        ),
+        (
+            "label".to_string(),
+            ColumnValues::Facet(vec![
+                Some("fr".into()),
+                None,
+                Some("en".into()),
+                Some("fr".into()),
+                None,
+            ]),
+        ),
+        (
+            "flag".to_string(),
+            ColumnValues::Bool(vec![Some(true), Some(false), None, None, Some(true)]),
+        ),
+    ];
+    (tagged, cols)
+}
+
+/// The first ten golden lines.
+fn golden_10() -> String {
+    let src = std::fs::read_to_string(common::test_data().join("golden.jsonl")).unwrap();
+    src.lines().take(10).collect::<Vec<_>>().join("\n") + "\n"
+}
+
+/// Writes today's golden frames into `out` (see the module comment).
+fn write_frames(out: &Path) {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = Input::Reader(
+        "golden-10.jsonl".into(),
+        Box::new(std::io::Cursor::new(golden_10())),
+    );
+    let r = ingest(tmp.path(), vec![input], &IngestOptions::default()).unwrap();
+    assert_eq!(r.ingested, 10);
+    std::fs::copy(
+        tmp.path().join("seg-0000000001.cqs"),
+        out.join("segment-v2.cqs"),
+    )
+    .unwrap();
+    std::fs::copy(tmp.path().join("CURRENT"), out.join("CURRENT-v3")).unwrap();
+    let (tagged, cols) = golden_sidecar();
+    sidecar::write(
+        &out.join("sidecar-v2.cqt"),
+        "golden",
+        "golden-1",
+        5,
+        &tagged,
+        &cols,
+    )
+    .unwrap();
+    std::fs::write(
+        out.join("counts-v2.cqc"),
+        corpusql::tokenize::encode_counts(&GOLDEN_COUNTS),
+    )
+    .unwrap();
+}
+
+#[test]
+#[ignore = "rewrites the current-format files of tests/data/golden-frames; run by hand when a framing changes"]
+fn regenerate_golden_frames() {
+    let out = frames_dir();
+    std::fs::create_dir_all(&out).unwrap();
+    write_frames(&out);
+    eprintln!("wrote {:?} under {}", NEW_FRAMES, out.display());
+}
+
+#[test]
+fn golden_frames_are_what_todays_writers_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_frames(tmp.path());
+    for name in NEW_FRAMES {
+        let want = std::fs::read(frames_dir().join(name)).unwrap();
+        let got = std::fs::read(tmp.path().join(name)).unwrap();
+        assert!(
+            got == want,
+            "{name}: today's writer differs from the golden file ({} vs {} bytes); \
+             see the comment at the top of tests/golden.rs",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+#[test]
+fn golden_frames_are_framed_as_documented() {
+    let kinds = [
+        ("segment-v2.cqs", FileKind::Segment),
+        ("CURRENT-v3", FileKind::Current),
+        ("sidecar-v2.cqt", FileKind::Sidecar),
+        ("counts-v2.cqc", FileKind::TokenCounts),
+    ];
+    for (name, kind) in kinds {
+        let b = std::fs::read(frames_dir().join(name)).unwrap();
+        let f = corpusql::format::decode_whole(kind, &b).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(f.version, kind.version(), "{name}");
+        assert_eq!(&b[..8], &kind.magic(), "{name}");
+        assert_eq!(&b[b.len() - 8..], &kind.magic(), "{name}");
+        for other in FileKind::ALL.into_iter().filter(|k| *k != kind) {
+            let e = corpusql::format::decode(other, &b).unwrap_err().to_string();
+            assert!(
+                e.contains(kind.name()) && e.contains(other.name()),
+                "{name}: {e}"
+            );
+        }
+    }
+    // The old layouts carry their own magics.
+    let old = [
+        ("sidecar-v1.cqt", &b"CQLTAG01"[..]),
+        ("counts-v1.cqc", b"CQTC"),
+        ("CURRENT-v2", b"CQLCUR02"),
+    ];
+    for (name, magic) in old {
+        let b = std::fs::read(frames_dir().join(name)).unwrap();
+        assert!(b.starts_with(magic), "{name}");
+    }
+}
+
+#[test]
+fn golden_segment_frame_reads() {
+    let path = frames_dir().join("segment-v2.cqs");
+    let seg = Segment::open(&path).unwrap();
+    assert_eq!(seg.format_version(), 2);
+    assert_eq!(seg.doc_count(), 10);
+    seg.verify().unwrap();
+    let want: Vec<serde_json::Value> = common::parse_jsonl(golden_10().as_bytes());
+    let mut got = Vec::new();
+    for i in 0..seg.blocks().len() {
+        let b = seg.read_block(i).unwrap();
+        for d in 0..b.len() {
+            let mut json = Vec::new();
+            b.write_json(d, &mut json);
+            got.push(serde_json::from_slice::<serde_json::Value>(&json).unwrap());
+        }
+    }
+    let by_id = |v: &serde_json::Value| v["id"].to_string();
+    let mut want = want;
+    want.sort_by_key(by_id);
+    got.sort_by_key(by_id);
+    assert_eq!(got, want);
+    assert!(seg.key_ordinal("g/07").is_some());
+}
+
+#[test]
+fn golden_current_frames_read_the_same_state() {
+    let mut states = Vec::new();
+    for name in ["CURRENT-v2", "CURRENT-v3"] {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::copy(frames_dir().join(name), tmp.path().join("CURRENT")).unwrap();
+        let st = corpusql::catalog::Catalog::new(tmp.path())
+            .current()
+            .unwrap_or_else(|| panic!("{name} does not read"));
+        assert_eq!(st.generation, 1, "{name}");
+        assert_eq!(st.segments.len(), 1, "{name}");
+        assert_eq!(st.segments[0].file, "seg-0000000001.cqs", "{name}");
+        assert_eq!(st.segments[0].docs, 10, "{name}");
+        assert_eq!(st.next_segment_id, 2, "{name}");
+        assert!(st.tombstones.is_empty(), "{name}");
+        states.push(st);
+    }
+    let (a, b) = (&states[0], &states[1]);
+    assert_eq!(a.schema, b.schema);
+    assert_eq!(a.cluster_fields, b.cluster_fields);
+    assert_eq!(a.segments[0].text_bytes, b.segments[0].text_bytes);
+    // The v3 manifest lists the golden v2 segment.
+    let seg_len = std::fs::metadata(frames_dir().join("segment-v2.cqs"))
+        .unwrap()
+        .len();
+    assert_eq!(b.segments[0].file_bytes, seg_len);
+}
+
+#[test]
+fn golden_sidecar_frames_read() {
+    for name in ["sidecar-v1.cqt", "sidecar-v2.cqt"] {
+        let (tagged, cols) = golden_sidecar();
+        let names = cols.iter().map(|(n, v)| (n.clone(), v.kind())).collect();
+        let s = Sidecar::open(&frames_dir().join(name), names).unwrap();
+        let (meta, t) = s.meta().unwrap();
+        assert_eq!(
+            (meta.tagger.as_str(), meta.version.as_str()),
+            ("golden", "golden-1")
+        );
+        assert_eq!(meta.doc_count, 5);
+        assert_eq!(*t, tagged, "{name}");
+        match &*s.column(0).unwrap() {
+            Column::Number(v, present) => {
+                assert_eq!((v[0], v[2], v[3], v[4]), (0.5, 2.0, -1.0, 1e300), "{name}");
+                assert!(v[1].is_nan());
+                assert_eq!(present.iter().collect::<Vec<_>>(), vec![0, 2, 3, 4]);
+            }
+            _ => panic!("{name}: score is not a number column"),
+        }
+        match &*s.column(1).unwrap() {
+            Column::Facet(vals, _) => {
+                let vals: Vec<(&str, Vec<u32>)> = vals
+                    .iter()
+                    .map(|(v, b)| (v.as_str(), b.iter().collect()))
+                    .collect();
+                assert_eq!(vals, vec![("en", vec![2]), ("fr", vec![0, 3])], "{name}");
+            }
+            _ => panic!("{name}: label is not a facet column"),
+        }
+        match &*s.column(2).unwrap() {
+            Column::Facet(vals, _) => {
+                let vals: Vec<(&str, Vec<u32>)> = vals
+                    .iter()
+                    .map(|(v, b)| (v.as_str(), b.iter().collect()))
+                    .collect();
+                assert_eq!(
+                    vals,
+                    vec![("false", vec![1]), ("true", vec![0, 4])],
+                    "{name}"
+                );
+            }
+            _ => panic!("{name}: flag is not a bool column"),
+        }
+        s.verify().unwrap();
+    }
+}
+
+#[test]
+fn golden_token_count_frames_read() {
+    for name in ["counts-v1.cqc", "counts-v2.cqc"] {
+        let path = frames_dir().join(name);
+        let b = std::fs::read(&path).unwrap();
+        let c = corpusql::tokenize::decode_counts(&path, &b, 8).unwrap();
+        assert_eq!(c, GOLDEN_COUNTS, "{name}");
+        let e = corpusql::tokenize::decode_counts(&path, &b, 7)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("another segment") || e.contains("malformed"),
+            "{name}: {e}"
+        );
+    }
+}
+
+/// A file of another kind, or of a newer format, is refused with an error
+/// that says what it is, what this build reads, and what to do.
+#[test]
+fn frames_of_another_kind_or_a_newer_format_are_refused_plainly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sidecar = std::fs::read(frames_dir().join("sidecar-v2.cqt")).unwrap();
+    let path = tmp.path().join("seg-0000000001.tok-hf-0.cqc");
+    let e = corpusql::tokenize::decode_counts(&path, &sidecar, 5)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("tag sidecar") && e.contains("not a token-count file"),
+        "{e}"
+    );
+    let seg = tmp.path().join("seg-0000000009.cqs");
+    std::fs::write(&seg, &sidecar).unwrap();
+    let e = Segment::open(&seg).unwrap_err().to_string();
+    assert!(
+        e.contains("tag sidecar") && e.contains("not a segment"),
+        "{e}"
+    );
+
+    let mut counts = std::fs::read(frames_dir().join("counts-v2.cqc")).unwrap();
+    counts[corpusql::format::HEADER_VERSION_OFFSET] = 3;
+    let e = corpusql::tokenize::decode_counts(&path, &counts, 8)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("written by format version 3; this corpusql reads up to 2: upgrade corpusql"),
+        "{e}"
+    );
+    let mut segment = std::fs::read(frames_dir().join("segment-v2.cqs")).unwrap();
+    segment[corpusql::format::HEADER_VERSION_OFFSET] = 3;
+    std::fs::write(&seg, &segment).unwrap();
+    let e = Segment::open(&seg).unwrap_err().to_string();
+    assert!(
+        e.contains("written by format version 3; this corpusql reads up to 2: upgrade corpusql or re-ingest"),
+        "{e}"
+    );
+    let mut sc = sidecar.clone();
+    sc[corpusql::format::HEADER_VERSION_OFFSET] = 3;
+    let p = tmp.path().join("seg-0000000001.tag-golden-1.cqt");
+    std::fs::write(&p, &sc).unwrap();
+    let e = Sidecar::open(&p, Vec::new())
+        .unwrap()
+        .meta()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("written by format version 3"), "{e}");
+    // A truncated frame says it is incomplete.
+    segment[corpusql::format::HEADER_VERSION_OFFSET] = 2;
+    std::fs::write(&seg, &segment[..segment.len() - 3]).unwrap();
+    let e = Segment::open(&seg).unwrap_err().to_string();
+    assert!(e.contains("truncated"), "{e}");
 }

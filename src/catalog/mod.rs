@@ -46,11 +46,13 @@ pub const CATALOG_FILE: &str = "catalog.redb";
 
 /// File name of the read-optimized manifest beside the catalog.
 pub const CURRENT_FILE: &str = "CURRENT";
-const CURRENT_MAGIC_V1: [u8; 8] = *b"CQLCUR01";
-const CURRENT_MAGIC: [u8; 8] = *b"CQLCUR02";
 
-/// `CURRENT`: a copy of the latest committed state, written (temp name,
-/// fsync, rename) after each commit, so readers need not open the database.
+/// `CURRENT`: a copy of the latest committed state, written
+/// ([`storage::write_file_atomic`]) after each commit, so readers need not
+/// open the database. Format 3: the common frame of kind
+/// [`format::FileKind::Current`] around a versioned `Manifest2`; formats 1
+/// (`CQLCUR01`, a bare `Manifest`) and 2 (`CQLCUR02`, a `Manifest2`) are
+/// still read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Manifest {
     generation: u64,
@@ -273,6 +275,59 @@ fn decode_tombstones(path: &Path, b: &[u8]) -> Result<RoaringBitmap> {
     };
     RoaringBitmap::deserialize_from(body)
         .map_err(|e| Error::corrupt(path, format!("catalog tombstones: {e}")))
+}
+
+/// The state in the bytes of a `CURRENT` file (format 3, or the older 1
+/// and 2), `None` when they do not read (`CURRENT` is a cache: the caller
+/// falls back to the database). `catalog` names the catalog in errors.
+fn decode_current(catalog: &Path, b: &[u8]) -> Option<CatalogState> {
+    let old = [format::v1::CURRENT_MAGIC_V1, format::v1::CURRENT_MAGIC_V2];
+    let m2: Manifest2 = if b.len() >= 8 && old.iter().any(|m| b.starts_with(m)) {
+        let h = format::v1::CURRENT_HEADER_LEN;
+        if b.len() < h {
+            return None;
+        }
+        let len = u32::from_le_bytes(b[8..12].try_into().ok()?) as usize;
+        let crc = u32::from_le_bytes(b[12..16].try_into().ok()?);
+        let body = b.get(h..h.checked_add(len)?)?;
+        if crc32c::crc32c(body) != crc || b.len() != h + len {
+            return None;
+        }
+        if b.starts_with(&format::v1::CURRENT_MAGIC_V2) {
+            decode(catalog, "manifest", body).ok()?
+        } else {
+            Manifest2 {
+                base: decode(catalog, "manifest", body).ok()?,
+                tags: Vec::new(),
+                signals: BTreeMap::new(),
+                license_field: None,
+            }
+        }
+    } else {
+        let frame = format::decode_whole(format::FileKind::Current, b).ok()?;
+        decode(catalog, "manifest", frame.payload).ok()?
+    };
+    let m = m2.base;
+    let mut tombstones = BTreeMap::new();
+    for (id, bytes) in m.tombstones {
+        tombstones.insert(id, RoaringBitmap::deserialize_from(&bytes[..]).ok()?);
+    }
+    Some(CatalogState {
+        generation: m.generation,
+        schema: m.schema,
+        segments: m.segments,
+        tombstones,
+        next_segment_id: m.next_segment_id,
+        cluster_fields: m.cluster_fields,
+        tags: m2.tags.into_iter().collect(),
+        signals: m2.signals,
+        license_field: m2.license_field,
+    })
+}
+
+/// The bytes of a `CURRENT` file (format 3) holding `m`.
+fn encode_current(m: &Manifest2) -> Result<Vec<u8>> {
+    Ok(format::encode(format::FileKind::Current, &encode(m)?))
 }
 
 fn decode<T: DeserializeOwned>(path: &Path, what: &str, b: &[u8]) -> Result<T> {
@@ -502,41 +557,7 @@ impl Catalog {
 
     fn read_current(&self) -> Option<CatalogState> {
         let b = std::fs::read(self.current_path()).ok()?;
-        if b.len() < 16 || (b[..8] != CURRENT_MAGIC && b[..8] != CURRENT_MAGIC_V1) {
-            return None;
-        }
-        let len = u32::from_le_bytes(b[8..12].try_into().ok()?) as usize;
-        let crc = u32::from_le_bytes(b[12..16].try_into().ok()?);
-        let body = b.get(16..16 + len)?;
-        if crc32c::crc32c(body) != crc || b.len() != 16 + len {
-            return None;
-        }
-        let m2: Manifest2 = if b[..8] == CURRENT_MAGIC {
-            decode(&self.path, "manifest", body).ok()?
-        } else {
-            Manifest2 {
-                base: decode(&self.path, "manifest", body).ok()?,
-                tags: Vec::new(),
-                signals: BTreeMap::new(),
-                license_field: None,
-            }
-        };
-        let m = m2.base;
-        let mut tombstones = BTreeMap::new();
-        for (id, bytes) in m.tombstones {
-            tombstones.insert(id, RoaringBitmap::deserialize_from(&bytes[..]).ok()?);
-        }
-        Some(CatalogState {
-            generation: m.generation,
-            schema: m.schema,
-            segments: m.segments,
-            tombstones,
-            next_segment_id: m.next_segment_id,
-            cluster_fields: m.cluster_fields,
-            tags: m2.tags.into_iter().collect(),
-            signals: m2.signals,
-            license_field: m2.license_field,
-        })
+        decode_current(&self.path, &b)
     }
 
     /// Removes `CURRENT` and fsyncs the directory.
@@ -587,13 +608,7 @@ impl Catalog {
             signals: st.signals.clone(),
             license_field: st.license_field.clone(),
         };
-        let body = encode(&m)?;
-        let mut out = CURRENT_MAGIC.to_vec();
-        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        out.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
-        out.extend_from_slice(&body);
-        let path = self.current_path();
-        crate::segment::writer::write_atomic(&path.with_extension("tmp"), &path, &out)
+        storage::write_file_atomic(&self.current_path(), &encode_current(&m)?)
     }
 
     fn read_state(&self, db: &Database) -> Result<CatalogState> {
@@ -878,5 +893,82 @@ impl Catalog {
             out.push(decode(&self.path, what, v.value())?);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        let mut tomb = Vec::new();
+        RoaringBitmap::from_iter([3u32, 5])
+            .serialize_into(&mut tomb)
+            .unwrap();
+        Manifest {
+            generation: 7,
+            schema: Schema::default(),
+            segments: vec![SegmentEntry {
+                id: 1,
+                file: "seg-0000000001.cqs".into(),
+                docs: 10,
+                text_bytes: 100,
+                file_bytes: 4096,
+                added_generation: 1,
+            }],
+            tombstones: vec![(1, tomb)],
+            next_segment_id: 2,
+            cluster_fields: vec!["lang".into()],
+        }
+    }
+
+    /// The format 1 and 2 framing: magic, body length, body CRC32C, body.
+    fn old_framing(magic: [u8; 8], body: &[u8]) -> Vec<u8> {
+        let mut out = magic.to_vec();
+        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        out.extend_from_slice(&crc32c::crc32c(body).to_le_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[test]
+    fn current_formats_1_2_and_3_read_the_same_state() {
+        let p = Path::new("catalog.redb");
+        let m2 = Manifest2 {
+            base: manifest(),
+            tags: Vec::new(),
+            signals: BTreeMap::new(),
+            license_field: None,
+        };
+        let v1 = old_framing(format::v1::CURRENT_MAGIC_V1, &encode(&manifest()).unwrap());
+        let v2 = old_framing(format::v1::CURRENT_MAGIC_V2, &encode(&m2).unwrap());
+        let v3 = encode_current(&m2).unwrap();
+        assert!(v3.starts_with(&format::CURRENT_MAGIC));
+        let states: Vec<CatalogState> = [&v1, &v2, &v3]
+            .iter()
+            .map(|b| decode_current(p, b).expect("reads"))
+            .collect();
+        for st in &states {
+            assert_eq!(st.generation, 7);
+            assert_eq!(st.segments, manifest().segments);
+            assert_eq!(st.tombstones[&1].iter().collect::<Vec<_>>(), vec![3, 5]);
+            assert_eq!(st.next_segment_id, 2);
+        }
+        // Damage, truncation, another kind or a newer version: not read
+        // (the caller falls back to the database).
+        for b in [&v1, &v2, &v3] {
+            for n in [0, 8, 16, b.len() - 1] {
+                assert!(decode_current(p, &b[..n]).is_none());
+            }
+            let mut bad = b.clone();
+            let mid = bad.len() / 2;
+            bad[mid] ^= 0x10;
+            assert!(decode_current(p, &bad).is_none());
+        }
+        let mut future = v3.clone();
+        future[format::HEADER_VERSION_OFFSET] += 1;
+        assert!(decode_current(p, &future).is_none());
+        let counts = format::encode(format::FileKind::TokenCounts, &v3[16..v3.len() - 24]);
+        assert!(decode_current(p, &counts).is_none());
     }
 }

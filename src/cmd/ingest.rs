@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use corpusql::ingest::{IngestOptions, Input, OnDuplicate, RecordOptions};
+use corpusql::ingest::{IngestOptions, Input, OnDuplicate, RecordOptions, WriterOptions};
 
 /// Arguments of `ingest`.
 #[derive(clap::Args, Debug)]
@@ -92,6 +92,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         progress: super::progress_bar(!a.quiet && std::io::stderr().is_terminal()),
         max_reported: 1000,
         license_field: a.license_field.clone(),
+        writer: writer_options(),
     };
     // The taggers to run after the commit, read first: a broken
     // tagging.toml stops the ingest before it changes anything.
@@ -217,4 +218,20 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Segment writer options, with the experiment knobs the environment may
+/// set (the library reads no environment): `CORPUSQL_BLOCK_KB` (target
+/// block size in KiB) and `CORPUSQL_ZSTD_LEVEL`; a value that does not
+/// parse is ignored.
+fn writer_options() -> WriterOptions {
+    let mut w = WriterOptions::default();
+    let var = |name: &str| std::env::var(name).ok();
+    if let Some(kb) = var("CORPUSQL_BLOCK_KB").and_then(|v| v.parse::<usize>().ok()) {
+        w.block_bytes = kb.saturating_mul(1024);
+    }
+    if let Some(level) = var("CORPUSQL_ZSTD_LEVEL").and_then(|v| v.parse::<i32>().ok()) {
+        w.zstd_level = level;
+    }
+    w
 }

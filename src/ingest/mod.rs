@@ -26,7 +26,8 @@ use crate::catalog::{unix_now, Catalog, Commit, IngestLogEntry, SegmentEntry};
 use crate::corpus::{collect_orphans, segment_file_name, WriteLock, DEFAULT_CLUSTER_FIELDS};
 use crate::error::{Error, IoContext, Result};
 use crate::schema::Schema;
-use crate::segment::{write_segment, DocRecord, Segment};
+pub use crate::segment::WriterOptions;
+use crate::segment::{write_segment_with, DocRecord, Segment};
 
 pub use input::Input;
 pub use record::{parse_line, Parsed, RecordOptions};
@@ -61,6 +62,8 @@ pub struct IngestOptions {
     /// The field licenses are read from, for the whole corpus (`license`
     /// unless set; `license_id` and `license_class` derive from it).
     pub license_field: Option<String>,
+    /// Block size and zstd level of the segments written.
+    pub writer: WriterOptions,
 }
 
 impl Default for IngestOptions {
@@ -73,6 +76,7 @@ impl Default for IngestOptions {
             progress: None,
             max_reported: 1000,
             license_field: None,
+            writer: WriterOptions::default(),
         }
     }
 }
@@ -376,9 +380,10 @@ impl State<'_> {
         }
         let path = self.dir.join(&file);
         let cluster = self.cluster.clone();
+        let options = self.opts.writer;
         self.writer = Some((
             s as usize,
-            std::thread::spawn(move || write_segment(&path, docs, &cluster)),
+            std::thread::spawn(move || write_segment_with(&path, docs, &cluster, &options)),
         ));
         Ok(())
     }

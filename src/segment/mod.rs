@@ -3,8 +3,10 @@
 //! A segment holds documents in zstd-compressed blocks with a block index, an
 //! `fst` of keys, an `fst` term dictionary pointing at roaring postings with
 //! per-term counts, numeric columns, and a footer with a checksummed section
-//! table (byte layout in `docs/format.md`, constants in [`crate::format`]).
-//! [`writer`] builds one from documents; [`reader`] opens and queries one.
+//! table, all inside the common file frame (byte layout in
+//! `docs/format.md`, constants and framing in [`crate::format`]). [`writer`]
+//! builds one from documents ([`WriterOptions`]: block size, zstd level);
+//! [`reader`] opens and queries one; [`sidecar`] holds a tagger's columns.
 
 pub mod block;
 pub mod overlay;
@@ -18,7 +20,7 @@ use crate::schema::FieldKind;
 
 pub use block::Block;
 pub use reader::Segment;
-pub use writer::{write_segment, WrittenSegment};
+pub use writer::{write_segment, write_segment_with, WriterOptions, WrittenSegment};
 
 /// A document as the segment writer receives it.
 #[derive(Debug, Clone, Default, PartialEq)]

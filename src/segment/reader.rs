@@ -1,7 +1,8 @@
-//! Opens a segment file (memory-mapped), checks its magic, version, section
-//! table and checksums, and answers lookups: keys, terms, postings, numeric
-//! columns and blocks. Only blocks are decompressed on demand; each carries
-//! its own CRC32C, checked before decompression.
+//! Opens a segment file (memory-mapped), checks its frame (magic, version,
+//! trailer), section table and checksums, and answers lookups: keys, terms,
+//! postings, numeric columns and blocks. Only blocks are decompressed on
+//! demand; each carries its own CRC32C, checked before decompression.
+//! Format 1 segments (no frame trailer, a `CQSF` footer) are read as well.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use memmap2::Mmap;
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, IoContext, Result};
-use crate::format::{self, section};
+use crate::format::{self, section, v1, FileKind};
 use crate::segment::overlay::{self, Overlay};
 use crate::segment::{Block, FieldMeta, NumericMeta, SegmentMeta};
 
@@ -64,6 +65,9 @@ pub struct SectionEntry {
 pub struct Segment {
     path: PathBuf,
     map: Arc<Mmap>,
+    version: u16,
+    /// The frame trailer's CRC32C of everything before it (format 2 on).
+    frame_crc: Option<u32>,
     sections: Vec<SectionEntry>,
     blocks: Vec<BlockEntry>,
     keys: fst::Map<MappedSlice>,
@@ -97,9 +101,11 @@ impl std::fmt::Debug for Segment {
 }
 
 impl Segment {
-    /// Opens and checks a segment: header, footer, section table and the
-    /// checksum of every section but the blocks (each block is checked when
-    /// read, and all of them by [`Segment::verify`]).
+    /// Opens and checks a segment: frame header and trailer, footer, section
+    /// table and the checksum of every section but the blocks (each block is
+    /// checked when read, and all of them by [`Segment::verify`]). The frame
+    /// CRC32C is checked against the section checksums, without reading the
+    /// blocks.
     pub fn open(path: &Path) -> Result<Segment> {
         let file = File::open(path).at(path)?;
         // SAFETY: segment files are immutable once renamed into place; they
@@ -108,47 +114,46 @@ impl Segment {
         let map = Arc::new(map);
         let corrupt = |d: String| Error::corrupt(path, d);
         let b: &[u8] = &map;
-        if b.len() < format::HEADER_LEN + format::FOOTER_LEN {
-            return Err(corrupt(format!(
-                "file is {} bytes, shorter than header and footer",
-                b.len()
-            )));
-        }
-        if b[..8] != format::SEGMENT_MAGIC {
-            return Err(corrupt("not a corpusql segment (bad magic)".into()));
-        }
-        let version = le_u32(b, format::HEADER_VERSION_OFFSET);
-        if version > format::MAX_READ_VERSION {
-            return Err(Error::Version {
-                path: path.into(),
-                found: version,
-                supported: format::MAX_READ_VERSION,
-            });
-        }
-        let flags = le_u32(b, format::HEADER_FLAGS_OFFSET);
-        if flags != 0 {
-            return Err(corrupt(format!(
-                "unknown header flags {flags:#x} (format v{version} defines none)"
-            )));
-        }
-        let f = &b[b.len() - format::FOOTER_LEN..];
-        if f[format::FOOTER_MAGIC_OFFSET..] != format::FOOTER_MAGIC {
-            return Err(corrupt(
-                "footer missing: the file is truncated or was never finished".into(),
-            ));
-        }
-        let fversion = le_u32(f, format::FOOTER_VERSION);
-        if fversion != version {
-            return Err(corrupt(format!(
-                "header says version {version}, footer {fversion}"
-            )));
-        }
+        let version = format::check_header(FileKind::Segment, b).map_err(|e| e.into_error(path))?;
+        // Where the footer starts; the frame CRC32C (format 2 on).
+        let (footer_at, frame_crc) = if version == v1::SEGMENT_VERSION {
+            if b.len() < format::HEADER_LEN + v1::FOOTER_LEN {
+                return Err(corrupt(format!(
+                    "file is {} bytes, shorter than header and footer",
+                    b.len()
+                )));
+            }
+            let f = &b[b.len() - v1::FOOTER_LEN..];
+            if f[v1::FOOTER_MAGIC_OFFSET..] != v1::FOOTER_MAGIC {
+                return Err(corrupt(
+                    "footer missing: the file is truncated or was never finished".into(),
+                ));
+            }
+            let fversion = le_u32(f, v1::FOOTER_VERSION);
+            if fversion != version as u32 {
+                return Err(corrupt(format!(
+                    "header says version {version}, footer {fversion}"
+                )));
+            }
+            (b.len() - v1::FOOTER_LEN, None)
+        } else {
+            let frame = format::decode(FileKind::Segment, b).map_err(|e| e.into_error(path))?;
+            if frame.payload.len() < format::SEGMENT_FOOTER_LEN {
+                return Err(corrupt(format!(
+                    "payload is {} bytes, shorter than the footer",
+                    frame.payload.len()
+                )));
+            }
+            let at = b.len() - format::TRAILER_LEN - format::SEGMENT_FOOTER_LEN;
+            (at, Some(frame.crc))
+        };
+        let f = &b[footer_at..footer_at + format::SEGMENT_FOOTER_LEN];
         let table_off = le_u64(f, format::FOOTER_TABLE_OFFSET) as usize;
         let nsec = le_u32(f, format::FOOTER_SECTION_COUNT) as usize;
         let table_crc = le_u32(f, format::FOOTER_TABLE_CRC);
         let doc_count = le_u64(f, format::FOOTER_DOC_COUNT);
         let table_end = table_off.checked_add(nsec.saturating_mul(format::SECTION_ENTRY_LEN));
-        if table_end != Some(b.len() - format::FOOTER_LEN) || nsec > 64 {
+        if table_end != Some(footer_at) || nsec > 64 {
             return Err(corrupt("section table out of bounds".into()));
         }
         let table = &b[table_off..table_off + nsec * format::SECTION_ENTRY_LEN];
@@ -193,6 +198,17 @@ impl Segment {
                     "section {} checksum mismatch",
                     section::name(id)
                 )));
+            }
+        }
+        if let Some(crc) = frame_crc {
+            // Checked against the section checksums, without reading the
+            // blocks (verify reads them all).
+            let mut parts: Vec<(u64, u64, u32)> =
+                sections.iter().map(|s| (s.offset, s.len, s.crc)).collect();
+            match format::crc_from_parts(b, b.len() - format::TRAILER_LEN, &mut parts) {
+                None => return Err(corrupt("sections overlap".into())),
+                Some(c) if c != crc => return Err(corrupt("frame checksum mismatch".into())),
+                Some(_) => {}
             }
         }
         let slice = |id: u32| {
@@ -283,6 +299,8 @@ impl Segment {
         Ok(Segment {
             path: path.to_path_buf(),
             map,
+            version,
+            frame_crc,
             sections,
             blocks,
             keys,
@@ -309,6 +327,11 @@ impl Segment {
     /// The file this segment was opened from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The segment format version of the file (1 or 2).
+    pub fn format_version(&self) -> u16 {
+        self.version
     }
 
     /// Documents in the segment.
@@ -645,6 +668,12 @@ impl Segment {
     /// Checks everything: every section checksum, every block, every
     /// postings list and numeric column. Returns the number of bytes checked.
     pub fn verify(&self) -> Result<u64> {
+        if let Some(crc) = self.frame_crc {
+            let n = self.map.len() - format::TRAILER_LEN;
+            if crc32c::crc32c(&self.map[..n]) != crc {
+                return Err(self.corrupt("frame checksum mismatch"));
+            }
+        }
         for s in &self.sections {
             let bytes = &self.map[s.offset as usize..(s.offset + s.len) as usize];
             if crc32c::crc32c(bytes) != s.crc {

@@ -6,12 +6,18 @@
 //! commit that lists it is what makes it visible; a crash before the commit
 //! leaves an orphan file that the next writer removes.
 //!
-//! Layout (little-endian): magic `CQLTAG01`, the column blobs, the postcard
-//! [`SidecarMeta`], then `u32` meta length, `u32` CRC32C of the meta and the
-//! footer magic `CQTF`. Each column blob has its own CRC32C in the meta and
-//! is decoded on first use: a number column is zstd-compressed `f64`s, one
-//! per ordinal, NaN where a document has no value; a facet or bool column is
-//! zstd-compressed postcard `(value, roaring postings)` pairs.
+//! Layout (format 2, little-endian): the common frame of kind
+//! [`FileKind::Sidecar`] around the column blobs, the postcard
+//! [`SidecarMeta`], the `u32` meta length and the meta's `u32` CRC32C. Each
+//! column blob has its own CRC32C in the meta, checked when the column is
+//! first decoded (so damage to one column fails only the queries that read
+//! it); the frame's CRC32C is checked against the column and meta checksums
+//! when the meta is first read, and over every byte by [`Sidecar::verify`].
+//! A number column is zstd-compressed
+//! `f64`s, one per ordinal, NaN where a document has no value; a facet or
+//! bool column is zstd-compressed postcard `(value, roaring postings)`
+//! pairs. Format 1 (magic `CQLTAG01`, the same blobs and meta, then meta
+//! length, meta CRC32C and `CQTF`) is still read.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -21,10 +27,8 @@ use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
+use crate::format::{self, v1, FileKind, FrameError};
 use crate::schema::FieldKind;
-
-const MAGIC: [u8; 8] = *b"CQLTAG01";
-const FOOTER: [u8; 4] = *b"CQTF";
 
 /// The file name of a sidecar of `segment_file` written by `tagger` at `generation`.
 pub fn file_name(segment_file: &str, tagger: &str, generation: u64) -> String {
@@ -106,8 +110,8 @@ fn postings_of<'a>(vals: impl Iterator<Item = Option<&'a str>>) -> Vec<(String, 
         .collect()
 }
 
-/// Writes a sidecar atomically (temporary name, fsync, rename). Every
-/// column must hold `doc_count` values.
+/// Writes a sidecar atomically ([`crate::storage::write_file_atomic`]).
+/// Every column must hold `doc_count` values.
 pub fn write(
     path: &Path,
     tagger: &str,
@@ -116,7 +120,8 @@ pub fn write(
     tagged: &RoaringBitmap,
     columns: &[(String, ColumnValues)],
 ) -> Result<u64> {
-    let mut out = MAGIC.to_vec();
+    // The payload; column offsets count from the start of the file.
+    let mut out = Vec::new();
     let mut metas = Vec::new();
     for (name, vals) in columns {
         let raw = match vals {
@@ -142,7 +147,7 @@ pub fn write(
         metas.push(ColumnMeta {
             name: name.clone(),
             kind: vals.kind(),
-            offset: out.len() as u64,
+            offset: (format::HEADER_LEN + out.len()) as u64,
             len: blob.len() as u64,
             crc: crc32c::crc32c(&blob),
         });
@@ -162,9 +167,41 @@ pub fn write(
     out.extend_from_slice(&mb);
     out.extend_from_slice(&(mb.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32c::crc32c(&mb).to_le_bytes());
-    out.extend_from_slice(&FOOTER);
-    super::writer::write_atomic(&path.with_extension("cqt.tmp"), path, &out)?;
-    Ok(out.len() as u64)
+    let file = format::encode(FileKind::Sidecar, &out);
+    crate::storage::write_file_atomic(path, &file)?;
+    Ok(file.len() as u64)
+}
+
+/// Why a sidecar's meta cannot be read.
+#[derive(Debug)]
+enum MetaError {
+    /// The frame is wrong (kind, version, truncation, checksum).
+    Frame(FrameError),
+    /// Anything else.
+    Other(String),
+}
+
+/// The checked meta bytes of a format-1 sidecar: magic `CQLTAG01`, blobs,
+/// meta, `u32` meta length, `u32` meta CRC32C, `CQTF`.
+fn meta_v1(b: &[u8]) -> std::result::Result<&[u8], MetaError> {
+    let bad = |d: &str| Err(MetaError::Other(d.into()));
+    let n = b.len();
+    if n < v1::SIDECAR_MAGIC.len() + v1::SIDECAR_TRAILER_LEN {
+        return bad("sidecar footer missing: truncated file");
+    }
+    if b[n - 4..] != v1::SIDECAR_FOOTER {
+        return bad("sidecar footer missing: truncated file");
+    }
+    let len = u32::from_le_bytes([b[n - 12], b[n - 11], b[n - 10], b[n - 9]]) as usize;
+    let crc = u32::from_le_bytes([b[n - 8], b[n - 7], b[n - 6], b[n - 5]]);
+    if len > n - v1::SIDECAR_MAGIC.len() - v1::SIDECAR_TRAILER_LEN {
+        return bad("sidecar meta length out of bounds");
+    }
+    let mb = &b[n - 12 - len..n - 12];
+    if crc32c::crc32c(mb) != crc {
+        return bad("sidecar meta checksum mismatch");
+    }
+    Ok(mb)
 }
 
 /// A decoded column.
@@ -184,7 +221,7 @@ pub struct Sidecar {
     path: PathBuf,
     file: File,
     bytes: OnceLock<std::result::Result<Vec<u8>, String>>,
-    meta: OnceLock<std::result::Result<(SidecarMeta, RoaringBitmap), String>>,
+    meta: OnceLock<std::result::Result<(SidecarMeta, RoaringBitmap), MetaError>>,
     cols: Vec<OnceLock<Arc<Column>>>,
     /// Column names and kinds, as the catalog lists them.
     names: Vec<(String, FieldKind)>,
@@ -241,19 +278,20 @@ impl Sidecar {
             .map_err(|e| Error::corrupt(&self.path, format!("reading: {e}")))
     }
 
-    /// The header, checked.
+    /// The header, checked (with the whole file's CRC32C, format 2 on).
     pub fn meta(&self) -> Result<(&SidecarMeta, &RoaringBitmap)> {
-        let r = self
-            .meta
-            .get_or_init(|| self.read_meta().map_err(|e| e.to_string()));
-        match r {
+        match self.meta.get_or_init(|| self.read_meta()) {
             Ok((m, t)) => Ok((m, t)),
-            Err(e) => Err(self.corrupt(e.clone())),
+            Err(MetaError::Frame(e @ FrameError::Future { .. })) => {
+                Err(e.clone().into_error(&self.path))
+            }
+            Err(MetaError::Frame(e)) => Err(self.corrupt(e.to_string())),
+            Err(MetaError::Other(e)) => Err(self.corrupt(e.clone())),
         }
     }
 
     /// The checked header, or what is wrong with it.
-    fn read_meta(&self) -> std::result::Result<(SidecarMeta, RoaringBitmap), String> {
+    fn read_meta(&self) -> std::result::Result<(SidecarMeta, RoaringBitmap), MetaError> {
         let b = match self.bytes.get_or_init(|| {
             use std::io::Read;
             let mut b = Vec::new();
@@ -263,28 +301,53 @@ impl Sidecar {
                 .map_err(|e| e.to_string())
         }) {
             Ok(b) => b,
-            Err(e) => return Err(format!("reading: {e}")),
+            Err(e) => return Err(MetaError::Other(format!("reading: {e}"))),
         };
-        if b.len() < 8 + 12 || b[..8] != MAGIC {
-            return Err("not a corpusql tag sidecar (bad magic)".into());
-        }
-        let n = b.len();
-        if b[n - 4..] != FOOTER {
-            return Err("sidecar footer missing: truncated file".into());
-        }
-        let len = u32::from_le_bytes(b[n - 12..n - 8].try_into().unwrap()) as usize;
-        let crc = u32::from_le_bytes(b[n - 8..n - 4].try_into().unwrap());
-        if len > n - 20 {
-            return Err("sidecar meta length out of bounds".into());
-        }
-        let mb = &b[n - 12 - len..n - 12];
-        if crc32c::crc32c(mb) != crc {
-            return Err("sidecar meta checksum mismatch".into());
-        }
+        let (mb, frame) = if b.starts_with(&v1::SIDECAR_MAGIC) {
+            (meta_v1(b)?, None)
+        } else {
+            let frame = format::decode(FileKind::Sidecar, b).map_err(MetaError::Frame)?;
+            let p = frame.payload;
+            let Some(at) = p.len().checked_sub(format::SIDECAR_TAIL_LEN) else {
+                return Err(MetaError::Other("sidecar meta length missing".into()));
+            };
+            let len = u32::from_le_bytes([p[at], p[at + 1], p[at + 2], p[at + 3]]) as usize;
+            let crc = u32::from_le_bytes([p[at + 4], p[at + 5], p[at + 6], p[at + 7]]);
+            if len > at {
+                return Err(MetaError::Other("sidecar meta length out of bounds".into()));
+            }
+            let mb = &p[at - len..at];
+            if crc32c::crc32c(mb) != crc {
+                return Err(MetaError::Other("sidecar meta checksum mismatch".into()));
+            }
+            let meta_at = (format::HEADER_LEN + at - len) as u64;
+            (mb, Some((frame.crc, (meta_at, len as u64, crc))))
+        };
         let meta: SidecarMeta =
-            postcard::from_bytes(mb).map_err(|e| format!("sidecar meta: {e}"))?;
+            postcard::from_bytes(mb).map_err(|e| MetaError::Other(format!("sidecar meta: {e}")))?;
+        if let Some((stored, meta_part)) = frame {
+            // The frame CRC32C from the column and meta checksums, without
+            // decoding the columns (each is checked when read).
+            let mut parts: Vec<(u64, u64, u32)> = meta
+                .columns
+                .iter()
+                .map(|c| (c.offset, c.len, c.crc))
+                .chain([meta_part])
+                .collect();
+            match format::crc_from_parts(b, b.len() - format::TRAILER_LEN, &mut parts) {
+                None => {
+                    return Err(MetaError::Other(
+                        "sidecar columns overlap or lie outside the payload".into(),
+                    ))
+                }
+                Some(computed) if computed != stored => {
+                    return Err(MetaError::Frame(FrameError::Checksum { stored, computed }))
+                }
+                Some(_) => {}
+            }
+        }
         let tagged = RoaringBitmap::deserialize_from(&meta.tagged[..])
-            .map_err(|e| format!("sidecar tagged set: {e}"))?;
+            .map_err(|e| MetaError::Other(format!("sidecar tagged set: {e}")))?;
         Ok((meta, tagged))
     }
 
@@ -365,10 +428,15 @@ impl Sidecar {
         Ok(col)
     }
 
-    /// Checks the whole file: header, every column's checksum and shape.
+    /// Checks the whole file: header, every column's checksum and shape,
+    /// and (format 2 on) the frame CRC32C of every byte.
     pub fn verify(&self) -> Result<()> {
         for i in 0..self.names.len() {
             self.column(i)?;
+        }
+        let b = self.bytes()?;
+        if !b.starts_with(&v1::SIDECAR_MAGIC) {
+            format::decode_whole(FileKind::Sidecar, b).map_err(|e| self.corrupt(e.to_string()))?;
         }
         Ok(())
     }

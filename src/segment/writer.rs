@@ -1,8 +1,10 @@
 //! Builds a segment file from documents: clusters them by their main facets,
 //! compresses blocks in parallel, builds the key and term `fst`s, postings
-//! and numeric columns, and writes everything with per-section CRC32C to a
-//! temporary name, fsynced, then renamed. The footer is written last, so an
-//! abandoned file is detectably incomplete.
+//! and numeric columns, and writes everything with per-section CRC32C inside
+//! the common frame ([`crate::format`]) to a temporary name, fsynced, then
+//! renamed ([`storage::AtomicFile`]). The footer and the frame trailer are
+//! written last, so an abandoned file is detectably incomplete. Block size
+//! and zstd level come from [`WriterOptions`], never from the environment.
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
@@ -11,8 +13,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
-use crate::error::{Error, IoContext, Result};
-use crate::format::{self, section};
+use crate::error::{Error, Result};
+use crate::format::{self, section, FileKind};
 use crate::schema::FieldKind;
 use crate::segment::{block, DocRecord, FieldMeta, NumericMeta, SegmentMeta};
 use crate::storage;
@@ -33,11 +35,37 @@ pub struct WrittenSegment {
     pub file_bytes: u64,
 }
 
-/// A writer that tracks its offset and the CRC32C of the current section.
+/// How a segment is written: knobs that change the bytes, not the format
+/// (readers need neither). The library never reads them from the
+/// environment; the command line maps `CORPUSQL_BLOCK_KB` and
+/// `CORPUSQL_ZSTD_LEVEL` onto them for `corpusql ingest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterOptions {
+    /// zstd level of the document blocks and numeric columns
+    /// (default [`format::ZSTD_LEVEL`]).
+    pub zstd_level: i32,
+    /// Target uncompressed size of a document block, in bytes (default
+    /// [`format::BLOCK_TARGET_BYTES`]); a block closes once its documents
+    /// reach it.
+    pub block_bytes: usize,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            zstd_level: format::ZSTD_LEVEL,
+            block_bytes: format::BLOCK_TARGET_BYTES,
+        }
+    }
+}
+
+/// A writer that tracks its offset, the CRC32C of the current section and
+/// that of the whole file so far (for the frame trailer).
 struct SectionWriter<W: Write> {
     inner: W,
     offset: u64,
     crc: u32,
+    file_crc: u32,
     sections: Vec<(u32, u64, u64, u32)>,
     start: u64,
 }
@@ -46,6 +74,7 @@ impl<W: Write> SectionWriter<W> {
     fn write(&mut self, b: &[u8]) -> std::io::Result<()> {
         self.inner.write_all(b)?;
         self.crc = crc32c::crc32c_append(self.crc, b);
+        self.file_crc = crc32c::crc32c_append(self.file_crc, b);
         self.offset += b.len() as u64;
         Ok(())
     }
@@ -83,12 +112,24 @@ fn cluster_order(docs: &[DocRecord], cluster_fields: &[String]) -> Vec<usize> {
 }
 
 /// Writes `docs` as a new segment at `path` (via `path.tmp`), clustered by
-/// `cluster_fields`. The caller commits it to the catalog afterwards.
+/// `cluster_fields`, with the default [`WriterOptions`]. The caller commits
+/// it to the catalog afterwards.
 pub fn write_segment(
+    path: &Path,
+    docs: Vec<DocRecord>,
+    cluster_fields: &[String],
+) -> Result<WrittenSegment> {
+    write_segment_with(path, docs, cluster_fields, &WriterOptions::default())
+}
+
+/// [`write_segment`] with the given block size and zstd level.
+pub fn write_segment_with(
     path: &Path,
     mut docs: Vec<DocRecord>,
     cluster_fields: &[String],
+    options: &WriterOptions,
 ) -> Result<WrittenSegment> {
+    let level = options.zstd_level;
     if docs.len() > u32::MAX as usize / 2 {
         return Err(Error::Invalid("too many documents for one segment".into()));
     }
@@ -102,7 +143,7 @@ pub fn write_segment(
     let mut ranges = Vec::new();
     let mut start = 0;
     let mut acc = 0;
-    let target = block_target();
+    let target = options.block_bytes;
     for (i, d) in docs.iter().enumerate() {
         acc += d.raw_len();
         if acc >= target {
@@ -119,7 +160,7 @@ pub fn write_segment(
         .map(|r| {
             let mut raw = Vec::new();
             block::encode(&docs[r.clone()], &mut raw);
-            let c = compress(&raw).map_err(|e| Error::io(path, e))?;
+            let c = compress(&raw, level).map_err(|e| Error::io(path, e))?;
             Ok((c, raw.len() as u32))
         })
         .collect::<Result<_>>()?;
@@ -250,7 +291,7 @@ pub fn write_segment(
         for x in &col {
             raw.extend_from_slice(&x.to_le_bytes());
         }
-        let c = compress(&raw).map_err(|e| Error::io(path, e))?;
+        let c = compress(&raw, level).map_err(|e| Error::io(path, e))?;
         numeric_meta.push(NumericMeta {
             name: name.to_string(),
             offset: numeric_sec.len() as u64,
@@ -273,22 +314,20 @@ pub fn write_segment(
     let mut meta_bytes = format::META_VERSION.to_le_bytes().to_vec();
     meta_bytes.extend(postcard::to_stdvec(&meta).map_err(|e| Error::Invalid(e.to_string()))?);
 
-    // Write the file.
-    let tmp = path.with_extension("cqs.tmp");
-    let file = storage::create(&tmp).at(&tmp)?;
+    // Write the file: frame header, sections, section table, footer, frame
+    // trailer.
+    let file = storage::AtomicFile::create(path)?;
+    let tmp = file.tmp_path().to_path_buf();
     let mut w = SectionWriter {
         inner: BufWriter::with_capacity(1 << 20, file),
         offset: 0,
         crc: 0,
+        file_crc: 0,
         sections: Vec::new(),
         start: 0,
     };
     let io = |e| Error::io(&tmp, e);
-    let mut header = Vec::with_capacity(format::HEADER_LEN);
-    header.extend_from_slice(&format::SEGMENT_MAGIC);
-    header.extend_from_slice(&format::FORMAT_VERSION.to_le_bytes());
-    header.extend_from_slice(&0u32.to_le_bytes());
-    w.write(&header).map_err(io)?;
+    w.write(&format::header(FileKind::Segment)).map_err(io)?;
 
     w.begin();
     let mut block_index = Vec::with_capacity(compressed.len() * format::BLOCK_ENTRY_LEN);
@@ -328,25 +367,21 @@ pub fn write_segment(
     let table_offset = w.offset;
     let nsec = w.sections.len() as u32;
     w.write(&table).map_err(io)?;
-    let mut footer = Vec::with_capacity(format::FOOTER_LEN);
+    let mut footer = Vec::with_capacity(format::SEGMENT_FOOTER_LEN);
     footer.extend_from_slice(&table_offset.to_le_bytes());
     footer.extend_from_slice(&nsec.to_le_bytes());
     footer.extend_from_slice(&crc32c::crc32c(&table).to_le_bytes());
     footer.extend_from_slice(&(n as u64).to_le_bytes());
-    footer.extend_from_slice(&format::FORMAT_VERSION.to_le_bytes());
-    footer.extend_from_slice(&format::FOOTER_MAGIC);
     w.write(&footer).map_err(io)?;
+    let payload_len = w.offset - format::HEADER_LEN as u64;
+    let trailer = format::trailer(FileKind::Segment, payload_len, w.file_crc);
+    w.write(&trailer).map_err(io)?;
     let file_bytes = w.offset;
     let file = w
         .inner
         .into_inner()
         .map_err(|e| Error::io(&tmp, e.into_error()))?;
-    file.sync_all().at(&tmp)?;
-    drop(file);
-    storage::rename(&tmp, path).at(path)?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir)?;
-    }
+    file.commit()?;
     Ok(WrittenSegment {
         path: path.to_path_buf(),
         docs: n as u32,
@@ -355,53 +390,27 @@ pub fn write_segment(
     })
 }
 
-/// The zstd level for blocks: `CORPUSQL_ZSTD_LEVEL` or [`format::ZSTD_LEVEL`].
-fn zstd_level() -> i32 {
-    std::env::var("CORPUSQL_ZSTD_LEVEL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(format::ZSTD_LEVEL)
-}
-
-/// Target block size: `CORPUSQL_BLOCK_KB` or [`format::BLOCK_TARGET_BYTES`].
-fn block_target() -> usize {
-    std::env::var("CORPUSQL_BLOCK_KB")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .map(|k| k << 10)
-        .unwrap_or(format::BLOCK_TARGET_BYTES)
-}
+type LevelCompressor = (i32, zstd::bulk::Compressor<'static>);
 
 thread_local! {
-    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+    static COMPRESSOR: std::cell::RefCell<Option<LevelCompressor>> =
         const { std::cell::RefCell::new(None) };
 }
 
-/// Compresses a block with this thread's reusable zstd context (a fresh
-/// context per block costs a table reset that dominated ingest profiles).
-pub(crate) fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+/// Compresses a block at `level` with this thread's reusable zstd context
+/// (a fresh context per block costs a table reset that dominated ingest
+/// profiles), made anew when the level changes.
+fn compress(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
     COMPRESSOR.with(|c| {
         let mut c = c.borrow_mut();
-        if c.is_none() {
-            *c = Some(zstd::bulk::Compressor::new(zstd_level())?);
+        match &mut *c {
+            Some((l, z)) if *l == level => z.compress(raw),
+            slot => {
+                let mut z = zstd::bulk::Compressor::new(level)?;
+                let out = z.compress(raw);
+                *slot = Some((level, z));
+                out
+            }
         }
-        c.as_mut().unwrap().compress(raw)
     })
-}
-
-/// fsyncs a directory so a rename inside it is durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    storage::sync_dir(dir).at(dir)
-}
-
-/// Replaces `path` with `bytes` atomically: writes them under `tmp`, syncs
-/// the file, renames it over `path` and syncs the directory, so a crash
-/// leaves the old file or the new one.
-pub(crate) fn write_atomic(tmp: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
-    storage::write_synced(tmp, bytes).at(tmp)?;
-    storage::rename(tmp, path).at(path)?;
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
-        _ => Ok(()),
-    }
 }

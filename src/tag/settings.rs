@@ -100,11 +100,7 @@ impl TagSettings {
         }
         text.push_str(&format!("dedup_memory_mb = {}\n", self.dedup_memory_mb));
         let path = dir.join(SETTINGS_FILE);
-        crate::segment::writer::write_atomic(
-            &path.with_extension("toml.tmp"),
-            &path,
-            text.as_bytes(),
-        )
+        crate::storage::write_file_atomic(&path, text.as_bytes())
     }
 
     /// Removes the settings; false when there were none.
@@ -113,7 +109,7 @@ impl TagSettings {
         let path = dir.join(SETTINGS_FILE);
         match crate::storage::remove_file(&path) {
             Ok(()) => {
-                crate::segment::writer::sync_dir(dir)?;
+                crate::storage::sync_dir(dir).map_err(|e| Error::io(dir, e))?;
                 Ok(true)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),

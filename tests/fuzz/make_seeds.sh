@@ -2,7 +2,8 @@
 # Writes the fuzz targets' seed inputs under tests/fuzz/seeds/<target>/ from
 # the test data: queries of grammar/*.txt, lines of tests/data/golden.jsonl,
 # mixture files, and (with the corpusql binary) a real stream state, the
-# golden segments and a real tag sidecar. The text seeds are committed; the
+# golden segments (formats 1 and 2), real tag sidecars and the golden
+# sidecars of both formats. The text seeds are committed; the
 # binary ones (segment, sidecar) are made here at run time.
 # Usage: tests/fuzz/make_seeds.sh [path/to/corpusql]   (default: cargo run --release)
 set -euo pipefail
@@ -66,7 +67,11 @@ json.dump(st, open(f"{d}/v1.json", "w"))
 st.update(version=2, next_sequence=18446744073709551615, selection="")
 json.dump(st, open(f"{d}/far.json", "w"))
 PY
-cp tests/data/golden-v1/seg-*.cqs $S/segment/
+for v in 1 2; do
+  for f in tests/data/golden-v$v/seg-*.cqs; do cp "$f" "$S/segment/golden-v$v-$(basename "$f")"; done
+done
+cp tests/data/golden-frames/segment-v2.cqs $S/segment/golden-frame.cqs
 for f in "$tmp"/c/seg-*.cqs; do cp "$f" "$S/segment/new-$(basename "$f")"; done
 for f in "$tmp"/c/*.cqt; do cp "$f" $S/sidecar/; done
+cp tests/data/golden-frames/sidecar-v*.cqt $S/sidecar/
 echo "seeds: $(find $S -type f | wc -l) files under $S"

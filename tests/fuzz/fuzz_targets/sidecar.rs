@@ -16,14 +16,10 @@ fuzz_target!(|data: &[u8]| {
         ("label".into(), FieldKind::Facet),
         ("flag".into(), FieldKind::Bool),
     ];
-    let n = bytes.len();
-    if n >= 20 {
-        let len = u32::from_le_bytes(bytes[n - 12..n - 8].try_into().unwrap()) as usize;
-        if len <= n - 20 {
-            if let Ok(m) = postcard::from_bytes::<SidecarMeta>(&bytes[n - 12 - len..n - 12]) {
-                names = m.columns.iter().map(|c| (c.name.clone(), c.kind)).collect();
-                names.push(("absent".into(), FieldKind::Number));
-            }
+    if let Some((start, end)) = corpusql_fuzz::sidecar_meta_span(&bytes) {
+        if let Ok(m) = postcard::from_bytes::<SidecarMeta>(&bytes[start..end]) {
+            names = m.columns.iter().map(|c| (c.name.clone(), c.kind)).collect();
+            names.push(("absent".into(), FieldKind::Number));
         }
     }
     let path = corpusql_fuzz::write_scratch("seg-0000000001.tag-fuzz-1.cqt", &bytes);

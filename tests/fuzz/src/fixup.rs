@@ -1,9 +1,16 @@
 //! Checksum fix-ups for fuzz inputs, shared by the fuzz targets and by
 //! `tests/fuzz_regressions.rs` (which includes this file with `#[path]`), so
-//! that a saved input replays exactly as the fuzzer ran it.
+//! that a saved input replays exactly as the fuzzer ran it. Both the framed
+//! layouts written today (segment and sidecar format 2) and format 1 are
+//! fixed up.
 
-use corpusql::format::{self, section};
+use corpusql::format::{self, section, v1};
 
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(
+        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
+}
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(
         b.get(at..at.checked_add(4)?)?.try_into().ok()?,
@@ -20,14 +27,35 @@ fn put_u32(b: &mut [u8], at: usize, v: u32) {
 
 /// Rewrites every checksum of a segment file that can be located (block
 /// CRCs in the block index, section CRCs in the section table, the table's
-/// CRC in the footer), so that the reader's later checks see the mutation.
-/// Leaves the bytes alone where the footer does not locate a table.
+/// CRC in the footer, and, in format 2, the frame CRC in the trailer), so
+/// that the reader's later checks see the mutation. Leaves the bytes alone
+/// where the footer does not locate a table.
 pub fn fix_segment_crcs(b: &mut [u8]) {
     let n = b.len();
-    if n < format::HEADER_LEN + format::FOOTER_LEN {
-        return;
+    let framed = u16_at(b, format::HEADER_VERSION_OFFSET).is_some_and(|v| v >= 2);
+    let (f, trailer) = if framed {
+        let tail = format::TRAILER_LEN + format::SEGMENT_FOOTER_LEN;
+        if n < format::HEADER_LEN + tail {
+            return;
+        }
+        (n - tail, Some(n - format::TRAILER_LEN))
+    } else {
+        if n < format::HEADER_LEN + v1::FOOTER_LEN {
+            return;
+        }
+        (n - v1::FOOTER_LEN, None)
+    };
+    fix_sections(b, f);
+    if let Some(t) = trailer {
+        let crc = crc32c::crc32c(&b[..t]);
+        put_u32(b, t + format::TRAILER_CRC, crc);
     }
-    let f = n - format::FOOTER_LEN;
+}
+
+/// Fixes the block, section and table checksums of a segment whose footer
+/// starts at `f`.
+fn fix_sections(b: &mut [u8], f: usize) {
+    let n = b.len();
     let (Some(table_off), Some(nsec)) = (
         u64_at(b, f + format::FOOTER_TABLE_OFFSET),
         u32_at(b, f + format::FOOTER_SECTION_COUNT),
@@ -77,25 +105,44 @@ pub fn fix_segment_crcs(b: &mut [u8]) {
     put_u32(b, f + format::FOOTER_TABLE_CRC, crc);
 }
 
-/// Sidecar layout constants (mirrors `src/segment/sidecar.rs`).
-pub const SIDECAR_MAGIC: &[u8; 8] = b"CQLTAG01";
-/// The sidecar footer magic.
-pub const SIDECAR_FOOTER: &[u8; 4] = b"CQTF";
+/// Format-1 sidecar magic (mirrors `corpusql::format::v1`).
+pub const SIDECAR_MAGIC: &[u8; 8] = &v1::SIDECAR_MAGIC;
+/// Format-1 sidecar footer magic.
+pub const SIDECAR_FOOTER: &[u8; 4] = &v1::SIDECAR_FOOTER;
+
+/// Where a sidecar's meta lies, `(start, end)`, as its trailer says (format
+/// 2 when it starts with the framed magic, else format 1), if in bounds.
+pub fn sidecar_meta_span(b: &[u8]) -> Option<(usize, usize)> {
+    let n = b.len();
+    if b.starts_with(&format::SIDECAR_MAGIC) {
+        let end = n.checked_sub(format::TRAILER_LEN + format::SIDECAR_TAIL_LEN)?;
+        let len = u32_at(b, end)? as usize;
+        let start = end.checked_sub(len).filter(|&s| s >= format::HEADER_LEN)?;
+        Some((start, end))
+    } else {
+        let end = n.checked_sub(v1::SIDECAR_TRAILER_LEN)?;
+        let len = u32_at(b, end)? as usize;
+        let start = end
+            .checked_sub(len)
+            .filter(|&s| s >= v1::SIDECAR_MAGIC.len())?;
+        Some((start, end))
+    }
+}
 
 /// Rewrites a sidecar's checksums: each column's CRC inside the meta (when
-/// the meta decodes), then the meta's CRC in the trailer. Leaves the bytes
-/// alone when the trailer does not locate a meta.
+/// the meta decodes), then the meta's CRC after it, and, in format 2, the
+/// frame's payload length and CRC in the trailer. Leaves the bytes alone
+/// when the trailer does not locate a meta.
 pub fn fix_sidecar_crcs(b: Vec<u8>) -> Vec<u8> {
     let n = b.len();
-    if n < 20 || &b[n - 4..] != SIDECAR_FOOTER {
+    let framed = b.starts_with(&format::SIDECAR_MAGIC);
+    if !framed && (n < 4 || &b[n - 4..] != SIDECAR_FOOTER) {
         return b;
     }
-    let len = u32_at(&b, n - 12).unwrap_or(u32::MAX) as usize;
-    if len > n - 20 {
+    let Some((start, end)) = sidecar_meta_span(&b) else {
         return b;
-    }
-    let body = &b[..n - 12 - len];
-    let mut mb = b[n - 12 - len..n - 12].to_vec();
+    };
+    let mut mb = b[start..end].to_vec();
     if let Ok(mut meta) = postcard::from_bytes::<corpusql::segment::sidecar::SidecarMeta>(&mb) {
         for c in &mut meta.columns {
             let end = c.offset.checked_add(c.len).filter(|&e| e <= n as u64);
@@ -109,10 +156,20 @@ pub fn fix_sidecar_crcs(b: Vec<u8>) -> Vec<u8> {
             mb = v;
         }
     }
-    let mut out = body.to_vec();
+    let mut out = b[..start].to_vec();
     out.extend_from_slice(&mb);
     out.extend_from_slice(&(mb.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32c::crc32c(&mb).to_le_bytes());
-    out.extend_from_slice(SIDECAR_FOOTER);
+    if framed {
+        // Payload length and CRC recomputed; version, reserved and magic
+        // kept as the input has them.
+        let payload = (out.len() - format::HEADER_LEN) as u64;
+        let crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&payload.to_le_bytes());
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&b[n - format::TRAILER_LEN + format::TRAILER_VERSION..]);
+    } else {
+        out.extend_from_slice(SIDECAR_FOOTER);
+    }
     out
 }

@@ -95,4 +95,6 @@ pub fn write_scratch(name: &str, bytes: &[u8]) -> PathBuf {
 
 #[path = "fixup.rs"]
 mod fixup;
-pub use fixup::{fix_segment_crcs, fix_sidecar_crcs, SIDECAR_FOOTER, SIDECAR_MAGIC};
+pub use fixup::{
+    fix_segment_crcs, fix_sidecar_crcs, sidecar_meta_span, SIDECAR_FOOTER, SIDECAR_MAGIC,
+};
