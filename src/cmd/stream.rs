@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use corpusql::export::Output;
 use corpusql::train::{npy_header, Encoding, Mixture, StreamOptions, StreamState};
 use corpusql::Corpus;
@@ -90,20 +90,6 @@ pub fn refuses_terminal(output: Option<&Path>, stdout_is_terminal: bool) -> bool
     stdout_is_terminal && output.is_none_or(|p| p.as_os_str() == "-")
 }
 
-/// Writes `bytes` to `path` under a temporary name renamed over it, so a
-/// reader never sees half a file.
-pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut f = Output::create_uncompressed(path)?;
-    f.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))?;
-    f.finish()?;
-    Ok(())
-}
-
-fn write_state(path: &Path, st: &StreamState) -> anyhow::Result<()> {
-    write_file_atomic(path, &serde_json::to_vec_pretty(st)?)
-}
-
 /// Runs `stream`.
 pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     if refuses_terminal(a.output.as_deref(), std::io::stdout().is_terminal()) {
@@ -120,12 +106,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let mut m = mixture_of(&a.source, &a.tokenizer, a.seq_len, a.seed)?;
     m.redact_pii = a.redact_pii;
     let resume = match &a.resume {
-        Some(p) => Some(
-            serde_json::from_slice::<StreamState>(
-                &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
-            )
-            .with_context(|| format!("{}: not a stream state", p.display()))?,
-        ),
+        Some(p) => Some(StreamState::load(p)?),
         None => None,
     };
     let opts = StreamOptions {
@@ -181,7 +162,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         if let Some(p) = &a.state_out {
             if since_state >= a.state_every {
                 out.flush()?;
-                write_state(p, &stream.state())?;
+                stream.state().save(p)?;
                 since_state = 0;
             }
         }
@@ -193,7 +174,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     }
     let state = stream.state();
     if let Some(p) = &a.state_out {
-        write_state(p, &state)?;
+        state.save(p)?;
     }
     if let Some(p) = &a.report {
         let e = stream.emitted();
@@ -216,7 +197,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             "tokens_by_source": e.by_source,
             "state": state,
         });
-        write_file_atomic(p, &serde_json::to_vec_pretty(&rep)?)?;
+        corpusql::storage::write_file_atomic(p, &serde_json::to_vec_pretty(&rep)?)?;
     }
     Ok(ExitCode::SUCCESS)
 }

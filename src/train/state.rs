@@ -37,6 +37,22 @@ pub struct StreamState {
 }
 
 impl StreamState {
+    /// Writes the state as JSON to `path`, atomically and durably (a
+    /// temporary file renamed over it, file and directory synced): a crash
+    /// leaves the previous state or this one, never half of one.
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+        crate::storage::write_file_atomic(path, &json)
+    }
+
+    /// Reads a state written by [`StreamState::save`] (or any JSON of it).
+    pub fn load(path: &std::path::Path) -> Result<StreamState> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Invalid(format!("{}: not a stream state: {e}", path.display())))
+    }
+
     /// Refuses a state that does not belong to this corpus and mixture, with
     /// an [`Error::ResumeMismatch`] naming the first field that differs (in
     /// the order version, documents, mixture, tokenizer, seq_len).
