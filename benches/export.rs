@@ -12,7 +12,7 @@
 use std::io::Cursor;
 use std::time::Duration;
 
-use corpusql::export::{write_jsonl, Projection};
+use corpusql::raw::export::{write_jsonl, Projection};
 use corpusql::{ingest, Corpus, IngestOptions, Input};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 
@@ -27,11 +27,14 @@ fn bench_export(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = Input::Reader("bench.jsonl".into(), Box::new(Cursor::new(data)));
     ingest(dir.path(), vec![input], &IngestOptions::default()).expect("ingest");
-    let opts = corpusql::tag::TagOptions {
-        taggers: vec![corpusql::tag::Tagger::Quality, corpusql::tag::Tagger::Pii],
+    let opts = corpusql::raw::tag::TagOptions {
+        taggers: vec![
+            corpusql::raw::tag::Tagger::Quality,
+            corpusql::raw::tag::Tagger::Pii,
+        ],
         ..Default::default()
     };
-    corpusql::tag::tag(dir.path(), &opts).expect("tag");
+    corpusql::raw::tag::tag(dir.path(), &opts).expect("tag");
     let corpus = Corpus::open(dir.path()).expect("open");
     let sel = corpus.query(Q1).expect("query");
 

@@ -44,7 +44,7 @@ pub mod corpus_gen {
 
         /// The next 64 random bits.
         pub fn next_u64(&mut self) -> u64 {
-            corpusql::hash::splitmix64(&mut self.0)
+            corpusql::raw::hash::splitmix64(&mut self.0)
         }
 
         /// Uniform in `[0, 1)`.

@@ -87,15 +87,15 @@ fn bench_query(c: &mut Criterion) {
         .collect();
     let input = Input::Reader("copies.jsonl".into(), Box::new(Cursor::new(extra)));
     ingest(dir.path(), vec![input], &IngestOptions::default()).expect("ingest copies");
-    let opts = corpusql::tag::TagOptions {
+    let opts = corpusql::raw::tag::TagOptions {
         taggers: vec![
-            corpusql::tag::Tagger::Language,
-            corpusql::tag::Tagger::Pii,
-            corpusql::tag::Tagger::Dedup,
+            corpusql::raw::tag::Tagger::Language,
+            corpusql::raw::tag::Tagger::Pii,
+            corpusql::raw::tag::Tagger::Dedup,
         ],
         ..Default::default()
     };
-    corpusql::tag::tag(dir.path(), &opts).expect("tag");
+    corpusql::raw::tag::tag(dir.path(), &opts).expect("tag");
     let corpus = Corpus::open(dir.path()).expect("open");
     let mut g = c.benchmark_group("signals");
     g.sample_size(10)
@@ -111,7 +111,7 @@ fn bench_query(c: &mut Criterion) {
     let by = vec!["dup_of".to_string()];
     g.bench_function("stats_by_dup_of", |b| {
         b.iter(|| {
-            corpusql::stats::stats(&corpus, &dups, &by)
+            corpusql::raw::stats::stats(&corpus, &dups, &by)
                 .expect("stats")
                 .groups
                 .len()
@@ -126,7 +126,7 @@ fn bench_query(c: &mut Criterion) {
     for (name, q) in [("q1", Q1), ("q2", Q2)] {
         g.throughput(Throughput::Bytes(q.len() as u64));
         g.bench_function(name, |b| {
-            b.iter(|| corpusql::query::parse(std::hint::black_box(q)).expect("parse"))
+            b.iter(|| corpusql::raw::query::parse(std::hint::black_box(q)).expect("parse"))
         });
     }
     g.finish();

@@ -10,8 +10,8 @@
 use std::io::Cursor;
 use std::time::Duration;
 
-use corpusql::train::mixture::{self, Mixture};
-use corpusql::train::{Engine, EngineOptions, Scheduler};
+use corpusql::raw::train::mixture::{self, Mixture};
+use corpusql::raw::train::{Engine, EngineOptions, Scheduler};
 use corpusql::{ingest, Corpus, IngestOptions, Input};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 

@@ -12,10 +12,10 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::Duration;
 
-use corpusql::tag::dedup::{self, DedupConfig};
-use corpusql::tag::language::{Detector, LangConfig};
-use corpusql::tag::ocr::{self, Dictionaries};
-use corpusql::tag::{pii, quality};
+use corpusql::raw::tag::dedup::{self, DedupConfig};
+use corpusql::raw::tag::language::{Detector, LangConfig};
+use corpusql::raw::tag::ocr::{self, Dictionaries};
+use corpusql::raw::tag::{pii, quality};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 
 const CORPUS: &str = concat!(

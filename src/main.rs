@@ -122,10 +122,10 @@ fn mistyped_command<'a>(word: &str, names: &[&'a str]) -> Option<&'a str> {
         && word
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !bare || corpusql::query::parse(word).is_ok() {
+    if !bare || corpusql::raw::query::parse(word).is_ok() {
         return None;
     }
-    corpusql::query::suggest(word, names.iter().copied())
+    corpusql::raw::query::suggest(word, names.iter().copied())
 }
 
 fn main() -> ExitCode {
@@ -151,7 +151,7 @@ fn main() -> ExitCode {
             | Command::Tag(_)
             | Command::Policy(_)
     );
-    if writes && corpusql::corpus::WriteLock::is_held(&dir) {
+    if writes && corpusql::raw::corpus::WriteLock::is_held(&dir) {
         eprintln!(
             "waiting for another corpusql writer on {} ...",
             dir.display()

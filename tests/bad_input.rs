@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use common::{count, ingest_bytes, shared_file};
-use corpusql::ingest::RecordOptions;
+use corpusql::raw::ingest::RecordOptions;
 use corpusql::{ingest, Corpus, Error, IngestOptions, IngestReport, Input, OnDuplicate};
 use serde_json::Value;
 
@@ -205,7 +205,7 @@ fn bad_jsonl_each_line_is_handled_as_the_manifest_allows() {
             "line {must} rejected: {rejected:?}"
         );
     }
-    let v = corpusql::maintain::verify(&run.dir).unwrap();
+    let v = corpusql::raw::maintain::verify(&run.dir).unwrap();
     assert!(v.ok(), "{v:?}");
 }
 
@@ -695,11 +695,11 @@ fn on_duplicate_replace_across_ingests() {
     let all = common::export_by_id(&c.all());
     assert_eq!(all.len(), 3);
     assert_eq!(all["a"]["text"], "new a");
-    let st = corpusql::stats::stats(&c, &c.all(), &["lang".into()]).unwrap();
+    let st = corpusql::raw::stats::stats(&c, &c.all(), &["lang".into()]).unwrap();
     assert_eq!(st.docs, 3);
-    assert!(corpusql::maintain::verify(tmp.path()).unwrap().ok());
+    assert!(corpusql::raw::maintain::verify(tmp.path()).unwrap().ok());
     // A compaction drops the replaced version for good.
-    let rep = corpusql::maintain::compact(tmp.path(), 1 << 20).unwrap();
+    let rep = corpusql::raw::maintain::compact(tmp.path(), 1 << 20).unwrap();
     assert_eq!((rep.docs, rep.dropped), (3, 1));
     let c = Corpus::open(tmp.path()).unwrap();
     assert_eq!(c.get("a").unwrap().unwrap().text, "new a");
@@ -726,7 +726,7 @@ fn on_duplicate_replace_within_one_file_and_across_flushed_segments() {
         let mut texts = texts;
         texts.sort();
         assert_eq!(texts, vec!["a3", "old b", "z2"]);
-        assert!(corpusql::maintain::verify(tmp.path()).unwrap().ok());
+        assert!(corpusql::raw::maintain::verify(tmp.path()).unwrap().ok());
     }
 }
 
@@ -810,15 +810,19 @@ fn empty_inputs() {
     assert_eq!(c.len(), 0);
     assert!(c.is_empty());
     assert_eq!(count(&c, "*"), 0);
-    assert!(corpusql::maintain::verify(tmp.path()).unwrap().ok());
+    assert!(corpusql::raw::maintain::verify(tmp.path()).unwrap().ok());
     let blanks = b"\n\n   \n\t\r\n\r\n\n";
     let r = ingest_bytes(tmp.path(), "blank", blanks, &opts()).unwrap();
     assert_eq!((r.ingested, r.rejected, r.blank), (0, 0, 6));
     let c = Corpus::open(tmp.path()).unwrap();
     assert_eq!(c.len(), 0);
     let mut out = Vec::new();
-    let n = corpusql::export::write_jsonl(&c.all(), &corpusql::export::Projection::All, &mut out)
-        .unwrap();
+    let n = corpusql::raw::export::write_jsonl(
+        &c.all(),
+        &corpusql::raw::export::Projection::All,
+        &mut out,
+    )
+    .unwrap();
     assert_eq!((n, out.len()), (0, 0));
     // An empty gzip stream is an empty input too.
     let r = ingest_bytes(tmp.path(), "empty.gz", &gz(b""), &opts()).unwrap();
@@ -840,7 +844,7 @@ fn a_line_longer_than_16_mib() {
     }
     let mut line = Vec::new();
     line.extend_from_slice(b"{\"id\": \"huge\", \"lang\": \"fr\", \"text\": ");
-    corpusql::json::write_str(&mut line, &text);
+    corpusql::raw::json::write_str(&mut line, &text);
     line.extend_from_slice(b"}");
     assert!(line.len() > 16 << 20);
     let mut data = b"{\"id\": \"before\", \"text\": \"b\"}\n".to_vec();
@@ -882,7 +886,7 @@ fn rejected_lines_do_not_change_the_schema() {
     assert_eq!(r.ingested, 1);
     assert_eq!(r.rejected, 2, "{:?}", r.rejects);
     let c = Corpus::open(tmp.path()).unwrap();
-    use corpusql::schema::FieldKind;
+    use corpusql::raw::schema::FieldKind;
     assert_eq!(c.schema().fields.get("tag"), Some(&FieldKind::Number));
     assert_eq!(c.schema().fields.get("other"), Some(&FieldKind::Json));
 }

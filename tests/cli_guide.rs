@@ -431,12 +431,12 @@ fn tokenize_progress_counts_text_bytes() {
         .args(["tokenizer", "train", "*", "--vocab-size", "300", "-o"])
         .arg(&tok));
     let corpus = corpusql::Corpus::open(&f.dir).unwrap();
-    let t = corpusql::tokenize::Tokenizer::load(tok.to_str().unwrap()).unwrap();
+    let t = corpusql::raw::tokenize::Tokenizer::load(tok.to_str().unwrap()).unwrap();
     let seen = std::sync::atomic::AtomicU64::new(0);
     let mut total = 0;
     for s in corpus.segments() {
         total += s.segment.meta().text_bytes;
-        corpusql::tokenize::segment_counts_with(
+        corpusql::raw::tokenize::segment_counts_with(
             corpus.dir(),
             &s.entry.file,
             &s.segment,

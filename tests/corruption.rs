@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use corpusql::export::{write_jsonl, Projection};
-use corpusql::format::{self, section};
-use corpusql::maintain::{verify, VerifyReport};
-use corpusql::segment::Segment;
+use corpusql::raw::export::{write_jsonl, Projection};
+use corpusql::raw::format::{self, section};
+use corpusql::raw::maintain::{verify, VerifyReport};
+use corpusql::raw::segment::Segment;
 use corpusql::{ingest, Corpus, IngestOptions, Input};
 
 const QUERIES: &[&str] = &[
@@ -106,7 +106,7 @@ fn copy_dir_linking(from: &Path, to: &Path, fresh: Option<&str>) {
         let name = e.file_name();
         let dst = to.join(&name);
         let copy = fresh.is_none()
-            || name == corpusql::catalog::CATALOG_FILE
+            || name == corpusql::raw::catalog::CATALOG_FILE
             || Some(name.to_string_lossy().as_ref()) == fresh;
         if copy || std::fs::hard_link(e.path(), &dst).is_err() {
             std::fs::copy(e.path(), &dst).unwrap();
@@ -590,9 +590,9 @@ fn catalog_failures(dir: &Path, cases: Vec<CatalogCase>) -> Vec<String> {
             );
             let work = tmp.path().join(format!("cat-{i}-{keep_current}"));
             copy_dir(dir, &work);
-            (case.damage)(&work.join(corpusql::catalog::CATALOG_FILE));
+            (case.damage)(&work.join(corpusql::raw::catalog::CATALOG_FILE));
             if !keep_current {
-                let _ = std::fs::remove_file(work.join(corpusql::catalog::CURRENT_FILE));
+                let _ = std::fs::remove_file(work.join(corpusql::raw::catalog::CURRENT_FILE));
             }
             let r = catch_unwind(AssertUnwindSafe(|| {
                 let open = Corpus::open(&work).map(|c| {
@@ -648,7 +648,7 @@ fn catalog_failures(dir: &Path, cases: Vec<CatalogCase>) -> Vec<String> {
 }
 
 fn catalog_len(dir: &Path) -> usize {
-    std::fs::metadata(dir.join(corpusql::catalog::CATALOG_FILE))
+    std::fs::metadata(dir.join(corpusql::raw::catalog::CATALOG_FILE))
         .unwrap()
         .len() as usize
 }
@@ -698,7 +698,7 @@ fn catalog_byte_flips_never_panic_nor_lie() {
     let dir = tmp.path().join("c");
     build_corpus(&dir);
     // One tombstone, so that the catalog holds a bitmap.
-    let (n, _) = corpusql::maintain::delete(&dir, "id = k00017").unwrap();
+    let (n, _) = corpusql::raw::maintain::delete(&dir, "id = k00017").unwrap();
     assert_eq!(n, 1);
     let ord = {
         let c = Corpus::open(&dir).unwrap();
@@ -737,9 +737,9 @@ fn damaged_current_manifest_falls_back_to_the_catalog() {
     let tmp = tempfile::tempdir().unwrap();
     let orig = tmp.path().join("orig");
     build_corpus(&orig);
-    corpusql::maintain::delete(&orig, "lang = de and year < 1980").unwrap();
+    corpusql::raw::maintain::delete(&orig, "lang = de and year < 1980").unwrap();
     let base = baseline(&orig);
-    let cur = orig.join(corpusql::catalog::CURRENT_FILE);
+    let cur = orig.join(corpusql::raw::catalog::CURRENT_FILE);
     let len = std::fs::metadata(&cur).unwrap().len() as usize;
     let mut muts: Vec<Option<Mutation>> = vec![None];
     for at in [0, 8, 12, 16, len / 2, len - 1] {
@@ -750,7 +750,7 @@ fn damaged_current_manifest_falls_back_to_the_catalog() {
     for (i, m) in muts.iter().enumerate() {
         let work = tmp.path().join(format!("cur-{i}"));
         copy_dir(&orig, &work);
-        let path = work.join(corpusql::catalog::CURRENT_FILE);
+        let path = work.join(corpusql::raw::catalog::CURRENT_FILE);
         match m {
             None => std::fs::remove_file(&path).unwrap(),
             Some(m) => apply(&path, m),
@@ -816,7 +816,7 @@ fn orphan_files_are_collected_on_open_and_change_nothing() {
 
     // While a writer holds the lock, open leaves the files alone.
     {
-        let _lock = corpusql::corpus::WriteLock::acquire(&dir).unwrap();
+        let _lock = corpusql::raw::corpus::WriteLock::acquire(&dir).unwrap();
         assert_eq!(counts(&dir), base.counts);
         for p in &orphans {
             assert!(p.exists(), "{} removed under a writer's lock", p.display());
@@ -848,7 +848,7 @@ fn a_current_that_cannot_be_rewritten_is_removed_not_left_stale() {
     let g = before.generation();
     assert!(dir.join("CURRENT").is_file());
     std::fs::create_dir(dir.join("CURRENT.tmp")).unwrap();
-    let (deleted, g2) = corpusql::maintain::delete(&dir, "id = k00017").unwrap();
+    let (deleted, g2) = corpusql::raw::maintain::delete(&dir, "id = k00017").unwrap();
     assert_eq!((deleted, g2), (1, g + 1));
     assert!(!dir.join("CURRENT").exists(), "stale CURRENT left behind");
     let after = Corpus::open(&dir).unwrap();
@@ -862,8 +862,8 @@ fn a_current_that_cannot_be_rewritten_is_removed_not_left_stale() {
 /// does not decode. Never a panic, never a wrong value.
 #[test]
 fn damaged_sidecar_and_token_count_frames_are_refused() {
-    use corpusql::schema::FieldKind;
-    use corpusql::segment::sidecar::Sidecar;
+    use corpusql::raw::schema::FieldKind;
+    use corpusql::raw::segment::sidecar::Sidecar;
     let frames = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden-frames");
     let tmp = tempfile::tempdir().unwrap();
 
@@ -894,7 +894,7 @@ fn damaged_sidecar_and_token_count_frames_are_refused() {
 
     let p = tmp.path().join("seg-0000000001.tok-hf-0.cqc");
     let good = std::fs::read(frames.join("counts-v2.cqc")).unwrap();
-    let counts = |b: &[u8]| corpusql::tokenize::decode_counts(&p, b, 8);
+    let counts = |b: &[u8]| corpusql::raw::tokenize::decode_counts(&p, b, 8);
     counts(&good).unwrap();
     for n in 0..good.len() {
         let e = counts(&good[..n]).unwrap_err().to_string();

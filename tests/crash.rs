@@ -114,7 +114,7 @@ fn assert_no_orphans(dir: &Path) {
 }
 
 fn assert_verifies(dir: &Path) {
-    let v = corpusql::maintain::verify(dir).unwrap();
+    let v = corpusql::raw::maintain::verify(dir).unwrap();
     assert!(v.ok(), "verify {}: {v:?}", dir.display());
 }
 
@@ -175,7 +175,7 @@ fn killed_ingest_leaves_the_before_or_after_state() {
     // commit (seen by polling the catalog) to place the kills.
     let full = tmp.path().join("full");
     copy_dir(&template, &full);
-    let catalog = corpusql::catalog::Catalog::new(&full);
+    let catalog = corpusql::raw::catalog::Catalog::new(&full);
     let t0 = Instant::now();
     let mut child = ingest_cmd(&full, &big).spawn().unwrap();
     let mut to_commit = None;
@@ -218,7 +218,7 @@ fn killed_ingest_leaves_the_before_or_after_state() {
         let _ = child.kill();
         let status = child.wait().unwrap();
         // Segment files written before the kill and not committed.
-        let listed: Vec<String> = corpusql::catalog::Catalog::new(&dir)
+        let listed: Vec<String> = corpusql::raw::catalog::Catalog::new(&dir)
             .state()
             .unwrap()
             .segments
@@ -343,7 +343,7 @@ fn stale_current_manifest_is_before_or_after() {
     let extra = tmp.path().join("b.jsonl");
     write_jsonl(&file, "a-", 3_000, 21);
     write_jsonl(&extra, "b-", 500, 22);
-    let current = |d: &Path| d.join(corpusql::catalog::CURRENT_FILE);
+    let current = |d: &Path| d.join(corpusql::raw::catalog::CURRENT_FILE);
     for op in ["delete", "compact"] {
         let dir = tmp.path().join(op);
         library_ingest(&dir, &file);
@@ -351,10 +351,10 @@ fn stale_current_manifest_is_before_or_after() {
         let old = std::fs::read(current(&dir)).unwrap();
         match op {
             "delete" => {
-                corpusql::maintain::delete(&dir, "lang = fr").unwrap();
+                corpusql::raw::maintain::delete(&dir, "lang = fr").unwrap();
             }
             _ => {
-                corpusql::maintain::compact(&dir, 1 << 20).unwrap();
+                corpusql::raw::maintain::compact(&dir, 1 << 20).unwrap();
             }
         }
         let after = state(&dir);

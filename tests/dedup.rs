@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
 
-use corpusql::tag::dedup::{
+use corpusql::raw::tag::dedup::{
     lsh_probability, signature, Builder, DedupConfig, DedupResult, Signature,
 };
 use rayon::prelude::*;
@@ -17,7 +17,7 @@ use rayon::prelude::*;
 struct Rng(u64);
 impl Rng {
     fn next(&mut self) -> u64 {
-        corpusql::hash::splitmix64(&mut self.0)
+        corpusql::raw::hash::splitmix64(&mut self.0)
     }
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
@@ -220,7 +220,9 @@ fn results(r: &DedupResult) -> Vec<(Option<u64>, Option<u64>)> {
         .collect()
 }
 
-fn without_spill(mut s: corpusql::tag::dedup::DedupStats) -> corpusql::tag::dedup::DedupStats {
+fn without_spill(
+    mut s: corpusql::raw::tag::dedup::DedupStats,
+) -> corpusql::raw::tag::dedup::DedupStats {
     s.spilled_runs = 0;
     s.spilled_bytes = 0;
     s

@@ -14,9 +14,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use corpusql::policy::Policy;
-use corpusql::storage::{Fault, Injection};
-use corpusql::tag::{TagOptions, Tagger};
+use corpusql::raw::policy::Policy;
+use corpusql::raw::storage::{Fault, Injection};
+use corpusql::raw::tag::{TagOptions, Tagger};
 use corpusql::{ingest, Corpus, IngestOptions, Input};
 
 const FAULTS: [Fault; 5] = [
@@ -116,7 +116,7 @@ fn observe(dir: &Path) -> Result<Observed, String> {
         .iter()
         .map(|q| c.query(q).map(|s| s.count() as i64).unwrap_or(-1))
         .collect();
-    let v = corpusql::maintain::verify(dir).map_err(|e| format!("verify: {e}"))?;
+    let v = corpusql::raw::maintain::verify(dir).map_err(|e| format!("verify: {e}"))?;
     if !v.ok() {
         return Err(format!("verify: {v:?}"));
     }
@@ -309,7 +309,7 @@ fn template(work: &Path) -> PathBuf {
     let t = work.join("template");
     ingest_bytes(&t, "a.jsonl", jsonl("a-", 300, 1)).unwrap();
     ingest_bytes(&t, "b.jsonl", jsonl("b-", 200, 2)).unwrap();
-    corpusql::maintain::delete(&t, "year < 1960").unwrap();
+    corpusql::raw::maintain::delete(&t, "year < 1960").unwrap();
     t
 }
 
@@ -341,14 +341,14 @@ fn faults_during_the_first_ingest() {
 #[test]
 fn faults_during_delete() {
     check_op("delete", &|d| {
-        corpusql::maintain::delete(d, "lang = fr").map(|_| ())
+        corpusql::raw::maintain::delete(d, "lang = fr").map(|_| ())
     });
 }
 
 #[test]
 fn faults_during_compact() {
     check_op("compact", &|d| {
-        corpusql::maintain::compact(d, 30 << 10).map(|_| ())
+        corpusql::raw::maintain::compact(d, 30 << 10).map(|_| ())
     });
 }
 
@@ -360,7 +360,7 @@ fn faults_during_tag() {
             dedup_memory: 1 << 20,
             ..Default::default()
         };
-        corpusql::tag::tag(d, &opts).map(|_| ())
+        corpusql::raw::tag::tag(d, &opts).map(|_| ())
     });
 }
 
@@ -443,11 +443,11 @@ fn a_real_full_disk_loses_nothing() {
         ),
         (
             "delete",
-            Box::new(|d: &Path| corpusql::maintain::delete(d, "year < 1970").map(|_| ())),
+            Box::new(|d: &Path| corpusql::raw::maintain::delete(d, "year < 1970").map(|_| ())),
         ),
         (
             "compact",
-            Box::new(|d: &Path| corpusql::maintain::compact(d, 30 << 10).map(|_| ())),
+            Box::new(|d: &Path| corpusql::raw::maintain::compact(d, 30 << 10).map(|_| ())),
         ),
         (
             "tag",
@@ -458,7 +458,7 @@ fn a_real_full_disk_loses_nothing() {
                     force: true,
                     ..Default::default()
                 };
-                corpusql::tag::tag(d, &opts).map(|_| ())
+                corpusql::raw::tag::tag(d, &opts).map(|_| ())
             }),
         ),
         (
@@ -518,8 +518,8 @@ fn a_real_full_disk_loses_nothing() {
             assert!(o.is_empty(), "{what}: orphans {o:?}");
             if *name == "ingest" && r.is_ok() {
                 // Make room for the next round.
-                corpusql::maintain::delete(&dir, "id = c-*").unwrap();
-                corpusql::maintain::compact(&dir, 1 << 20).unwrap();
+                corpusql::raw::maintain::delete(&dir, "id = c-*").unwrap();
+                corpusql::raw::maintain::compact(&dir, 1 << 20).unwrap();
             }
         }
     }

@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use corpusql::mixture::Mixture;
-use corpusql::segment::Segment;
-use corpusql::stream::{Engine, EngineOptions, StreamState};
+use corpusql::raw::segment::Segment;
+use corpusql::raw::train::mixture::Mixture;
+use corpusql::raw::train::{Engine, EngineOptions, StreamState};
 use corpusql::{ingest, Corpus, IngestOptions, Input};
 
 #[path = "fuzz/src/fixup.rs"]
@@ -103,7 +103,7 @@ fn stream_state_far_next_sequence_resumes_to_an_empty_stream() {
 /// Fixed: nested arrays and objects are decoded whole before they are kept.
 #[test]
 fn record_array_with_a_broken_escape_is_rejected() {
-    use corpusql::ingest::record::{parse_line, Parsed, RecordOptions};
+    use corpusql::raw::ingest::record::{parse_line, Parsed, RecordOptions};
     let line = data("record-array-bad-escape.jsonl");
     match parse_line(&line, true, &RecordOptions::default()) {
         Parsed::Reject(_) => {}

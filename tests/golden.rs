@@ -70,7 +70,11 @@ fn open_copy(version: u32) -> (tempfile::TempDir, Corpus) {
         }
     }
     let catalog = zstd::decode_all(std::fs::File::open(&zst).unwrap()).unwrap();
-    std::fs::write(tmp.path().join(corpusql::catalog::CATALOG_FILE), catalog).unwrap();
+    std::fs::write(
+        tmp.path().join(corpusql::raw::catalog::CATALOG_FILE),
+        catalog,
+    )
+    .unwrap();
     let c = Corpus::open(tmp.path()).unwrap();
     (tmp, c)
 }
@@ -89,14 +93,14 @@ fn build(dir: &Path) {
     assert_eq!((r.ingested, r.rejected), (20, 0));
     let r = ingest(dir, vec![part("golden-b.jsonl", &lines[20..])], &o).unwrap();
     assert_eq!((r.ingested, r.rejected), (10, 0));
-    let (n, _) = corpusql::maintain::delete(dir, "id = g/07").unwrap();
+    let (n, _) = corpusql::raw::maintain::delete(dir, "id = g/07").unwrap();
     assert_eq!(n, 1);
 }
 
 #[test]
 #[ignore = "writes tests/data/golden-vN; run by hand when the format version changes"]
 fn regenerate_golden() {
-    let version = corpusql::format::FORMAT_VERSION;
+    let version = corpusql::raw::format::FORMAT_VERSION;
     let out = golden_dir(version);
     if out.exists() {
         assert_eq!(
@@ -114,8 +118,8 @@ fn regenerate_golden() {
     // catalog compressed.
     std::fs::create_dir_all(&out).unwrap();
     common::copy_corpus(tmp.path(), &out);
-    std::fs::remove_file(out.join(corpusql::catalog::CATALOG_FILE)).unwrap();
-    let catalog = std::fs::read(tmp.path().join(corpusql::catalog::CATALOG_FILE)).unwrap();
+    std::fs::remove_file(out.join(corpusql::raw::catalog::CATALOG_FILE)).unwrap();
+    let catalog = std::fs::read(tmp.path().join(corpusql::raw::catalog::CATALOG_FILE)).unwrap();
     std::fs::write(
         out.join(CATALOG_ZST),
         zstd::encode_all(&catalog[..], 19).unwrap(),
@@ -178,8 +182,8 @@ fn check_golden(c: &Corpus, dir: &Path) {
     assert_eq!(c.len(), 29);
     let tomb: Vec<u64> = c.state().tombstones.values().map(|t| t.len()).collect();
     assert_eq!(tomb, vec![1], "one tombstone, in the first segment");
-    use corpusql::schema::FieldKind::*;
-    let fields: Vec<(&str, corpusql::schema::FieldKind)> = c
+    use corpusql::raw::schema::FieldKind::*;
+    let fields: Vec<(&str, corpusql::raw::schema::FieldKind)> = c
         .state()
         .schema
         .fields
@@ -229,7 +233,7 @@ fn check_golden(c: &Corpus, dir: &Path) {
     got.sort_by_key(by_text);
     assert_eq!(got, want);
     // Stats by lang (normalized) over the live documents.
-    let st = corpusql::stats::stats(c, &c.all(), &["lang".into()]).unwrap();
+    let st = corpusql::raw::stats::stats(c, &c.all(), &["lang".into()]).unwrap();
     let table: Vec<(String, u64)> = st
         .groups
         .iter()
@@ -248,7 +252,7 @@ fn check_golden(c: &Corpus, dir: &Path) {
     ];
     let want: Vec<(String, u64)> = want.iter().map(|(v, n)| (v.to_string(), *n)).collect();
     assert_eq!(table, want);
-    let v = corpusql::maintain::verify(dir).unwrap();
+    let v = corpusql::raw::maintain::verify(dir).unwrap();
     assert!(v.ok(), "{v:?}");
     assert_eq!(v.generation, 3);
     assert_eq!(v.segments.len(), 2);
@@ -289,7 +293,7 @@ fn golden_v1() {
     )
     .unwrap();
     assert_eq!((r.ingested, r.skipped), (0, 1));
-    let rep = corpusql::maintain::compact(tmp.path(), 1 << 20).unwrap();
+    let rep = corpusql::raw::maintain::compact(tmp.path(), 1 << 20).unwrap();
     assert_eq!((rep.docs, rep.dropped), (29, 1));
     let c = Corpus::open(tmp.path()).unwrap();
     assert_eq!(count(&c, "*"), 29);
@@ -313,7 +317,7 @@ fn golden_v2() {
     }
     let current = std::fs::read(golden_dir(2).join("CURRENT")).unwrap();
     assert_eq!(&current[..8], b"CQLCURNT");
-    let st = corpusql::catalog::Catalog::new(&golden_dir(2))
+    let st = corpusql::raw::catalog::Catalog::new(&golden_dir(2))
         .current()
         .expect("CURRENT v3 reads");
     assert_eq!(st.generation, 3);
@@ -332,9 +336,9 @@ fn fresh_build_matches_the_pins() {
 
 // ---------------------------------------------------------------- frames
 
-use corpusql::format::FileKind;
-use corpusql::segment::sidecar::{self, Column, ColumnValues, Sidecar};
-use corpusql::segment::Segment;
+use corpusql::raw::format::FileKind;
+use corpusql::raw::segment::sidecar::{self, Column, ColumnValues, Sidecar};
+use corpusql::raw::segment::Segment;
 
 fn frames_dir() -> PathBuf {
     common::test_data().join("golden-frames")
@@ -410,7 +414,7 @@ fn write_frames(out: &Path) {
     .unwrap();
     std::fs::write(
         out.join("counts-v2.cqc"),
-        corpusql::tokenize::encode_counts(&GOLDEN_COUNTS),
+        corpusql::raw::tokenize::encode_counts(&GOLDEN_COUNTS),
     )
     .unwrap();
 }
@@ -451,12 +455,15 @@ fn golden_frames_are_framed_as_documented() {
     ];
     for (name, kind) in kinds {
         let b = std::fs::read(frames_dir().join(name)).unwrap();
-        let f = corpusql::format::decode_whole(kind, &b).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let f =
+            corpusql::raw::format::decode_whole(kind, &b).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(f.version, kind.version(), "{name}");
         assert_eq!(&b[..8], &kind.magic(), "{name}");
         assert_eq!(&b[b.len() - 8..], &kind.magic(), "{name}");
         for other in FileKind::ALL.into_iter().filter(|k| *k != kind) {
-            let e = corpusql::format::decode(other, &b).unwrap_err().to_string();
+            let e = corpusql::raw::format::decode(other, &b)
+                .unwrap_err()
+                .to_string();
             assert!(
                 e.contains(kind.name()) && e.contains(other.name()),
                 "{name}: {e}"
@@ -506,7 +513,7 @@ fn golden_current_frames_read_the_same_state() {
     for name in ["CURRENT-v2", "CURRENT-v3"] {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::copy(frames_dir().join(name), tmp.path().join("CURRENT")).unwrap();
-        let st = corpusql::catalog::Catalog::new(tmp.path())
+        let st = corpusql::raw::catalog::Catalog::new(tmp.path())
             .current()
             .unwrap_or_else(|| panic!("{name} does not read"));
         assert_eq!(st.generation, 1, "{name}");
@@ -582,9 +589,9 @@ fn golden_token_count_frames_read() {
     for name in ["counts-v1.cqc", "counts-v2.cqc"] {
         let path = frames_dir().join(name);
         let b = std::fs::read(&path).unwrap();
-        let c = corpusql::tokenize::decode_counts(&path, &b, 8).unwrap();
+        let c = corpusql::raw::tokenize::decode_counts(&path, &b, 8).unwrap();
         assert_eq!(c, GOLDEN_COUNTS, "{name}");
-        let e = corpusql::tokenize::decode_counts(&path, &b, 7)
+        let e = corpusql::raw::tokenize::decode_counts(&path, &b, 7)
             .unwrap_err()
             .to_string();
         assert!(
@@ -601,7 +608,7 @@ fn frames_of_another_kind_or_a_newer_format_are_refused_plainly() {
     let tmp = tempfile::tempdir().unwrap();
     let sidecar = std::fs::read(frames_dir().join("sidecar-v2.cqt")).unwrap();
     let path = tmp.path().join("seg-0000000001.tok-hf-0.cqc");
-    let e = corpusql::tokenize::decode_counts(&path, &sidecar, 5)
+    let e = corpusql::raw::tokenize::decode_counts(&path, &sidecar, 5)
         .unwrap_err()
         .to_string();
     assert!(
@@ -617,8 +624,8 @@ fn frames_of_another_kind_or_a_newer_format_are_refused_plainly() {
     );
 
     let mut counts = std::fs::read(frames_dir().join("counts-v2.cqc")).unwrap();
-    counts[corpusql::format::HEADER_VERSION_OFFSET] = 3;
-    let e = corpusql::tokenize::decode_counts(&path, &counts, 8)
+    counts[corpusql::raw::format::HEADER_VERSION_OFFSET] = 3;
+    let e = corpusql::raw::tokenize::decode_counts(&path, &counts, 8)
         .unwrap_err()
         .to_string();
     assert!(
@@ -626,7 +633,7 @@ fn frames_of_another_kind_or_a_newer_format_are_refused_plainly() {
         "{e}"
     );
     let mut segment = std::fs::read(frames_dir().join("segment-v2.cqs")).unwrap();
-    segment[corpusql::format::HEADER_VERSION_OFFSET] = 3;
+    segment[corpusql::raw::format::HEADER_VERSION_OFFSET] = 3;
     std::fs::write(&seg, &segment).unwrap();
     let e = Segment::open(&seg).unwrap_err().to_string();
     assert!(
@@ -634,7 +641,7 @@ fn frames_of_another_kind_or_a_newer_format_are_refused_plainly() {
         "{e}"
     );
     let mut sc = sidecar.clone();
-    sc[corpusql::format::HEADER_VERSION_OFFSET] = 3;
+    sc[corpusql::raw::format::HEADER_VERSION_OFFSET] = 3;
     let p = tmp.path().join("seg-0000000001.tag-golden-1.cqt");
     std::fs::write(&p, &sc).unwrap();
     let e = Sidecar::open(&p, Vec::new())
@@ -644,7 +651,7 @@ fn frames_of_another_kind_or_a_newer_format_are_refused_plainly() {
         .to_string();
     assert!(e.contains("written by format version 3"), "{e}");
     // A truncated frame says it is incomplete.
-    segment[corpusql::format::HEADER_VERSION_OFFSET] = 2;
+    segment[corpusql::raw::format::HEADER_VERSION_OFFSET] = 2;
     std::fs::write(&seg, &segment[..segment.len() - 3]).unwrap();
     let e = Segment::open(&seg).unwrap_err().to_string();
     assert!(e.contains("truncated"), "{e}");

@@ -2,7 +2,9 @@
 //! `grammar/invalid.txt`, pins the trees of a few queries, and checks
 //! precedence, the depth limit, error rendering and `suggest`.
 
-use corpusql::query::{parse, suggest, CmpOp, Expr, Ident, QueryError, Span, Value, MAX_DEPTH};
+use corpusql::raw::query::{
+    parse, suggest, CmpOp, Expr, Ident, QueryError, Span, Value, MAX_DEPTH,
+};
 
 const NO_SPAN: Span = Span { start: 0, end: 0 };
 

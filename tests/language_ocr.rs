@@ -10,7 +10,7 @@ use std::io::BufRead;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use corpusql::tag::{language, ocr};
+use corpusql::raw::tag::{language, ocr};
 
 const CORPUS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -205,7 +205,7 @@ struct SplitMix(u64);
 
 impl SplitMix {
     fn next(&mut self) -> u64 {
-        corpusql::hash::splitmix64(&mut self.0)
+        corpusql::raw::hash::splitmix64(&mut self.0)
     }
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize

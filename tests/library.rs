@@ -4,7 +4,7 @@
 
 mod common;
 
-use corpusql::policy::Policy;
+use corpusql::raw::policy::Policy;
 use corpusql::{
     Corpus, ExportOptions, IngestOptions, Input, Mixture, ReportOf, ReportOptions, ResumeField,
     StreamOptions, TraceOptions,
@@ -45,7 +45,10 @@ fn exported_classes(
 ) -> (Vec<String>, corpusql::ExportReport) {
     let mut out = Vec::new();
     let opts = ExportOptions {
-        projection: corpusql::export::Projection::Fields(vec!["id".into(), "license_class".into()]),
+        projection: corpusql::raw::export::Projection::Fields(vec![
+            "id".into(),
+            "license_class".into(),
+        ]),
         ..opts.clone()
     };
     let report = corpus

@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use common::{copy_corpus, count, shared_file};
-use corpusql::license::{class_of, normalize, UNKNOWN};
+use corpusql::raw::license::{class_of, normalize, UNKNOWN};
 use corpusql::{ingest, Corpus, IngestOptions, Input};
 use serde_json::Value;
 

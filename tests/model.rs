@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use corpusql::export::{write_jsonl, Projection};
+use corpusql::raw::export::{write_jsonl, Projection};
 use corpusql::{ingest, Corpus, IngestOptions, Input};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError};
@@ -735,7 +735,7 @@ fn run_scenario(steps: &[Step], queries: &[Q]) -> Result<(), TestCaseError> {
             }
             Step::Delete(q) if created => {
                 let text = q.print();
-                match corpusql::maintain::delete(&dir, &text) {
+                match corpusql::raw::maintain::delete(&dir, &text) {
                     Ok((n, _)) => {
                         prop_assert!(model.knows(q), "delete `{}` should fail", text);
                         let before = model.live.len();
@@ -747,7 +747,7 @@ fn run_scenario(steps: &[Step], queries: &[Q]) -> Result<(), TestCaseError> {
             }
             Step::Compact { small } if created => {
                 let seg = if *small { 2_000 } else { 64 << 20 };
-                let r = corpusql::maintain::compact(&dir, seg)
+                let r = corpusql::raw::maintain::compact(&dir, seg)
                     .map_err(|e| fail(format!("compact: {e}")))?;
                 prop_assert_eq!(r.docs, model.live.len() as u64);
             }
@@ -763,7 +763,7 @@ fn run_scenario(steps: &[Step], queries: &[Q]) -> Result<(), TestCaseError> {
     }
     let corpus = Corpus::open(&dir).map_err(|e| fail(format!("open: {e}")))?;
     prop_assert_eq!(corpus.len(), model.live.len() as u64);
-    let v = corpusql::maintain::verify(&dir).map_err(|e| fail(format!("verify: {e}")))?;
+    let v = corpusql::raw::maintain::verify(&dir).map_err(|e| fail(format!("verify: {e}")))?;
     prop_assert!(v.ok(), "verify: {:?}", v);
     check_export(&corpus, &model)?;
     check_query(&corpus, &model, &Q::All)?;
@@ -846,7 +846,7 @@ fn build_fixed() -> Fixed {
     let mut model = Model::default();
     run_ingest(&dir, std::slice::from_ref(&docs_a), true).unwrap();
     model.ingest(std::slice::from_ref(&docs_a));
-    corpusql::maintain::delete(&dir, "lang = de or year < 1960").unwrap();
+    corpusql::raw::maintain::delete(&dir, "lang = de or year < 1960").unwrap();
     model.live.retain(|d| {
         !(d.facet_values("lang").contains(&"de".to_string())
             || d.number("year").is_some_and(|y| y < 1960.0))

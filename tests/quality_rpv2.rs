@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 
-use corpusql::tag::quality;
+use corpusql::raw::tag::quality;
 use serde::Deserialize;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/");

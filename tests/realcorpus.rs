@@ -124,7 +124,7 @@ fn truth_table(truth: &Value, key: &str) -> BTreeMap<String, (u64, u64)> {
 /// The stats table of the whole corpus by `field`: value -> (docs, bytes),
 /// with `None` for documents lacking the field.
 fn stats_table(corpus: &Corpus, field: &str) -> BTreeMap<Option<String>, (u64, u64)> {
-    let st = corpusql::stats::stats(corpus, &corpus.all(), &[field.to_string()]).unwrap();
+    let st = corpusql::raw::stats::stats(corpus, &corpus.all(), &[field.to_string()]).unwrap();
     assert_eq!(st.by, vec![field.to_string()]);
     let mut t = BTreeMap::new();
     for g in &st.groups {
@@ -169,7 +169,7 @@ fn ingest_report_and_totals_match_the_truth() {
     let all = c.query("*").unwrap();
     assert_eq!(all.count(), TOTAL_DOCS);
     assert_eq!(Some(all.text_bytes().unwrap()), total["bytes"].as_u64());
-    let st = corpusql::stats::stats(&c, &all, &[]).unwrap();
+    let st = corpusql::raw::stats::stats(&c, &all, &[]).unwrap();
     assert_eq!((st.docs, st.corpus_docs), (TOTAL_DOCS, TOTAL_DOCS));
     assert_eq!(Some(st.bytes), total["bytes"].as_u64());
 
@@ -192,12 +192,12 @@ fn the_catalog_and_schema_describe_the_ingest() {
         (schema.key_field.as_str(), schema.text_field.as_str()),
         ("id", "text")
     );
-    let fields: Vec<(&str, corpusql::schema::FieldKind)> = schema
+    let fields: Vec<(&str, corpusql::raw::schema::FieldKind)> = schema
         .fields
         .iter()
         .map(|(k, v)| (k.as_str(), *v))
         .collect();
-    use corpusql::schema::FieldKind::Facet;
+    use corpusql::raw::schema::FieldKind::Facet;
     assert_eq!(
         fields,
         vec![
@@ -224,7 +224,7 @@ fn the_catalog_and_schema_describe_the_ingest() {
         "{}",
         log[0].content_hash
     );
-    let v = corpusql::maintain::verify(&f.dir).unwrap();
+    let v = corpusql::raw::maintain::verify(&f.dir).unwrap();
     assert!(v.ok(), "{v:?}");
     assert_eq!(v.segments.len(), f.report.segments);
 }
@@ -285,7 +285,8 @@ fn by_prog_lang_matches_the_truth() {
 fn two_field_stats_are_the_cross_product() {
     let f = fixture_or_skip!();
     let c = open(f);
-    let st = corpusql::stats::stats(&c, &c.all(), &["source".into(), "license".into()]).unwrap();
+    let st =
+        corpusql::raw::stats::stats(&c, &c.all(), &["source".into(), "license".into()]).unwrap();
     let mut want: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
     for r in f.records.values() {
         let k = (
@@ -538,11 +539,11 @@ fn delete_then_compact_keeps_every_count() {
     let fortune_bytes: u64 = fortunes.iter().map(|r| text_len(r)).sum();
     assert_eq!(fortune_bytes, 3_506_290);
 
-    let (n, g) = corpusql::maintain::delete(dir, "source=fortunes").unwrap();
+    let (n, g) = corpusql::raw::maintain::delete(dir, "source=fortunes").unwrap();
     assert_eq!(n, 55);
     assert_eq!(g, c0.generation() + 1);
     // Deleting again deletes nothing and commits nothing.
-    let (n2, g2) = corpusql::maintain::delete(dir, "source=fortunes").unwrap();
+    let (n2, g2) = corpusql::raw::maintain::delete(dir, "source=fortunes").unwrap();
     assert_eq!((n2, g2), (0, g));
 
     let kept = || f.records.values().filter(|r| r["source"] != "fortunes");
@@ -589,7 +590,7 @@ fn delete_then_compact_keeps_every_count() {
                 "{when}"
             );
         }
-        let v = corpusql::maintain::verify(dir).unwrap();
+        let v = corpusql::raw::maintain::verify(dir).unwrap();
         assert!(v.ok(), "{when}: {v:?}");
     };
     let c1 = Corpus::open(dir).unwrap();
@@ -599,7 +600,7 @@ fn delete_then_compact_keeps_every_count() {
     drop(c1);
 
     let segs_before = common::segment_files(dir);
-    let rep = corpusql::maintain::compact(dir, 64 << 20).unwrap();
+    let rep = corpusql::raw::maintain::compact(dir, 64 << 20).unwrap();
     assert_eq!(rep.docs, TOTAL_DOCS - 55);
     assert_eq!(rep.dropped, 55);
     assert_eq!(rep.segments_before, segs_before.len());

@@ -5,7 +5,7 @@
 //! match exactly once, refusals (stale state, changed mixture, max_epochs,
 //! u16 for big vocabularies), the `.npy` header, and deletion.
 //!
-//! Corpora are the deterministic demo corpus (`corpusql::demo::generate`),
+//! Corpora are the deterministic demo corpus (`corpusql demo`),
 //! ingested with 1 MiB segments so that every stream spans several segments
 //! and many blocks. The byte tokenizer makes the stream checkable by hand:
 //! text bytes are ids 0..255 and 256 ends a document.
@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use corpusql::tokenize::BYTES_EOS;
-use corpusql::train::mixture::{self, Mixture};
-use corpusql::train::{
+use corpusql::raw::tokenize::BYTES_EOS;
+use corpusql::raw::train::mixture::{self, Mixture};
+use corpusql::raw::train::{
     Emitted, Engine, EngineOptions, Scheduler, Stream, StreamOptions, StreamState,
 };
 use corpusql::{Corpus, IngestOptions};
@@ -75,8 +75,7 @@ fn build_corpus(dir: &Path, docs: usize, seed: u64) {
 }
 
 fn build_corpus_with(dir: &Path, docs: usize, seed: u64, segment_bytes: usize) {
-    let mut jsonl = Vec::new();
-    corpusql::demo::generate(docs, seed, &mut jsonl).unwrap();
+    let jsonl = common::demo_bytes(docs as u32, seed as u32);
     let opts = IngestOptions {
         segment_bytes,
         ..Default::default()
@@ -530,7 +529,7 @@ fn resume_at_arbitrary_points_equals_the_uninterrupted_stream_library() {
         let a = run_engine(&f.dir, &m, opts(0, 1, 0, Some(cut)), 64);
         assert_eq!(a.seqs.len() as u64, cut);
         assert_eq!(a.state.next_sequence, cut);
-        assert_eq!(a.state.version, corpusql::train::STATE_VERSION);
+        assert_eq!(a.state.version, corpusql::raw::train::STATE_VERSION);
         let b = run_engine(&f.dir, &m, opts(0, 1, a.state.next_sequence, None), 17);
         assert_eq!(b.ids.first().copied().unwrap_or(n), cut);
         let mut joined = a.seqs.clone();
@@ -1045,7 +1044,7 @@ fn a_state_is_refused_when_the_corpus_or_the_mixture_changed() {
     assert!(g_tag > g0);
     assert_eq!(cli_ok(&dir, &resume), continued, "resumed after tagging");
     // So does deleting documents no component selects (Italian).
-    let (n, g_it) = corpusql::maintain::delete(&dir, "lang=it and year < 1900").unwrap();
+    let (n, g_it) = corpusql::raw::maintain::delete(&dir, "lang=it and year < 1900").unwrap();
     assert!(n > 0 && g_it > g_tag);
     assert_eq!(
         cli_ok(&dir, &resume),
@@ -1053,7 +1052,7 @@ fn a_state_is_refused_when_the_corpus_or_the_mixture_changed() {
         "resumed after an unrelated delete"
     );
     // Deleting documents a component selects changes the stream: refused.
-    let (n, g1) = corpusql::maintain::delete(&dir, "lang=de and year < 1900").unwrap();
+    let (n, g1) = corpusql::raw::maintain::delete(&dir, "lang=de and year < 1900").unwrap();
     assert!(n > 0 && g1 > g_it);
     let e = cli_err(&dir, &["stream", mix_s, "--resume", st_s]);
     assert!(e.contains("generation") && e.contains("changed"), "{e}");
@@ -1063,7 +1062,7 @@ fn a_state_is_refused_when_the_corpus_or_the_mixture_changed() {
     );
     // The library says the same.
     let state = parse_state(&st);
-    assert_eq!(state.version, corpusql::train::STATE_VERSION);
+    assert_eq!(state.version, corpusql::raw::train::STATE_VERSION);
     let f0 = state
         .selection
         .clone()
@@ -1123,7 +1122,7 @@ fn deleting_documents_drops_them_without_reordering_the_rest() {
     );
     let gone = texts_of(&dir, &deleted);
     assert_eq!(gone.values().sum::<u64>(), n_del as u64);
-    let (n, _) = corpusql::maintain::delete(&dir, &deleted).unwrap();
+    let (n, _) = corpusql::raw::maintain::delete(&dir, &deleted).unwrap();
     assert_eq!(n, n_del as u64);
     let blocks_after = Corpus::open(&dir)
         .unwrap()
@@ -1158,7 +1157,7 @@ fn deleting_scattered_documents_keeps_the_order_of_the_rest() {
     let q = "lang=en and year >= 2000 and year <= 2004";
     let gone = texts_of(&dir, q);
     assert!(!gone.is_empty());
-    let (n, _) = corpusql::maintain::delete(&dir, q).unwrap();
+    let (n, _) = corpusql::raw::maintain::delete(&dir, q).unwrap();
     assert!(n > 0);
     let after = split_docs(&run_engine(&dir, &m, EngineOptions::default(), 4096).seqs).0;
     // (A deleted text may also be the text of a kept document: compare
@@ -1345,7 +1344,7 @@ fn u16_is_refused_for_vocabularies_above_65536() {
     std::fs::write(&fits, wordlevel_tokenizer(65_535)).unwrap();
     // 65,536 words: end-of-document 65536 -> 65,537 ids.
     std::fs::write(&big, wordlevel_tokenizer(65_536)).unwrap();
-    let t = corpusql::tokenize::Tokenizer::load(big.to_str().unwrap()).unwrap();
+    let t = corpusql::raw::tokenize::Tokenizer::load(big.to_str().unwrap()).unwrap();
     assert_eq!(t.eos(), 65_536);
     assert_eq!(t.vocab_size(), 65_537);
     let args = |tok: &Path, format: &str| -> Vec<String> {
@@ -1394,7 +1393,7 @@ fn concurrent_first_use_of_a_tokenizer_does_not_fail() {
     build_corpus_with(&dir, 1500, 2, 256 << 10);
     let tok_file = tmp.path().join("words.json");
     std::fs::write(&tok_file, wordlevel_tokenizer(1000)).unwrap();
-    let tok = corpusql::tokenize::Tokenizer::load(tok_file.to_str().unwrap()).unwrap();
+    let tok = corpusql::raw::tokenize::Tokenizer::load(tok_file.to_str().unwrap()).unwrap();
     let corpus = Corpus::open(&dir).unwrap();
     assert!(corpus.segments().len() >= 4);
     for round in 0..20 {
@@ -1410,7 +1409,7 @@ fn concurrent_first_use_of_a_tokenizer_does_not_fail() {
                 .map(|_| {
                     s.spawn(|| {
                         barrier.wait();
-                        corpusql::tokenize::corpus_counts(&corpus, &tok).err()
+                        corpusql::raw::tokenize::corpus_counts(&corpus, &tok).err()
                     })
                 })
                 .collect();

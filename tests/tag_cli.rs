@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-use corpusql::tag::{dedup, language, ocr, pii, quality, toxicity};
+use corpusql::raw::tag::{dedup, language, ocr, pii, quality, toxicity};
 use rayon::prelude::*;
 use serde_json::Value;
 
@@ -1277,7 +1277,7 @@ fn tag_report_quantiles_and_thresholds() {
 
 /// Column `name`'s blob in the sidecar at `path`: (offset, len).
 fn column_span(path: &Path, name: &str) -> (u64, u64) {
-    let sc = corpusql::segment::sidecar::Sidecar::open(path, Vec::new()).unwrap();
+    let sc = corpusql::raw::segment::sidecar::Sidecar::open(path, Vec::new()).unwrap();
     let (meta, _) = sc.meta().unwrap();
     let c = meta
         .columns

@@ -3,10 +3,12 @@
 //! deduplication, which depends on the whole corpus, is recomputed by the
 //! next `tag` run.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use corpusql::tag::{tag, TagOptions, Tagger};
+use corpusql::raw::tag::{tag, TagOptions, Tagger};
 use corpusql::{ingest, Corpus, IngestOptions, Input};
 
 fn keys(dir: &Path, q: &str) -> BTreeSet<String> {
@@ -24,8 +26,7 @@ fn compaction_keeps_signals_and_dedup_is_recomputed() {
     let dir = tmp.path().join("c");
     // Two ingests, so compaction merges segments.
     for (i, seed) in [(0, 3u64), (1, 4)] {
-        let mut buf = Vec::new();
-        corpusql::demo::generate(1500, seed, &mut buf).unwrap();
+        let buf = common::demo_bytes(1500, seed as u32);
         // Distinct keys per file.
         let text = String::from_utf8(buf)
             .unwrap()
@@ -44,7 +45,7 @@ fn compaction_keeps_signals_and_dedup_is_recomputed() {
         ..Default::default()
     };
     tag(&dir, &opts).unwrap();
-    corpusql::maintain::delete(&dir, "lang = de").unwrap();
+    corpusql::raw::maintain::delete(&dir, "lang = de").unwrap();
     // The delete changed the live set: dedup (only) is recomputed.
     let r = tag(&dir, &opts).unwrap();
     for o in &r.outcomes {
@@ -61,7 +62,7 @@ fn compaction_keeps_signals_and_dedup_is_recomputed() {
     let sizes: Vec<usize> = before.iter().map(|s| s.len()).collect();
     assert!(sizes.iter().all(|&n| n > 0), "{sizes:?}");
     let dups_before = keys(&dir, "is_dup = true");
-    corpusql::maintain::compact(&dir, 64 << 20).unwrap();
+    corpusql::raw::maintain::compact(&dir, 64 << 20).unwrap();
     let c = Corpus::open(&dir).unwrap();
     assert_eq!(c.segments().len(), 1, "compaction merged the two segments");
     for (q, b) in queries.iter().zip(&before) {
@@ -76,5 +77,5 @@ fn compaction_keeps_signals_and_dedup_is_recomputed() {
     for o in &r.outcomes {
         assert_eq!(o.docs, 0, "{}", o.tagger);
     }
-    assert!(corpusql::maintain::verify(&dir).unwrap().ok());
+    assert!(corpusql::raw::maintain::verify(&dir).unwrap().ok());
 }

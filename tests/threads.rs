@@ -349,8 +349,8 @@ fn library_stream_on_a_pool_worker() {
     let d = dir.clone();
     let (first, state, all) = on_the_only_worker("stream", move || {
         let corpus = corpusql::Corpus::open(&d).unwrap();
-        let m = corpusql::mixture::Mixture::from_toml(MIX, "mix.toml").unwrap();
-        let mut s = corpusql::stream::Stream::open(&corpus, &m, Default::default()).unwrap();
+        let m = corpusql::raw::train::mixture::Mixture::from_toml(MIX, "mix.toml").unwrap();
+        let mut s = corpusql::raw::train::Stream::open(&corpus, &m, Default::default()).unwrap();
         let mut first = 0u64;
         for _ in 0..5 {
             first += s.next_batch(8).unwrap().unwrap().rows() as u64;
@@ -358,7 +358,7 @@ fn library_stream_on_a_pool_worker() {
         // Stopping early joins the prefetch thread from the worker.
         let state = s.state();
         drop(s);
-        let mut s = corpusql::stream::Stream::open(&corpus, &m, Default::default()).unwrap();
+        let mut s = corpusql::raw::train::Stream::open(&corpus, &m, Default::default()).unwrap();
         let mut all = 0u64;
         while let Some(b) = s.next_batch(8).unwrap() {
             all += b.rows() as u64;

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
-use corpusql::mixture::{self, Mixture};
-use corpusql::stream::{Engine, EngineOptions};
-use corpusql::tokenize::{corpus_counts, Tokenizer};
+use corpusql::raw::tokenize::{corpus_counts, Tokenizer};
+use corpusql::raw::train::mixture::{self, Mixture};
+use corpusql::raw::train::{Engine, EngineOptions};
 use corpusql::{ingest, Corpus, IngestOptions, Input};
 
 const CORPUS: &str = "realcorpus-dev.jsonl.zst";
@@ -96,7 +96,7 @@ fn fixture() -> Option<&'static Fixture> {
         let tokenizer = tmp.path().join("tokenizer.json");
         let sel = corpus.query("lang=fr").unwrap();
         assert!(sel.count() > 500);
-        corpusql::tokenize::train_bpe(&sel, VOCAB, &tokenizer).unwrap();
+        corpusql::raw::tokenize::train_bpe(&sel, VOCAB, &tokenizer).unwrap();
         // No counts before the first use, one sidecar per segment after.
         assert!(sidecars(&dir).is_empty());
         let tok = Tokenizer::load(tokenizer.to_str().unwrap()).unwrap();
@@ -336,7 +336,7 @@ fn a_corrupt_sidecar_is_reported_not_trusted() {
     std::fs::create_dir_all(&dir).unwrap();
     for e in std::fs::read_dir(&f.dir).unwrap() {
         let e = e.unwrap();
-        if e.file_type().unwrap().is_file() && e.file_name() != corpusql::corpus::LOCK_FILE {
+        if e.file_type().unwrap().is_file() && e.file_name() != corpusql::raw::corpus::LOCK_FILE {
             std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
         }
     }

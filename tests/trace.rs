@@ -1,9 +1,11 @@
 //! `train::trace` and `corpusql trace`: the document behind a position of
 //! a stream is the one whose bytes are there.
 
+mod common;
+
 use std::io::Cursor;
 
-use corpusql::train::{trace, Engine, EngineOptions, Mixture};
+use corpusql::raw::train::{trace, Engine, EngineOptions, Mixture};
 use corpusql::{ingest, Corpus, IngestOptions, Input};
 
 const MIX: &str = r#"
@@ -24,8 +26,7 @@ weight = 0.5
 #[test]
 fn traced_documents_hold_the_streamed_bytes() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut jsonl = Vec::new();
-    corpusql::demo::generate(800, 3, &mut jsonl).unwrap();
+    let jsonl = common::demo_bytes(800, 3);
     let opts = IngestOptions {
         segment_bytes: 1 << 20,
         ..Default::default()

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use corpusql::export::{open_output, Projection};
+use corpusql::raw::export::{open_output, Projection};
 use corpusql::{Corpus, ExportOptions};
 
 /// Arguments of `export`.

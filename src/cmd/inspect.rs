@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use corpusql::format::section;
+use corpusql::raw::format::section;
 use corpusql::Corpus;
 
 /// Arguments of `inspect`.

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use corpusql::catalog::Catalog;
+use corpusql::raw::catalog::Catalog;
 
 /// Arguments of `log`.
 #[derive(clap::Args, Debug)]

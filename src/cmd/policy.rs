@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use corpusql::license::LicenseClass;
-use corpusql::policy::Policy;
+use corpusql::raw::license::LicenseClass;
+use corpusql::raw::policy::Policy;
 use corpusql::Corpus;
 
 /// Arguments of `policy`.

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use corpusql::export::{write_jsonl, Projection};
+use corpusql::raw::export::{write_jsonl, Projection};
 use corpusql::Corpus;
 
 /// Arguments of `query`.

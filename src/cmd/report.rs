@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use corpusql::plan::Plan;
+use corpusql::raw::plan::Plan;
 use corpusql::{Corpus, Mixture, ReportOf, ReportOptions};
 
 /// Arguments of `report`.
@@ -42,17 +42,17 @@ fn is_mixture_file(source: &str) -> bool {
 pub fn scope_of(corpus: &Corpus, source: &str) -> anyhow::Result<(Plan, String, String)> {
     if is_mixture_file(source) {
         let text = std::fs::read_to_string(source).with_context(|| format!("reading {source}"))?;
-        let m = corpusql::mixture::Mixture::from_toml(&text, source)?;
+        let m = corpusql::raw::train::mixture::Mixture::from_toml(&text, source)?;
         let plans = m
             .components
             .iter()
-            .map(|c| corpusql::plan::plan(&c.query, corpus.schema()))
+            .map(|c| corpusql::raw::plan::plan(&c.query, corpus.schema()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((Plan::Or(plans), source.to_string(), m.tokenizer))
     } else {
         let q = if source == "*" { "*" } else { source };
         Ok((
-            corpusql::plan::plan(q, corpus.schema())?,
+            corpusql::raw::plan::plan(q, corpus.schema())?,
             q.to_string(),
             "bytes".into(),
         ))

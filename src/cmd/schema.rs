@@ -90,7 +90,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         top.truncate(a.values);
         let facet = matches!(
             kind,
-            corpusql::schema::FieldKind::Facet | corpusql::schema::FieldKind::Bool
+            corpusql::raw::schema::FieldKind::Facet | corpusql::raw::schema::FieldKind::Bool
         );
         rows.push(FieldRow {
             name: name.clone(),
@@ -104,7 +104,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
                 .then(|| corpus.state().license_field().to_string()),
         });
     }
-    let on_ingest = corpusql::tag::TagSettings::load(dir)?;
+    let on_ingest = corpusql::raw::tag::TagSettings::load(dir)?;
     if a.json {
         let taggers = on_ingest.map(|t| t.taggers);
         super::print_json(
@@ -161,7 +161,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     if let Some(t) = on_ingest {
         println!(
             "\ntagging on ingest ({}): {} (languages {})",
-            corpusql::tag::settings::SETTINGS_FILE,
+            corpusql::raw::tag::settings::SETTINGS_FILE,
             t.taggers.join(","),
             t.languages.join(",")
         );

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::bail;
-use corpusql::export::Output;
-use corpusql::train::{npy_header, Encoding, Mixture, StreamOptions, StreamState};
+use corpusql::raw::export::Output;
+use corpusql::raw::train::{npy_header, Encoding, Mixture, StreamOptions, StreamState};
 use corpusql::Corpus;
 
 /// Arguments of `stream`.
@@ -197,7 +197,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             "tokens_by_source": e.by_source,
             "state": state,
         });
-        corpusql::storage::write_file_atomic(p, &serde_json::to_vec_pretty(&rep)?)?;
+        corpusql::raw::storage::write_file_atomic(p, &serde_json::to_vec_pretty(&rep)?)?;
     }
     Ok(ExitCode::SUCCESS)
 }

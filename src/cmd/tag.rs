@@ -6,10 +6,10 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use corpusql::report::datasheet::{signal_datasheet, Scope};
-use corpusql::tag::settings::SETTINGS_FILE;
-use corpusql::tag::{TagOptions, TagSettings, Tagger};
-use corpusql::tokenize::Tokenizer;
+use corpusql::raw::datasheet::{signal_datasheet, Scope};
+use corpusql::raw::tag::settings::SETTINGS_FILE;
+use corpusql::raw::tag::{TagOptions, TagSettings, Tagger};
+use corpusql::raw::tokenize::Tokenizer;
 use corpusql::Corpus;
 
 /// Arguments of `tag`.
@@ -107,7 +107,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let opts = TagOptions {
         taggers: Tagger::parse_list(&a.taggers)?,
         query: a.query.clone(),
-        languages: corpusql::tag::language::LangConfig {
+        languages: corpusql::raw::tag::language::LangConfig {
             allowed: a
                 .languages
                 .split(',')

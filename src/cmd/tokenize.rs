@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
-use corpusql::tokenize::{segment_counts_with, Tokenizer};
+use corpusql::raw::tokenize::{segment_counts_with, Tokenizer};
 use corpusql::Corpus;
 
 /// Arguments of `tokenize`.

@@ -133,7 +133,7 @@ impl fmt::Display for LicenseClass {
 /// unicode-3.0`. `normalize` is idempotent on its own output.
 ///
 /// ```
-/// use corpusql::license::normalize;
+/// use corpusql::raw::license::normalize;
 /// assert_eq!(normalize("MIT/Apache-2.0").as_deref(), Some("apache-2.0 or mit"));
 /// assert_eq!(normalize("Licence Ouverte / Open Licence 2.0").as_deref(), Some("etalab-2.0"));
 /// assert_eq!(normalize("see LICENSE file"), None);

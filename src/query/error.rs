@@ -98,7 +98,7 @@ impl std::error::Error for QueryError {}
 /// nothing qualifies.
 ///
 /// ```
-/// use corpusql::query::suggest;
+/// use corpusql::raw::query::suggest;
 /// assert_eq!(suggest("lnag", ["lang", "license", "source"]), Some("lang"));
 /// assert_eq!(suggest("zzz", ["lang", "license"]), None);
 /// ```

@@ -10,7 +10,7 @@
 //! business, which reports such problems with the same [`QueryError`].
 //!
 //! ```
-//! use corpusql::query::{parse, CmpOp, Expr};
+//! use corpusql::raw::query::{parse, CmpOp, Expr};
 //!
 //! let expr = parse("lang=fr and year >= 1950").unwrap();
 //! let Expr::And { exprs, .. } = &expr else { panic!() };

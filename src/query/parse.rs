@@ -42,7 +42,7 @@ use super::{
 /// recurses deeper than [`MAX_DEPTH`] levels of parentheses and `not`.
 ///
 /// ```
-/// use corpusql::query::parse;
+/// use corpusql::raw::query::parse;
 ///
 /// assert!(parse("lang in (de, es) and not source=debian-manpages").is_ok());
 /// let err = parse("year >= abc").unwrap_err();

@@ -11,7 +11,7 @@
 //! a corpus; [`summarize`] is the one helper that turns raw signal values
 //! into quantiles and a histogram.
 
-pub mod datasheet;
+pub(crate) mod datasheet;
 mod html;
 mod markdown;
 

@@ -1,7 +1,7 @@
 //! Builds a segment file from documents: clusters them by their main facets,
 //! compresses blocks in parallel, builds the key and term `fst`s, postings
 //! and numeric columns, and writes everything with per-section CRC32C inside
-//! the common frame ([`crate::format`]) to a temporary name, fsynced, then
+//! the common frame ([`crate::raw::format`]) to a temporary name, fsynced, then
 //! renamed ([`storage::AtomicFile`]). The footer and the frame trailer are
 //! written last, so an abandoned file is detectably incomplete. Block size
 //! and zstd level come from [`WriterOptions`], never from the environment.

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use corpusql::export::{write_jsonl, Projection};
+use corpusql::raw::export::{write_jsonl, Projection};
 use corpusql::{ingest, Corpus, IngestOptions, IngestReport, Input, Selection};
 
 /// `../shared/data` next to the crate, when present.
@@ -175,7 +175,7 @@ pub fn copy_corpus(from: &Path, to: &Path) {
         let e = e.unwrap();
         let name = e.file_name();
         let name = name.to_str().unwrap();
-        if name == corpusql::corpus::LOCK_FILE || !e.file_type().unwrap().is_file() {
+        if name == corpusql::raw::corpus::LOCK_FILE || !e.file_type().unwrap().is_file() {
             continue;
         }
         std::fs::copy(e.path(), to.join(name)).unwrap();
@@ -244,4 +244,10 @@ pub fn demo_jsonl(path: &Path, docs: u32, seed: u32, key_prefix: &str) -> PathBu
         std::fs::write(path, s).unwrap();
     }
     path.to_path_buf()
+}
+
+/// The bytes `corpusql demo --docs docs --seed seed --jsonl` writes.
+pub fn demo_bytes(docs: u32, seed: u32) -> Vec<u8> {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::read(demo_jsonl(&tmp.path().join("demo.jsonl"), docs, seed, "")).unwrap()
 }

@@ -2,7 +2,7 @@
 //! so no file is read) its hash, shares and a plan against a tiny corpus.
 #![no_main]
 
-use corpusql::mixture::{plan, Mixture};
+use corpusql::raw::train::mixture::{plan, Mixture};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

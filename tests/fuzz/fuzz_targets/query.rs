@@ -8,10 +8,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(q) = std::str::from_utf8(data) else {
         return;
     };
-    match corpusql::query::parse(q) {
+    match corpusql::raw::query::parse(q) {
         Ok(expr) => {
             let canon = expr.to_string();
-            let again = corpusql::query::parse(&canon).unwrap_or_else(|e| {
+            let again = corpusql::raw::query::parse(&canon).unwrap_or_else(|e| {
                 panic!("{q:?} printed as {canon:?}, which does not parse: {e}")
             });
             assert_eq!(
@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
             // Rendering the diagnostic slices the query by the error's span.
             assert!(e.span.start <= e.span.end && e.span.end <= q.len(), "{e:?}");
             let _ = e.to_string();
-            let _ = corpusql::query::suggest(q, ["lang", "license", "source", "year"]);
+            let _ = corpusql::raw::query::suggest(q, ["lang", "license", "source", "year"]);
         }
     }
 });

@@ -3,8 +3,8 @@
 //! record through the block encoder and decoder: key and text come back.
 #![no_main]
 
-use corpusql::ingest::record::{parse_line, Parsed, RecordOptions};
-use corpusql::segment::block::{encode, Block};
+use corpusql::raw::ingest::record::{parse_line, Parsed, RecordOptions};
+use corpusql::raw::segment::block::{encode, Block};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

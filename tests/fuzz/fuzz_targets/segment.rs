@@ -4,7 +4,7 @@
 //! columns, every block and every document, and `verify`.
 #![no_main]
 
-use corpusql::segment::Segment;
+use corpusql::raw::segment::Segment;
 use libfuzzer_sys::fuzz_target;
 
 /// Keep each input's work bounded: a damaged file may claim many terms.

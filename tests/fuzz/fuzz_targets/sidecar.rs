@@ -3,8 +3,8 @@
 //! lacks, and `verify`.
 #![no_main]
 
-use corpusql::schema::FieldKind;
-use corpusql::segment::sidecar::{Column, Sidecar, SidecarMeta};
+use corpusql::raw::schema::FieldKind;
+use corpusql::raw::segment::sidecar::{Column, Sidecar, SidecarMeta};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

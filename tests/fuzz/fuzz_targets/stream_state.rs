@@ -5,8 +5,8 @@
 
 use std::sync::OnceLock;
 
-use corpusql::mixture::Mixture;
-use corpusql::stream::{Engine, EngineOptions, StreamState};
+use corpusql::raw::train::mixture::Mixture;
+use corpusql::raw::train::{Engine, EngineOptions, StreamState};
 use libfuzzer_sys::fuzz_target;
 
 fn mixture() -> &'static Mixture {

@@ -4,7 +4,7 @@
 //! layouts written today (segment and sidecar format 2) and format 1 are
 //! fixed up.
 
-use corpusql::format::{self, section, v1};
+use corpusql::raw::format::{self, section, v1};
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_le_bytes(
@@ -105,7 +105,7 @@ fn fix_sections(b: &mut [u8], f: usize) {
     put_u32(b, f + format::FOOTER_TABLE_CRC, crc);
 }
 
-/// Format-1 sidecar magic (mirrors `corpusql::format::v1`).
+/// Format-1 sidecar magic (mirrors `corpusql::raw::format::v1`).
 pub const SIDECAR_MAGIC: &[u8; 8] = &v1::SIDECAR_MAGIC;
 /// Format-1 sidecar footer magic.
 pub const SIDECAR_FOOTER: &[u8; 4] = &v1::SIDECAR_FOOTER;
@@ -143,7 +143,8 @@ pub fn fix_sidecar_crcs(b: Vec<u8>) -> Vec<u8> {
         return b;
     };
     let mut mb = b[start..end].to_vec();
-    if let Ok(mut meta) = postcard::from_bytes::<corpusql::segment::sidecar::SidecarMeta>(&mb) {
+    if let Ok(mut meta) = postcard::from_bytes::<corpusql::raw::segment::sidecar::SidecarMeta>(&mb)
+    {
         for c in &mut meta.columns {
             let end = c.offset.checked_add(c.len).filter(|&e| e <= n as u64);
             if let Some(end) = end {

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod gen;
+
 use anyhow::bail;
 use corpusql::{ingest, Corpus, IngestOptions, Input};
 
@@ -12,7 +14,7 @@ use corpusql::{ingest, Corpus, IngestOptions, Input};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Documents to generate.
-    #[arg(long, default_value_t = corpusql::demo::DEFAULT_DOCS, value_parser = super::usize_in(1, 1 << 32))]
+    #[arg(long, default_value_t = gen::DEFAULT_DOCS, value_parser = super::usize_in(1, 1 << 32))]
     pub docs: usize,
     /// Generator seed.
     #[arg(long, default_value_t = 42)]
@@ -50,7 +52,7 @@ const SIGNAL_QUERIES: &[&str] = &[
 pub fn run(_corpus_dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let t = Instant::now();
     let mut jsonl = Vec::new();
-    corpusql::demo::generate(a.docs, a.seed, &mut jsonl)?;
+    gen::generate(a.docs, a.seed, &mut jsonl)?;
     if let Some(p) = &a.jsonl {
         std::fs::write(p, &jsonl)?;
         eprintln!("wrote {} documents to {}", a.docs, p.display());
@@ -60,7 +62,7 @@ pub fn run(_corpus_dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         .dir
         .unwrap_or_else(|| std::env::temp_dir().join("corpusql-demo"));
     if dir.exists() {
-        if !dir.join(corpusql::catalog::CATALOG_FILE).exists()
+        if !dir.join(corpusql::raw::catalog::CATALOG_FILE).exists()
             && std::fs::read_dir(&dir)?.next().is_some()
         {
             bail!(
@@ -109,12 +111,12 @@ pub fn run(_corpus_dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     super::print_table(&rows, 1)?;
     // Signals: language, quality, personal data and duplicates as columns.
     let t = Instant::now();
-    let tr = corpusql::Corpus::open(&dir)?.tag(&corpusql::tag::TagOptions {
+    let tr = corpusql::Corpus::open(&dir)?.tag(&corpusql::raw::tag::TagOptions {
         taggers: vec![
-            corpusql::tag::Tagger::Language,
-            corpusql::tag::Tagger::Quality,
-            corpusql::tag::Tagger::Pii,
-            corpusql::tag::Tagger::Dedup,
+            corpusql::raw::tag::Tagger::Language,
+            corpusql::raw::tag::Tagger::Quality,
+            corpusql::raw::tag::Tagger::Pii,
+            corpusql::raw::tag::Tagger::Dedup,
         ],
         ..Default::default()
     })?;
@@ -142,7 +144,7 @@ pub fn run(_corpus_dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     }
     super::print_table(&rows, 1)?;
     let sel = corpus.query("lang=fr and license in (cc-by-4.0, pd)")?;
-    let st = corpusql::stats::stats(
+    let st = corpusql::raw::stats::stats(
         &corpus,
         &sel,
         &["source".to_string(), "license".to_string()],

@@ -79,7 +79,7 @@ impl Rng {
     }
 
     fn next_u64(&mut self) -> u64 {
-        crate::hash::splitmix64(&mut self.0)
+        corpusql::raw::hash::splitmix64(&mut self.0)
     }
 
     /// Uniform in `0..n` (`n` > 0, below 2^32).
