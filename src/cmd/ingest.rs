@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use corpusql::raw::ingest::{IngestOptions, Input, OnDuplicate, RecordOptions, WriterOptions};
+use corpusql::{IngestOptions, Input, OnDuplicate, RecordOptions, WriterOptions};
 
 /// Arguments of `ingest`.
 #[derive(clap::Args, Debug)]
@@ -99,15 +99,15 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let saved = if a.no_tag {
         None
     } else {
-        corpusql::raw::tag::TagSettings::load(dir)?
+        corpusql::TagSettings::load(dir)?
     };
     let run = match (&a.tag, &saved) {
         (Some(t), s) => {
             let mut opts = match s {
                 Some(s) => s.options()?,
-                None => corpusql::raw::tag::TagOptions::default(),
+                None => corpusql::TagOptions::default(),
             };
-            opts.taggers = corpusql::raw::tag::Tagger::parse_list(t)?;
+            opts.taggers = corpusql::Tagger::parse_list(t)?;
             Some(opts)
         }
         (None, Some(s)) => {

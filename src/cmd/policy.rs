@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use corpusql::raw::license::LicenseClass;
-use corpusql::raw::policy::Policy;
 use corpusql::Corpus;
+use corpusql::LicenseClass;
+use corpusql::Policy;
 
 /// Arguments of `policy`.
 #[derive(clap::Args, Debug)]

@@ -88,10 +88,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         let mut top: Vec<(String, u64)> = counts.into_iter().collect();
         top.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
         top.truncate(a.values);
-        let facet = matches!(
-            kind,
-            corpusql::raw::schema::FieldKind::Facet | corpusql::raw::schema::FieldKind::Bool
-        );
+        let facet = matches!(kind, corpusql::FieldKind::Facet | corpusql::FieldKind::Bool);
         rows.push(FieldRow {
             name: name.clone(),
             kind: kind.name().into(),
@@ -104,7 +101,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
                 .then(|| corpus.state().license_field().to_string()),
         });
     }
-    let on_ingest = corpusql::raw::tag::TagSettings::load(dir)?;
+    let on_ingest = corpusql::TagSettings::load(dir)?;
     if a.json {
         let taggers = on_ingest.map(|t| t.taggers);
         super::print_json(

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use corpusql::raw::export::Output;
-use corpusql::raw::train::{npy_header, Encoding, Mixture, StreamOptions, StreamState};
 use corpusql::Corpus;
+use corpusql::{npy_header, Encoding, Mixture, StreamOptions, StreamState};
 
 /// Arguments of `stream`.
 #[derive(clap::Args, Debug)]

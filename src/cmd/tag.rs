@@ -8,9 +8,9 @@ use std::process::ExitCode;
 
 use corpusql::raw::datasheet::{signal_datasheet, Scope};
 use corpusql::raw::tag::settings::SETTINGS_FILE;
-use corpusql::raw::tag::{TagOptions, TagSettings, Tagger};
-use corpusql::raw::tokenize::Tokenizer;
 use corpusql::Corpus;
+use corpusql::Tokenizer;
+use corpusql::{TagOptions, TagSettings, Tagger};
 
 /// Arguments of `tag`.
 #[derive(clap::Args, Debug)]

@@ -111,12 +111,12 @@ pub fn run(_corpus_dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     super::print_table(&rows, 1)?;
     // Signals: language, quality, personal data and duplicates as columns.
     let t = Instant::now();
-    let tr = corpusql::Corpus::open(&dir)?.tag(&corpusql::raw::tag::TagOptions {
+    let tr = corpusql::Corpus::open(&dir)?.tag(&corpusql::TagOptions {
         taggers: vec![
-            corpusql::raw::tag::Tagger::Language,
-            corpusql::raw::tag::Tagger::Quality,
-            corpusql::raw::tag::Tagger::Pii,
-            corpusql::raw::tag::Tagger::Dedup,
+            corpusql::Tagger::Language,
+            corpusql::Tagger::Quality,
+            corpusql::Tagger::Pii,
+            corpusql::Tagger::Dedup,
         ],
         ..Default::default()
     })?;
@@ -144,11 +144,7 @@ pub fn run(_corpus_dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     }
     super::print_table(&rows, 1)?;
     let sel = corpus.query("lang=fr and license in (cc-by-4.0, pd)")?;
-    let st = corpusql::raw::stats::stats(
-        &corpus,
-        &sel,
-        &["source".to_string(), "license".to_string()],
-    )?;
+    let st = corpus.stats(&sel, &["source".to_string(), "license".to_string()])?;
     println!("\nlang=fr and license in (cc-by-4.0, pd), by source and license:");
     for g in st.groups.iter().take(8) {
         let v: Vec<String> = g
