@@ -369,3 +369,28 @@ fn resume_is_refused_naming_what_differs() {
         e => panic!("{e}"),
     }
 }
+
+#[test]
+fn the_facade_types_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Corpus>();
+    send_sync::<corpusql::Selection>();
+    send_sync::<corpusql::Document>();
+    send_sync::<Mixture>();
+    send_sync::<corpusql::StreamState>();
+    send_sync::<corpusql::Error>();
+    send::<corpusql::Stream>();
+    send::<corpusql::Batch>();
+    // One snapshot, queried from several threads at once.
+    let (_tmp, corpus) = corpus_under_policy();
+    let counts: Vec<u64> = std::thread::scope(|s| {
+        let hs: Vec<_> = ["lang=fr", "lang=en", "*"]
+            .map(|q| s.spawn(|| corpus.count(q).unwrap()))
+            .into_iter()
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(counts[2], 600);
+    assert_eq!(counts[0], corpus.count("lang=fr").unwrap());
+}
