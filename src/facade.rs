@@ -293,8 +293,8 @@ impl Corpus {
         let m = mixture
             .clone()
             .under_policy(self.dir(), opts.override_policy)?;
-        let hits = crate::train::trace(self, &m, opts.sequence, opts.offset)?;
-        let policy = crate::policy::mixture_outcome(self, &m)?;
+        let (hits, policy) =
+            crate::train::trace::trace_with_policy(self, &m, opts.sequence, opts.offset)?;
         Ok(Trace { hits, policy })
     }
 

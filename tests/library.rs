@@ -394,3 +394,26 @@ fn the_facade_types_cross_threads() {
     assert_eq!(counts[2], 600);
     assert_eq!(counts[0], corpus.count("lang=fr").unwrap());
 }
+
+#[test]
+fn the_report_command_counts_held_back_documents_only_when_overridden() {
+    let (_tmp, corpus) = corpus_under_policy();
+    let allowed = corpus.count(ALLOWED).unwrap();
+    let totals = |extra: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_corpusql"))
+            .arg("-C")
+            .arg(corpus.dir())
+            .args(["report", "*", "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (
+            v["totals"]["docs"].as_u64().unwrap(),
+            v["policy"]["overridden"].as_bool().unwrap(),
+        )
+    };
+    assert_eq!(totals(&[]), (allowed, false));
+    assert_eq!(totals(&["--override-policy"]), (600, true));
+}

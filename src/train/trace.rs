@@ -41,6 +41,17 @@ pub fn trace(
     sequence: u64,
     offset: Option<u64>,
 ) -> Result<Vec<TraceHit>> {
+    Ok(trace_with_policy(corpus, m, sequence, offset)?.0)
+}
+
+/// [`trace`], with what the corpus policy held back from the stream traced
+/// (from the same plan, so the components are not queried twice).
+pub(crate) fn trace_with_policy(
+    corpus: &Corpus,
+    m: &Mixture,
+    sequence: u64,
+    offset: Option<u64>,
+) -> Result<(Vec<TraceHit>, crate::policy::PolicyOutcome)> {
     let m = &m.bound(corpus)?;
     let (plan, resolved) = mixture::plan(corpus, m)?;
     if sequence >= plan.sequences {
@@ -105,7 +116,7 @@ pub fn trace(
             facets,
         });
     }
-    Ok(hits)
+    Ok((hits, plan.policy))
 }
 
 #[cfg(test)]
