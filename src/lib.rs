@@ -79,6 +79,8 @@ mod maintain;
 mod plan;
 mod policy;
 mod pool;
+#[cfg(feature = "python")]
+mod python;
 pub mod progress;
 mod query;
 pub mod report;
