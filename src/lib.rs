@@ -79,9 +79,9 @@ mod maintain;
 mod plan;
 mod policy;
 mod pool;
+pub mod progress;
 #[cfg(feature = "python")]
 mod python;
-pub mod progress;
 mod query;
 pub mod report;
 mod schema;
@@ -220,4 +220,5 @@ pub use tokenize::Tokenizer;
 pub use train::mixture::{ComponentPlan, Plan as MixturePlan, Slice};
 pub use train::{
     npy_header, Batch, Emitted, Encoding, Mixture, Stream, StreamOptions, StreamState, TraceHit,
+    WorkerSplit,
 };

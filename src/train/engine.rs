@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::mixture::{self, Mixture, Resolved};
-use super::schedule::{Scheduled, Scheduler, Shard};
+use super::schedule::{Scheduled, Scheduler, Shard, WorkerSplit};
 use super::state::{selection_fingerprint, StreamState, STATE_VERSION};
 use super::stream::{Batch, Span};
 use crate::corpus::Corpus;
@@ -37,8 +37,10 @@ pub struct EngineOptions {
     /// 0 otherwise). The engine does not check a state: see
     /// [`Engine::check_resume`].
     pub start: u64,
-    /// Emit at most this many sequences (this rank's).
+    /// Emit at most this many sequences (this rank's, or this worker's).
     pub stop_after: Option<u64>,
+    /// This worker's part of the rank's sequences (the whole rank by default).
+    pub split: WorkerSplit,
 }
 
 impl Default for EngineOptions {
@@ -48,6 +50,7 @@ impl Default for EngineOptions {
             world: 1,
             start: 0,
             stop_after: None,
+            split: WorkerSplit::default(),
         }
     }
 }
@@ -260,10 +263,12 @@ impl Engine {
         let (plan, resolved) = mixture::plan(corpus, m)?;
         let end = plan.sequences;
         let policy = plan.policy;
+        opts.split.check()?;
         let shard = Shard {
             start: opts.start,
             rank: opts.rank,
             world: opts.world,
+            split: opts.split,
         };
         // A resume state may name any `next_sequence`; past the end is done.
         let total = shard.total(end, opts.stop_after);
@@ -690,6 +695,39 @@ mod tests {
             ..EngineOptions::default()
         };
         assert_eq!(run(&corpus, o, 2), one[100..105].to_vec());
+        // Three workers of rank 1 of 2, in blocks of 4: taking one block
+        // from each worker in turn gives the rank's own order.
+        let rank = |split| {
+            let o = EngineOptions {
+                rank: 1,
+                world: 2,
+                split,
+                ..EngineOptions::default()
+            };
+            run(&corpus, o, 3)
+        };
+        let whole = rank(WorkerSplit::default());
+        let parts: Vec<Vec<Vec<u32>>> = (0..3)
+            .map(|worker| {
+                rank(WorkerSplit {
+                    worker,
+                    workers: 3,
+                    block: 4,
+                    skip: 0,
+                })
+            })
+            .collect();
+        let mut merged = Vec::new();
+        for b in 0.. {
+            let Some(part) = parts[b % 3].get(b / 3 * 4..) else {
+                break;
+            };
+            if part.is_empty() {
+                break;
+            }
+            merged.extend(part.iter().take(4).cloned());
+        }
+        assert_eq!(merged, whole);
     }
 
     #[test]
@@ -750,6 +788,7 @@ mod tests {
             rank: 3,
             world: 4,
             stop_after: Some(4),
+            split: WorkerSplit::default(),
         };
         let mut e = Engine::new(&corpus, &mix(), o).unwrap();
         assert_eq!(e.total(), 0);

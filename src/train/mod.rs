@@ -26,7 +26,7 @@ pub mod trace;
 pub use encode::{npy_header, Encoding};
 pub use engine::{Emitted, Engine, EngineOptions};
 pub use mixture::{Mixture, Plan};
-pub use schedule::{Scheduled, Scheduler};
+pub use schedule::{Scheduled, Scheduler, WorkerSplit};
 pub use state::{StreamState, STATE_VERSION};
 pub use stream::{Batch, Stream, StreamOptions};
 pub use trace::{trace, TraceHit};

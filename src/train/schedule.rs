@@ -248,9 +248,92 @@ impl Iterator for Scheduler {
     }
 }
 
-/// One rank's share of a stream's global sequences: from global sequence
-/// `start` (the resume point) on, sequence `start + rank + k * world` is the
-/// rank's `k`-th. Every piece of rank and resume arithmetic goes through it.
+/// How a rank's sequences are split among the workers that read them (the
+/// processes of a PyTorch `DataLoader`, say): the rank's sequences are cut
+/// into blocks of `block` consecutive sequences, and block `b` goes to worker
+/// `b mod workers`. With `block` equal to the loader's batch size, the
+/// loader (which takes one batch from each worker in turn) hands out the
+/// rank's sequences in the rank's own order. `skip` is how many of this
+/// worker's sequences were delivered before (its resume point).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerSplit {
+    /// This worker, below `workers`.
+    pub worker: u64,
+    /// Number of workers of the rank (at least 1).
+    pub workers: u64,
+    /// Consecutive sequences of the rank per block (at least 1).
+    pub block: u64,
+    /// This worker's sequences delivered before: the stream starts after them.
+    pub skip: u64,
+}
+
+impl Default for WorkerSplit {
+    fn default() -> Self {
+        WorkerSplit {
+            worker: 0,
+            workers: 1,
+            block: 1,
+            skip: 0,
+        }
+    }
+}
+
+impl WorkerSplit {
+    /// Refuses a split that is not one.
+    pub fn check(&self) -> crate::error::Result<()> {
+        if self.workers == 0 || self.worker >= self.workers || self.block == 0 {
+            return Err(crate::error::Error::Invalid(format!(
+                "worker {} of {} with blocks of {} sequences is not a valid split",
+                self.worker, self.workers, self.block
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether the split is the whole rank from its start.
+    pub fn is_whole(&self) -> bool {
+        self.workers == 1 && self.skip == 0
+    }
+
+    /// The rank's index of this worker's `k`-th sequence (after `skip`).
+    fn rank_index(&self, k: u64) -> u64 {
+        let kk = k + self.skip;
+        let (j, o) = (kk / self.block, kk % self.block);
+        (self.worker + j * self.workers) * self.block + o
+    }
+
+    /// This worker's `k` (after `skip`) of the rank's sequence `r`, if its.
+    fn own_index(&self, r: u64) -> Option<u64> {
+        let (b, o) = (r / self.block, r % self.block);
+        if b % self.workers != self.worker {
+            return None;
+        }
+        (b / self.workers * self.block + o).checked_sub(self.skip)
+    }
+
+    /// How many of the rank's first `n` sequences are this worker's (before
+    /// `skip` is taken off).
+    pub fn count_of(&self, n: u64) -> u64 {
+        let (full, rest) = (n / self.block, n % self.block);
+        let blocks = if full > self.worker {
+            (full - self.worker - 1) / self.workers + 1
+        } else {
+            0
+        };
+        blocks * self.block
+            + if full % self.workers == self.worker {
+                rest
+            } else {
+                0
+            }
+    }
+}
+
+/// One rank's (or one worker's) share of a stream's global sequences: from
+/// global sequence `start` (the resume point) on, sequence
+/// `start + rank + r * world` is the rank's `r`-th, and the worker takes the
+/// rank's sequences its [`WorkerSplit`] gives it. Every piece of rank,
+/// worker and resume arithmetic goes through it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
     /// First global sequence of the run, for every rank.
@@ -259,39 +342,51 @@ pub struct Shard {
     pub rank: u64,
     /// Number of ranks (at least 1).
     pub world: u64,
+    /// This worker's part of the rank's sequences.
+    pub split: WorkerSplit,
 }
 
 impl Shard {
-    /// Global index of this rank's `k`-th sequence.
+    /// Global index of this worker's `k`-th sequence.
     pub fn global(&self, k: u64) -> u64 {
-        self.start + self.rank + k * self.world
+        self.start + self.rank + self.split.rank_index(k) * self.world
     }
 
-    /// The `k` of global sequence `s` if it is this rank's.
+    /// The `k` of global sequence `s` if it is this worker's.
     pub fn local(&self, s: u64) -> Option<u64> {
         let first = self.start.checked_add(self.rank)?;
         if s < first || !(s - first).is_multiple_of(self.world) {
             return None;
         }
-        Some((s - first) / self.world)
+        self.split.own_index((s - first) / self.world)
     }
 
-    /// How many of the global sequences below `end` this rank emits, at
+    /// How many of the global sequences below `end` this worker emits, at
     /// most `stop_after` (a start past the end leaves none).
     pub fn total(&self, end: u64, stop_after: Option<u64>) -> u64 {
         let first = self.start.saturating_add(self.rank);
-        let total = if first < end {
+        let rank_total = if first < end {
             (end - first).div_ceil(self.world)
         } else {
             0
         };
+        let total = self
+            .split
+            .count_of(rank_total)
+            .saturating_sub(self.split.skip);
         stop_after.map_or(total, |n| total.min(n))
     }
 
     /// The `next_sequence` of the resume state after this rank emitted
-    /// `done` sequences: each rank has then emitted all before it.
+    /// `done` sequences: each rank has then emitted all before it. Only
+    /// meaningful for a whole rank (one worker; a worker's position is its
+    /// [`WorkerSplit::skip`] and is merged by the caller).
     pub fn next_sequence(&self, done: u64) -> u64 {
-        self.start + done * self.world
+        if self.split.workers == 1 {
+            self.start + (self.split.skip + done) * self.world
+        } else {
+            self.start
+        }
     }
 }
 
@@ -411,7 +506,12 @@ mod tests {
                     let mut seen = vec![0u32; end as usize];
                     let mut totals = 0;
                     for rank in 0..world {
-                        let sh = Shard { start, rank, world };
+                        let sh = Shard {
+                            start,
+                            rank,
+                            world,
+                            split: WorkerSplit::default(),
+                        };
                         let total = sh.total(end, None);
                         totals += total;
                         for k in 0..total {
@@ -440,8 +540,72 @@ mod tests {
             start: u64::MAX,
             rank: 3,
             world: 4,
+            split: WorkerSplit::default(),
         };
         assert_eq!(sh.total(1000, Some(4)), 0);
         assert_eq!(sh.local(5), None);
+    }
+
+    #[test]
+    fn workers_partition_a_rank_in_blocks_and_resume_from_their_counts() {
+        for end in [0u64, 1, 7, 40, 97] {
+            for world in [1u64, 2, 3] {
+                for workers in 1..=4u64 {
+                    for block in [1u64, 2, 5] {
+                        for rank in 0..world {
+                            let whole = Shard {
+                                start: 3,
+                                rank,
+                                world,
+                                split: WorkerSplit::default(),
+                            };
+                            let n = whole.total(end, None);
+                            let mut seen = vec![0u32; n as usize];
+                            let mut sum = 0;
+                            for worker in 0..workers {
+                                let split = WorkerSplit {
+                                    worker,
+                                    workers,
+                                    block,
+                                    skip: 0,
+                                };
+                                let sh = Shard { split, ..whole };
+                                let total = sh.total(end, None);
+                                assert_eq!(total, split.count_of(n));
+                                sum += total;
+                                let mut last = None;
+                                for k in 0..total {
+                                    let s = sh.global(k);
+                                    assert!(last < Some(s), "increasing");
+                                    last = Some(s);
+                                    assert_eq!(sh.local(s), Some(k));
+                                    let r = whole.local(s).unwrap();
+                                    assert_eq!((r / block) % workers, worker);
+                                    seen[r as usize] += 1;
+                                }
+                                // Resuming after `skip` of its sequences
+                                // continues with the next of them.
+                                for skip in [0, 1.min(total), total / 2, total] {
+                                    let resumed = Shard {
+                                        split: WorkerSplit { skip, ..split },
+                                        ..whole
+                                    };
+                                    assert_eq!(resumed.total(end, None), total - skip);
+                                    for k in 0..total - skip {
+                                        assert_eq!(resumed.global(k), sh.global(k + skip));
+                                        assert_eq!(resumed.local(sh.global(k + skip)), Some(k));
+                                    }
+                                    if skip > 0 {
+                                        assert_eq!(resumed.local(sh.global(skip - 1)), None);
+                                    }
+                                }
+                            }
+                            assert_eq!(sum, n);
+                            assert!(seen.iter().all(|&c| c == 1));
+                        }
+                    }
+                }
+            }
+        }
     }
 }

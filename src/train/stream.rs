@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 
 use super::engine::{Emitted, Engine, EngineOptions, Facets, Tally};
 use super::mixture::Mixture;
-use super::schedule::Shard;
+use super::schedule::{Shard, WorkerSplit};
 use super::state::StreamState;
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
@@ -47,6 +47,10 @@ pub struct StreamOptions {
     /// Attribute the emitted tokens to licenses and sources too
     /// ([`Stream::emitted`]); costs one pass over the facet columns.
     pub track_facets: bool,
+    /// This worker's part of the rank's sequences, for a rank read by
+    /// several processes (DataLoader workers); the whole rank by default.
+    /// [`Stream::state`] is the rank's position only for a whole rank.
+    pub split: WorkerSplit,
 }
 
 impl Default for StreamOptions {
@@ -59,6 +63,7 @@ impl Default for StreamOptions {
             prefetch: 2,
             override_policy: false,
             track_facets: false,
+            split: WorkerSplit::default(),
         }
     }
 }
@@ -221,6 +226,7 @@ impl Stream {
                 world: opts.world,
                 start,
                 stop_after: opts.stop_after,
+                split: opts.split,
             },
         )?;
         if let Some(st) = &opts.resume {
