@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, IoContext, Result};
@@ -331,6 +332,112 @@ pub fn write_jsonl_with(
         },
     )?;
     Ok(n)
+}
+
+/// Pulls a selection's records as JSONL, a few blocks at a time (decoded in
+/// parallel), for callers that consume records lazily (the Python
+/// binding's iterators). `keep` filters by the record's index in the
+/// selection (storage order), before any record is formatted.
+pub struct JsonlReader {
+    sel: Selection,
+    proj: Projection,
+    extras: Vec<Extras>,
+    jobs: Vec<crate::select::BlockJob>,
+    /// Next job to read.
+    next: usize,
+    /// Index in the selection of the first document of job `next`.
+    first: u64,
+    keep: Option<Box<dyn Fn(u64) -> bool + Send + Sync>>,
+}
+
+impl JsonlReader {
+    /// A reader of `sel`'s records, projected (fields checked by the caller).
+    pub fn new(sel: Selection, proj: Projection) -> Result<JsonlReader> {
+        let extras = sel
+            .parts()
+            .iter()
+            .map(|(seg, bm)| {
+                if bm.is_empty() {
+                    Ok(Extras::default())
+                } else {
+                    Extras::load(seg, &proj)
+                }
+            })
+            .collect::<Result<_>>()?;
+        let jobs = sel.jobs();
+        Ok(JsonlReader {
+            sel,
+            proj,
+            extras,
+            jobs,
+            next: 0,
+            first: 0,
+            keep: None,
+        })
+    }
+
+    /// Keeps only the records whose index `keep` accepts.
+    pub fn keep(mut self, keep: impl Fn(u64) -> bool + Send + Sync + 'static) -> JsonlReader {
+        self.keep = Some(Box::new(keep));
+        self
+    }
+
+    /// The next records (one JSON object per line, each line ending in a
+    /// newline) from up to `blocks` blocks, or `None` at the end.
+    pub fn next_chunk(&mut self, blocks: usize) -> Result<Option<Vec<u8>>> {
+        loop {
+            if self.next >= self.jobs.len() {
+                return Ok(None);
+            }
+            let end = (self.next + blocks.max(1)).min(self.jobs.len());
+            let mut firsts = Vec::with_capacity(end - self.next);
+            for j in &self.jobs[self.next..end] {
+                firsts.push(self.first);
+                self.first += j.docs.len() as u64;
+            }
+            let (sel, proj, extras, keep) = (&self.sel, &self.proj, &self.extras, &self.keep);
+            let outs: Vec<Result<Vec<u8>>> = self.jobs[self.next..end]
+                .par_iter()
+                .zip(firsts.par_iter())
+                .map(|(job, &base)| {
+                    let wanted: Vec<(usize, u32)> = job
+                        .docs
+                        .iter()
+                        .enumerate()
+                        .filter(|(k, _)| keep.as_ref().is_none_or(|f| f(base + *k as u64)))
+                        .map(|(k, &i)| (k, i))
+                        .collect();
+                    let mut out = Vec::new();
+                    if wanted.is_empty() {
+                        return Ok(out);
+                    }
+                    let block = sel.read(job)?;
+                    let seg = &sel.parts()[job.part].0;
+                    let first_doc = seg.blocks()[job.block].first_doc;
+                    let ex = &extras[job.part];
+                    for (_, i) in wanted {
+                        format_doc_extra(
+                            &block,
+                            i as usize,
+                            proj,
+                            false,
+                            Some((ex, first_doc + i)),
+                            &mut out,
+                        );
+                    }
+                    Ok(out)
+                })
+                .collect();
+            self.next = end;
+            let mut all = Vec::new();
+            for o in outs {
+                all.extend(o?);
+            }
+            if !all.is_empty() {
+                return Ok(Some(all));
+            }
+        }
+    }
 }
 
 /// An output sink: stdout (`-` or none) or a file, compressed by extension

@@ -335,3 +335,101 @@ impl Corpus {
         license_datasheet(&scope, opts.since_generation)
     }
 }
+
+/// One field of [`Corpus::describe_schema`] (a row of `corpusql schema`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldSummary {
+    /// The field name.
+    pub name: String,
+    /// `key`, `text`, `number (built-in)`, or the field kind's name.
+    pub kind: String,
+    /// Live documents holding the field.
+    pub docs: u64,
+    /// Distinct values (facets and booleans).
+    pub distinct: Option<u64>,
+    /// The most frequent values with their document counts.
+    pub top_values: Vec<(String, u64)>,
+    /// For signal columns: the tagger that wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tagger: Option<String>,
+    /// For signal columns: the tagger's version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal_version: Option<String>,
+    /// For derived facets: the field they derive from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub derived_from: Option<String>,
+}
+
+/// What [`Corpus::describe_schema`] returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SchemaSummary {
+    /// The generation described.
+    pub generation: u64,
+    /// Live documents.
+    pub documents: u64,
+    /// The key, the text, `bytes`, then every field in schema order.
+    pub fields: Vec<FieldSummary>,
+}
+
+impl Corpus {
+    /// Every field with its kind, the live documents holding it, its
+    /// distinct values and up to `values` most frequent ones (what
+    /// `corpusql schema` shows).
+    pub fn describe_schema(&self, values: usize) -> Result<SchemaSummary> {
+        let schema = self.schema().clone();
+        let n = self.len();
+        let row = |name: &str, kind: &str, distinct: Option<u64>| FieldSummary {
+            name: name.into(),
+            kind: kind.into(),
+            docs: n,
+            distinct,
+            top_values: vec![],
+            tagger: None,
+            signal_version: None,
+            derived_from: None,
+        };
+        let mut fields = vec![
+            row(&schema.key_field, "key", Some(n)),
+            row(&schema.text_field, "text", None),
+            row("bytes", "number (built-in)", None),
+        ];
+        for (name, kind) in &schema.fields {
+            let mut docs = 0u64;
+            let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+            for s in self.segments() {
+                docs += (s.segment.presence(name)? & &s.live).len();
+                for (v, id) in s.segment.terms_with_prefix(name, "") {
+                    let k = (s.segment.postings_of(id)? & &s.live).len();
+                    if k > 0 {
+                        *counts.entry(v).or_default() += k;
+                    }
+                }
+            }
+            let distinct = counts.len() as u64;
+            let mut top: Vec<(String, u64)> = counts.into_iter().collect();
+            top.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
+            top.truncate(values);
+            let facet = matches!(
+                kind,
+                crate::schema::FieldKind::Facet | crate::schema::FieldKind::Bool
+            );
+            let signal = self.state().signals.get(name);
+            fields.push(FieldSummary {
+                name: name.clone(),
+                kind: kind.name().into(),
+                docs,
+                distinct: facet.then_some(distinct),
+                top_values: top,
+                tagger: signal.map(|i| i.tagger.clone()),
+                signal_version: signal.map(|i| i.version.clone()),
+                derived_from: (name == "license_id" || name == "license_class")
+                    .then(|| self.state().license_field().to_string()),
+            });
+        }
+        Ok(SchemaSummary {
+            generation: self.generation(),
+            documents: n,
+            fields,
+        })
+    }
+}

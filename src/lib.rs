@@ -204,7 +204,8 @@ pub use corpus::Corpus;
 pub use error::{Error, Result, ResumeField};
 pub use export::Projection;
 pub use facade::{
-    ExportOptions, ExportReport, ReportOf, ReportOptions, TokenizerReport, Trace, TraceOptions,
+    ExportOptions, ExportReport, FieldSummary, ReportOf, ReportOptions, SchemaSummary,
+    TokenizerReport, Trace, TraceOptions,
 };
 pub use ingest::{
     ingest, IngestOptions, IngestReport, Input, OnDuplicate, RecordOptions, Reject, WriterOptions,

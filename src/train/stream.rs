@@ -209,9 +209,21 @@ pub struct Stream {
     policy: PolicyOutcome,
     facets: Option<Arc<Facets>>,
     tally: Tally,
+    /// The pool the prefetch thread's work runs in (rayon's global pool
+    /// when `None`).
+    pool: Option<Arc<rayon::ThreadPool>>,
 }
 
 impl Stream {
+    /// Runs the prefetch thread's parallel work in `pool` instead of
+    /// rayon's global pool. A process that forks (DataLoader workers) gives
+    /// each process its own pool, since a pool's threads do not cross a
+    /// fork. Call before the first batch.
+    pub fn in_pool(mut self, pool: Arc<rayon::ThreadPool>) -> Stream {
+        self.pool = Some(pool);
+        self
+    }
+
     /// Opens the stream of mixture `m` on `corpus`: plans it (refusing bad
     /// plans), checks `opts.resume` against it and prepares the engine. No
     /// batch is computed before the first [`Stream::next_batch`].
@@ -249,6 +261,7 @@ impl Stream {
             policy: engine.policy().clone(),
             facets: engine.facets(),
             tally: Tally::default(),
+            pool: None,
             source: Source::Here(Box::new(engine)),
         })
     }
@@ -355,10 +368,16 @@ impl Stream {
         };
         let (tx, rx) = std::sync::mpsc::sync_channel(self.prefetch.max(1));
         let want = self.want.clone();
+        let pool = self.pool.clone();
         let handle = std::thread::Builder::new()
             .name("corpusql-stream".into())
             .spawn(move || loop {
-                let msg = match engine.next_batch(want.load(Ordering::Relaxed).max(1)) {
+                let rows = want.load(Ordering::Relaxed).max(1);
+                let got = match &pool {
+                    Some(p) => p.install(|| engine.next_batch(rows)),
+                    None => engine.next_batch(rows),
+                };
+                let msg = match got {
                     Ok(Some(b)) => Ok(b),
                     Ok(None) => break,
                     Err(e) => Err(e),
