@@ -1,2 +1,414 @@
-"""corpusql: an embedded corpus store for language-model training data."""
-from ._corpusql import __version__
+"""corpusql: an embedded corpus store for language-model training data.
+
+    import corpusql
+    c = corpusql.open("./fr")
+    c.count("lang=fr and license_class in (public-domain, permissive)")
+    for rec in c.query("lang=fr", fields=["id", "license"], limit=10): ...
+    mix = corpusql.Mixture.from_file("mix.toml")
+    for batch in c.stream(mix, rank=0, world=8, batch_size=16): ...  # numpy [16, seq_len]
+
+The PyTorch datasets are in :mod:`corpusql.torch`. Every call applies the
+corpus license policy (``policy.toml``) as the CLI does; ``override_policy=True``
+includes the classes it holds back, and the result says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _corpusql
+from ._corpusql import (
+    CorpusError,
+    CorpusqlError,
+    IngestError,
+    QueryError,
+    ResumeError,
+    __version__,
+    set_threads,
+)
+
+__all__ = [
+    "Corpus",
+    "CorpusError",
+    "CorpusqlError",
+    "IngestError",
+    "Mixture",
+    "QueryError",
+    "ResumeError",
+    "Stream",
+    "__version__",
+    "ingest",
+    "open",
+    "set_threads",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class Mixture:
+    """A training mixture: components (queries with weights), a token budget,
+    a tokenizer and a sequence length, as in a mixture file
+    (``docs/mixtures.md``)."""
+
+    __slots__ = ("_m",)
+
+    def __init__(self, native: "_corpusql.Mixture") -> None:
+        self._m = native
+
+    @staticmethod
+    def from_file(path: PathLike) -> "Mixture":
+        """Reads and checks a mixture file (TOML)."""
+        return Mixture(_corpusql.Mixture.from_file(os.fspath(path)))
+
+    @staticmethod
+    def parse(text: str) -> "Mixture":
+        """Parses and checks a mixture file's TOML text."""
+        return Mixture(_corpusql.Mixture.parse(text))
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> "Mixture":
+        """A mixture from a dict shaped like the TOML file; the components
+        may be given as ``component`` or ``components``."""
+        d = dict(d)
+        if "components" in d and "component" not in d:
+            d["component"] = d.pop("components")
+        return Mixture(_corpusql.Mixture.from_json(json.dumps(d)))
+
+    @staticmethod
+    def query(query: str, tokenizer: str = "bytes", seq_len: int = 2048, seed: int = 0) -> "Mixture":
+        """A one-component mixture that streams every match of ``query`` once
+        (what ``corpusql stream QUERY --tokenizer T --seq-len L`` streams)."""
+        return Mixture(_corpusql.Mixture.inline(query, tokenizer, seq_len, seed))
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The mixture as a dict shaped like the TOML file."""
+        return json.loads(self._m.to_json())
+
+    @property
+    def hash(self) -> str:
+        """The hash a stream state records."""
+        return self._m.hash
+
+    @property
+    def seq_len(self) -> int:
+        return self._m.seq_len
+
+    @property
+    def tokenizer(self) -> str:
+        return self._m.tokenizer
+
+    @property
+    def components(self) -> List[str]:
+        return self._m.components
+
+    def __repr__(self) -> str:
+        return repr(self._m)
+
+    def __reduce__(self):  # pickled as its dict (for DataLoader workers)
+        return (Mixture.from_dict, (self.to_dict(),))
+
+
+MixtureLike = Union[Mixture, PathLike, Mapping[str, Any]]
+
+
+def as_mixture(m: MixtureLike) -> Mixture:
+    """A :class:`Mixture` from a Mixture, a mixture file path or a dict."""
+    if isinstance(m, Mixture):
+        return m
+    if isinstance(m, Mapping):
+        return Mixture.from_dict(m)
+    return Mixture.from_file(m)
+
+
+def _dtype(width: int) -> "np.dtype":
+    return np.dtype("<u2") if width == 2 else np.dtype("<u4")
+
+
+class Stream:
+    """This rank's packed token sequences of a mixture, in batches: numpy
+    arrays ``[batch_size, seq_len]`` of ``uint16`` (vocabularies up to 65,536
+    ids) or ``uint32``. :meth:`state` is a resume point (a dict, JSON-safe)."""
+
+    def __init__(self, native: "_corpusql.Stream", batch_size: int) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self._s = native
+        self.batch_size = batch_size
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        got = self._s.next_batch(self.batch_size, False)
+        if got is None:
+            raise StopIteration
+        tok, _, rows, seq_len, _ = got
+        return np.frombuffer(tok, dtype=_dtype(self._s.width)).reshape(rows, seq_len)
+
+    def next_batch(self, rows: Optional[int] = None, positions: bool = False) -> Optional[Dict[str, Any]]:
+        """The next batch with what it holds, or None at the end:
+        ``tokens`` (numpy [rows, seq_len]), ``sequences`` (global indices)
+        and, when asked, ``positions`` (uint32, restarting at 0 at each
+        document start)."""
+        got = self._s.next_batch(rows or self.batch_size, positions)
+        if got is None:
+            return None
+        tok, pos, rows_, seq_len, seqs = got
+        out: Dict[str, Any] = {
+            "tokens": np.frombuffer(tok, dtype=_dtype(self._s.width)).reshape(rows_, seq_len),
+            "sequences": seqs,
+        }
+        if pos is not None:
+            out["positions"] = np.frombuffer(pos, dtype="<u4").reshape(rows_, seq_len)
+        return out
+
+    def state(self) -> Dict[str, Any]:
+        """The resume state after the batches handed out (pass it as
+        ``resume=`` to continue after them)."""
+        return json.loads(self._s.state_json())
+
+    def emitted(self) -> Dict[str, Any]:
+        """Sequences, tokens and their checksum, tokens per component."""
+        return json.loads(self._s.emitted_json())
+
+    @property
+    def policy(self) -> Dict[str, Any]:
+        """What the corpus policy held back from this stream (or let through)."""
+        return json.loads(self._s.policy_json())
+
+    @property
+    def seq_len(self) -> int:
+        return self._s.seq_len
+
+    @property
+    def vocab_size(self) -> int:
+        return self._s.vocab_size
+
+    @property
+    def eos(self) -> int:
+        return self._s.eos
+
+    @property
+    def total_sequences(self) -> int:
+        """Sequences this rank emits in all (after the resume point)."""
+        return self._s.total_sequences
+
+    @property
+    def global_sequences(self) -> int:
+        """Sequences of the whole stream, all ranks."""
+        return self._s.global_sequences
+
+    def close(self) -> None:
+        """Stops the prefetch thread."""
+        self._s.close()
+
+    def __enter__(self) -> "Stream":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _state_text(resume: Union[None, str, Mapping[str, Any]]) -> Optional[str]:
+    if resume is None:
+        return None
+    if isinstance(resume, str):
+        return resume
+    return json.dumps(dict(resume))
+
+
+def _records(chunks: Iterable[str]) -> Iterator[Dict[str, Any]]:
+    loads = json.loads
+    for chunk in chunks:
+        for line in chunk.splitlines():
+            if line:
+                yield loads(line)
+
+
+class Corpus:
+    """A corpus snapshot: the generation current when it was opened
+    (:meth:`reload` moves to the newest). Safe to share between threads."""
+
+    def __init__(self, path: PathLike) -> None:
+        self._c = _corpusql.Corpus(os.fspath(path))
+
+    @property
+    def path(self) -> str:
+        return self._c.path
+
+    @property
+    def generation(self) -> int:
+        return self._c.generation
+
+    def __len__(self) -> int:
+        return len(self._c)
+
+    def __repr__(self) -> str:
+        return f"corpusql.Corpus({self.path!r}, generation={self.generation}, documents={len(self)})"
+
+    def reload(self) -> None:
+        """Moves to the corpus's current generation."""
+        self._c.reload()
+
+    def count(self, query: str = "*") -> int:
+        """Documents matching ``query`` (no text is read)."""
+        return self._c.count(query)
+
+    def query(
+        self,
+        query: str = "*",
+        fields: Optional[Sequence[str]] = None,
+        limit: Optional[int] = None,
+        signals: bool = False,
+    ) -> Iterator[Dict[str, Any]]:
+        """The matching records as dicts, as ingested (or only ``fields``;
+        ``signals=True`` adds derived facets and tag signals), lazily, in
+        storage order. A query is a read: the policy does not apply
+        (export and stream apply it)."""
+        return _records(self._c.records(query, list(fields) if fields is not None else None, limit, signals))
+
+    def get(self, key: str, signals: bool = False) -> Optional[Dict[str, Any]]:
+        """The record with this key, or None."""
+        s = self._c.get_json(key, signals)
+        return None if s is None else json.loads(s)
+
+    def stats(self, query: str = "*", by: Sequence[str] = ()) -> List[Dict[str, Any]]:
+        """Documents and bytes per group of the ``by`` fields' values: one dict
+        per group with the fields' values, ``docs``, ``bytes`` and their
+        shares (``stats_summary`` gives the totals too)."""
+        st = self.stats_summary(query, by)
+        out = []
+        for g in st["groups"]:
+            row = dict(zip(st.get("by", list(by)), g["values"]))
+            row.update({k: v for k, v in g.items() if k != "values"})
+            out.append(row)
+        return out
+
+    def stats_summary(self, query: str = "*", by: Sequence[str] = ()) -> Dict[str, Any]:
+        """As ``corpusql stats --json``."""
+        return json.loads(self._c.stats_json(query, list(by)))
+
+    def schema(self, values: int = 5) -> Dict[str, Any]:
+        """Fields, kinds, document counts and frequent values, as
+        ``corpusql schema --json``."""
+        return json.loads(self._c.schema_json(values))
+
+    def plan(self, mixture: MixtureLike, override_policy: bool = False) -> Dict[str, Any]:
+        """Documents, tokens and epochs per component, as ``mix plan --json``."""
+        return json.loads(self._c.plan_json(as_mixture(mixture)._m, override_policy))
+
+    def stream(
+        self,
+        mixture: MixtureLike,
+        rank: int = 0,
+        world: int = 1,
+        batch_size: int = 8,
+        resume: Union[None, str, Mapping[str, Any]] = None,
+        override_policy: bool = False,
+        prefetch: int = 2,
+    ) -> Stream:
+        """This rank's batches of the mixture's stream (the sequences
+        ``corpusql stream --rank R --world W`` writes, in the same order)."""
+        m = as_mixture(mixture)
+        s = self._c.stream(m._m, rank, world, _state_text(resume), override_policy, prefetch=prefetch)
+        return Stream(s, batch_size)
+
+    def report(
+        self,
+        mixture: Optional[MixtureLike] = None,
+        query: Optional[str] = None,
+        override_policy: bool = False,
+    ) -> Dict[str, Any]:
+        """The license datasheet of a mixture or a query, as ``report --json``."""
+        m = as_mixture(mixture)._m if mixture is not None else None
+        if m is None and query is None:
+            query = "*"
+        return json.loads(self._c.report_json(m, query, override_policy))
+
+    def trace(
+        self,
+        mixture: MixtureLike,
+        sequence: int,
+        offset: Optional[int] = None,
+        override_policy: bool = False,
+    ) -> Dict[str, Any]:
+        """The documents (key, source, license, token range) behind a
+        global sequence of the stream, or behind one token of it."""
+        return json.loads(self._c.trace_json(as_mixture(mixture)._m, sequence, offset, override_policy))
+
+    def tag(self, taggers: Sequence[str], query: Optional[str] = None, force: bool = False) -> Dict[str, Any]:
+        """Runs taggers (``language``, ``quality``, ``pii``, ``dedup``, ...),
+        commits their signal columns and moves to the new generation."""
+        return json.loads(self._c.tag_json(list(taggers), query, force))
+
+    def export(
+        self,
+        query: str,
+        path: PathLike,
+        fields: Optional[Sequence[str]] = None,
+        limit: Optional[int] = None,
+        override_policy: bool = False,
+        redact_pii: bool = False,
+    ) -> Dict[str, Any]:
+        """Writes the matching records as JSONL (``.zst``/``.gz`` compress)
+        under the policy; returns ``documents`` and ``policy``."""
+        return json.loads(
+            self._c.export_json(
+                query,
+                os.fspath(path),
+                list(fields) if fields is not None else None,
+                limit,
+                override_policy,
+                redact_pii,
+            )
+        )
+
+
+def open(path: PathLike) -> Corpus:  # noqa: A001 - the module's verb
+    """Opens the corpus at ``path``."""
+    return Corpus(path)
+
+
+def ingest(
+    path: PathLike,
+    inputs: Union[PathLike, Sequence[PathLike], Iterable[Mapping[str, Any]]] = (),
+    on_duplicate: str = "skip",
+    records: Optional[Iterable[Mapping[str, Any]]] = None,
+    text_field: Optional[str] = None,
+    id_field: Optional[str] = None,
+    license_field: Optional[str] = None,
+    allow_rejects: bool = True,
+) -> Dict[str, Any]:
+    """Ingests files (JSONL, ``.gz``, ``.zst``) and/or records (an iterable
+    of dicts) into the corpus at ``path``, created if absent, as one new
+    generation. Returns the report (as ``ingest --json``); rejected records
+    are counted and listed (``allow_rejects=False`` raises instead, after
+    committing the rest)."""
+    files: List[str] = []
+    if isinstance(inputs, (str, os.PathLike)):
+        files = [os.fspath(inputs)]
+    else:
+        items = list(inputs)
+        if items and all(isinstance(x, Mapping) for x in items):
+            records = list(records or []) + items
+        else:
+            files = [os.fspath(x) for x in items]
+    data = None
+    if records is not None:
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+    return json.loads(
+        _corpusql.ingest_json(
+            os.fspath(path),
+            files,
+            data,
+            on_duplicate,
+            text_field,
+            id_field,
+            license_field,
+            allow_rejects,
+        )
+    )

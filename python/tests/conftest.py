@@ -1,0 +1,69 @@
+"""Fixtures shared by the Python tests: the CLI binary (to compare with),
+a generated demo corpus, and the shared real corpus (../shared/data) when
+present. Corpora are built once per session with the CLI itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import List
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared" / "data"
+
+
+def cli_path() -> Path:
+    p = Path(os.environ.get("CORPUSQL_BIN", REPO / "target" / "release" / "corpusql"))
+    if not p.exists():
+        pytest.exit(f"no corpusql binary at {p} (run `cargo build --release`, or set CORPUSQL_BIN)")
+    return p
+
+
+def cli(*args: str, corpus: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Runs the CLI; returns the completed process (stdout as bytes)."""
+    cmd: List[str] = [str(cli_path())]
+    if corpus is not None:
+        cmd += ["--corpus", str(corpus)]
+    cmd += list(args)
+    r = subprocess.run(cmd, capture_output=True)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.decode(errors='replace')}")
+    return r
+
+
+def cli_json(*args: str, corpus: Path) -> object:
+    return json.loads(cli(*args, corpus=corpus).stdout)
+
+
+@pytest.fixture(scope="session")
+def demo_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated demo corpus (5,000 documents, several languages and
+    license classes) with the demo's policy."""
+    d = tmp_path_factory.mktemp("demo") / "corpus"
+    cli("demo", "--dir", str(d))
+    return d
+
+
+@pytest.fixture(scope="session")
+def real_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared real corpus (35k documents, 55 languages and code)."""
+    src = SHARED / "realcorpus-dev.jsonl.zst"
+    if not src.exists():
+        pytest.skip(f"shared data absent ({src})")
+    d = tmp_path_factory.mktemp("real") / "corpus"
+    cli("ingest", str(src), "--quiet", corpus=d)
+    return d
+
+
+@pytest.fixture()
+def demo_copy(demo_corpus: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo corpus, for tests that write."""
+    d = tmp_path / "corpus"
+    shutil.copytree(demo_corpus, d)
+    lock = d / "LOCK"
+    return d
