@@ -65,5 +65,4 @@ def demo_copy(demo_corpus: Path, tmp_path: Path) -> Path:
     """A private copy of the demo corpus, for tests that write."""
     d = tmp_path / "corpus"
     shutil.copytree(demo_corpus, d)
-    lock = d / "LOCK"
     return d
