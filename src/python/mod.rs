@@ -528,7 +528,6 @@ impl PyCorpus {
         Ok(PyStream {
             inner: Mutex::new(Some(s.in_pool(pool))),
             enc,
-            prefetch,
         })
     }
 }
@@ -566,7 +565,48 @@ impl Records {
 struct PyStream {
     inner: Mutex<Option<crate::Stream>>,
     enc: Encoding,
-    prefetch: usize,
+}
+
+/// A batch as it crosses to Python: token bytes, position bytes, rows,
+/// sequence length, global sequence indices.
+type EncodedBatch = (Vec<u8>, Option<Vec<u8>>, usize, usize, Vec<u64>);
+
+/// The next batch of `s`, encoded, with positions when asked.
+fn next_parts(
+    pool: &rayon::ThreadPool,
+    s: &mut crate::Stream,
+    rows: usize,
+    enc: Encoding,
+    positions: bool,
+) -> crate::Result<Option<EncodedBatch>> {
+    let b = if s.prefetches() {
+        s.next_batch(rows)?
+    } else {
+        pool.install(|| s.next_batch(rows))?
+    };
+    let Some(b) = b else {
+        return Ok(None);
+    };
+    let mut tok = Vec::new();
+    pool.install(|| b.encode(enc, &mut tok))?;
+    let pos = positions.then(|| {
+        let l = b.seq_len();
+        let mut out = Vec::with_capacity(b.tokens().len() * 4);
+        for starts in b.document_starts() {
+            let mut next = starts.iter().peekable();
+            let mut base = 0u32;
+            for j in 0..l as u32 {
+                if next.peek().is_some_and(|&&s| s == j) {
+                    base = j;
+                    next.next();
+                }
+                out.extend_from_slice(&(j - base).to_le_bytes());
+            }
+        }
+        out
+    });
+    let seqs = b.sequences().to_vec();
+    Ok(Some((tok, pos, b.rows(), b.seq_len(), seqs)))
 }
 
 type BatchParts = (
@@ -601,7 +641,6 @@ impl PyStream {
         positions: bool,
     ) -> PyResult<Option<BatchParts>> {
         let enc = self.enc;
-        let prefetch = self.prefetch;
         let s = self
             .inner
             .get_mut()
@@ -609,40 +648,11 @@ impl PyStream {
             .as_mut()
             .ok_or_else(|| CorpusqlError::new_err("the stream is closed"))?;
         let pool = pool()?;
+        // Parallel work runs in this process's pool (rayon's global pool may
+        // be a dead copy from before a fork). The wait for the prefetch
+        // thread happens off the pool: see `Stream::in_pool`.
         let got = py
-            .allow_threads(|| {
-                let b = if prefetch == 0 {
-                    pool.install(|| s.next_batch(rows))?
-                } else {
-                    s.next_batch(rows)?
-                };
-                let Some(b) = b else { return Ok(None) };
-                let mut tok = Vec::new();
-                b.encode(enc, &mut tok)?;
-                let pos = positions.then(|| {
-                    let l = b.seq_len();
-                    let mut out = Vec::with_capacity(b.tokens().len() * 4);
-                    for starts in b.document_starts() {
-                        let mut next = starts.iter().peekable();
-                        let mut base = 0u32;
-                        for j in 0..l as u32 {
-                            if next.peek().is_some_and(|&&s| s == j) {
-                                base = j;
-                                next.next();
-                            }
-                            out.extend_from_slice(&(j - base).to_le_bytes());
-                        }
-                    }
-                    out
-                });
-                Ok(Some((
-                    tok,
-                    pos,
-                    b.rows(),
-                    b.seq_len(),
-                    b.sequences().to_vec(),
-                )))
-            })
+            .allow_threads(|| next_parts(&pool, s, rows, enc, positions))
             .map_err(py_err)?;
         Ok(got.map(|(tok, pos, rows, seq_len, seqs)| {
             (

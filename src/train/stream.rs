@@ -215,10 +215,13 @@ pub struct Stream {
 }
 
 impl Stream {
-    /// Runs the prefetch thread's parallel work in `pool` instead of
-    /// rayon's global pool. A process that forks (DataLoader workers) gives
-    /// each process its own pool, since a pool's threads do not cross a
-    /// fork. Call before the first batch.
+    /// Runs the stream's parallel work (the prefetch thread's batches and
+    /// the tally of what was handed out) in `pool` instead of rayon's
+    /// global pool. A process that forks (DataLoader workers) gives each
+    /// process its own pool, since a pool's threads do not cross a fork.
+    /// Call before the first batch, and call [`Stream::next_batch`] from
+    /// outside the pool: a pool worker blocked on the prefetch thread could
+    /// hold, deeper in its stack, the very work that thread waits for.
     pub fn in_pool(mut self, pool: Arc<rayon::ThreadPool>) -> Stream {
         self.pool = Some(pool);
         self
@@ -295,7 +298,11 @@ impl Stream {
             self.carry = Some(out.split_off(rows));
         }
         self.done += out.rows as u64;
-        self.tally.add(&out, self.facets.as_deref());
+        let (tally, facets) = (&mut self.tally, self.facets.as_deref());
+        match &self.pool {
+            Some(p) => p.install(|| tally.add(&out, facets)),
+            None => tally.add(&out, facets),
+        }
         Ok(Some(out))
     }
 
@@ -447,6 +454,11 @@ impl Stream {
     /// The first global sequence of this run (the resume point, or 0).
     pub fn start_sequence(&self) -> u64 {
         self.shard.start
+    }
+
+    /// Whether batches are computed on a prefetch thread (`prefetch > 0`).
+    pub fn prefetches(&self) -> bool {
+        self.prefetch > 0
     }
 
     /// Tokens per sequence.
