@@ -86,6 +86,7 @@ fn stream_state_far_next_sequence_resumes_to_an_empty_stream() {
             world,
             start: st.next_sequence,
             stop_after: Some(4),
+            ..EngineOptions::default()
         };
         let mut engine = Engine::new(&corpus, &m, opts).unwrap();
         assert_eq!(

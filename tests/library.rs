@@ -417,3 +417,99 @@ fn the_report_command_counts_held_back_documents_only_when_overridden() {
     assert_eq!(totals(&[]), (allowed, false));
     assert_eq!(totals(&["--override-policy"]), (600, true));
 }
+
+/// The lazy JSONL reader (what Python's `Corpus.query` and
+/// `DocumentDataset` pull from) gives the records `write_jsonl` writes, in
+/// order, whatever the chunk size; its filter keeps exactly the records of
+/// the indices it accepts.
+#[test]
+fn the_lazy_reader_gives_the_records_write_jsonl_writes() {
+    use corpusql::raw::export::{write_jsonl, JsonlReader, Projection};
+    let (_tmp, corpus) = corpus_under_policy();
+    let sel = corpus.query("lang in (fr, en)").unwrap();
+    let mut whole = Vec::new();
+    write_jsonl(&sel, &Projection::All, &mut whole).unwrap();
+    let lines: Vec<&[u8]> = whole.split_inclusive(|&b| b == b'\n').collect();
+    assert!(lines.len() > 50);
+    for blocks in [1, 3, 64] {
+        let mut r = JsonlReader::new(sel.clone(), Projection::All).unwrap();
+        let mut got = Vec::new();
+        let mut chunks = 0;
+        while let Some(c) = r.next_chunk(blocks).unwrap() {
+            got.extend(c);
+            chunks += 1;
+        }
+        assert_eq!(got, whole, "blocks {blocks}");
+        assert!(chunks >= 1);
+    }
+    let r = JsonlReader::new(sel.clone(), Projection::All).unwrap();
+    let mut r = r.keep(|i| i % 3 == 1);
+    let mut got = Vec::new();
+    while let Some(c) = r.next_chunk(2).unwrap() {
+        got.extend(c);
+    }
+    let want: Vec<u8> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 == 1)
+        .flat_map(|(_, l)| l.iter().copied())
+        .collect();
+    assert_eq!(got, want);
+}
+
+/// Workers of a rank (`StreamOptions::split`) stream, block by block in
+/// turn, exactly the rank's sequences; a worker resumed after `skip` of its
+/// sequences continues with the next.
+#[test]
+fn workers_split_a_rank_and_resume_from_their_counts() {
+    let (_tmp, corpus) = corpus_under_policy();
+    let mix =
+        Mixture::parse("seq_len = 64\n[[component]]\nname = \"all\"\nquery = \"*\"\nweight = 1")
+            .unwrap();
+    let rows = |split: corpusql::WorkerSplit| {
+        let opts = StreamOptions {
+            rank: 1,
+            world: 2,
+            split,
+            ..Default::default()
+        };
+        let mut s = corpus.stream(&mix, opts).unwrap();
+        let mut out: Vec<Vec<u32>> = Vec::new();
+        while let Some(b) = s.next_batch(5).unwrap() {
+            out.extend((0..b.rows()).map(|r| b.row(r).unwrap().to_vec()));
+        }
+        out
+    };
+    let rank = rows(corpusql::WorkerSplit::default());
+    assert!(rank.len() > 40, "{} sequences", rank.len());
+    let block = 4usize;
+    let parts: Vec<Vec<Vec<u32>>> = (0..3u64)
+        .map(|worker| {
+            rows(corpusql::WorkerSplit {
+                worker,
+                workers: 3,
+                block: block as u64,
+                skip: 0,
+            })
+        })
+        .collect();
+    let mut merged = Vec::new();
+    let mut taken = [0usize; 3];
+    for b in 0.. {
+        let w = b % 3;
+        let part = &parts[w][taken[w]..(taken[w] + block).min(parts[w].len())];
+        if part.is_empty() {
+            break;
+        }
+        taken[w] += part.len();
+        merged.extend(part.iter().cloned());
+    }
+    assert_eq!(merged, rank);
+    let resumed = rows(corpusql::WorkerSplit {
+        worker: 2,
+        workers: 3,
+        block: block as u64,
+        skip: 5,
+    });
+    assert_eq!(resumed, parts[2][5..].to_vec());
+}

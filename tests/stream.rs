@@ -126,6 +126,7 @@ fn opts(rank: u64, world: u64, start: u64, stop_after: Option<u64>) -> EngineOpt
         world,
         start,
         stop_after,
+        ..EngineOptions::default()
     }
 }
 

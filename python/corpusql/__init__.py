@@ -221,10 +221,22 @@ def _state_text(resume: Union[None, str, Mapping[str, Any]]) -> Optional[str]:
     return json.dumps(dict(resume))
 
 
+def _names(names: Optional[Sequence[str]], what: str) -> Optional[List[str]]:
+    """A list of field names; a bare string is refused (it would iterate
+    as characters)."""
+    if names is None:
+        return None
+    if isinstance(names, str):
+        raise TypeError(f"{what} takes a list of field names, not a string: {what}=[{names!r}]")
+    return [str(n) for n in names]
+
+
 def _records(chunks: Iterable[str]) -> Iterator[Dict[str, Any]]:
     loads = json.loads
     for chunk in chunks:
-        for line in chunk.splitlines():
+        # Split on newlines only: str.splitlines would also split on
+        # U+2028, U+2029 and U+0085, which JSON strings hold unescaped.
+        for line in chunk.split("\n"):
             if line:
                 yield loads(line)
 
@@ -269,7 +281,7 @@ class Corpus:
         ``signals=True`` adds derived facets and tag signals), lazily, in
         storage order. A query is a read: the policy does not apply
         (export and stream apply it)."""
-        return _records(self._c.records(query, list(fields) if fields is not None else None, limit, signals))
+        return _records(self._c.records(query, _names(fields, "fields"), limit, signals))
 
     def get(self, key: str, signals: bool = False) -> Optional[Dict[str, Any]]:
         """The record with this key, or None."""
@@ -290,7 +302,7 @@ class Corpus:
 
     def stats_summary(self, query: str = "*", by: Sequence[str] = ()) -> Dict[str, Any]:
         """As ``corpusql stats --json``."""
-        return json.loads(self._c.stats_json(query, list(by)))
+        return json.loads(self._c.stats_json(query, _names(by, "by") or []))
 
     def schema(self, values: int = 5) -> Dict[str, Any]:
         """Fields, kinds, document counts and frequent values, as
@@ -310,11 +322,18 @@ class Corpus:
         resume: Union[None, str, Mapping[str, Any]] = None,
         override_policy: bool = False,
         prefetch: int = 2,
+        track_facets: bool = False,
     ) -> Stream:
         """This rank's batches of the mixture's stream (the sequences
-        ``corpusql stream --rank R --world W`` writes, in the same order)."""
+        ``corpusql stream --rank R --world W`` writes, in the same order).
+        ``track_facets`` attributes emitted tokens to licenses and sources
+        in :meth:`Stream.emitted` (one pass over the facet columns)."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
         m = as_mixture(mixture)
-        s = self._c.stream(m._m, rank, world, _state_text(resume), override_policy, prefetch=prefetch)
+        s = self._c.stream(
+            m._m, rank, world, _state_text(resume), override_policy, prefetch=prefetch, track_facets=track_facets
+        )
         return Stream(s, batch_size)
 
     def report(
@@ -327,7 +346,8 @@ class Corpus:
         m = as_mixture(mixture)._m if mixture is not None else None
         if m is None and query is None:
             query = "*"
-        return json.loads(self._c.report_json(m, query, override_policy))
+        label = os.fspath(mixture) if isinstance(mixture, (str, os.PathLike)) else None
+        return json.loads(self._c.report_json(m, query, override_policy, None, label))
 
     def trace(
         self,
@@ -360,7 +380,7 @@ class Corpus:
             self._c.export_json(
                 query,
                 os.fspath(path),
-                list(fields) if fields is not None else None,
+                _names(fields, "fields"),
                 limit,
                 override_policy,
                 redact_pii,
@@ -399,7 +419,10 @@ def ingest(
             files = [os.fspath(x) for x in items]
     data = None
     if records is not None:
-        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+        # A string Python holds but UTF-8 cannot (a lone surrogate) passes
+        # as invalid UTF-8, which ingest rejects with its line number.
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        data = text.encode("utf-8", "surrogatepass")
     return json.loads(
         _corpusql.ingest_json(
             os.fspath(path),

@@ -99,6 +99,7 @@ class Corpus:
         query: Optional[str] = None,
         override_policy: bool = False,
         tokenizer: Optional[str] = None,
+        label: Optional[str] = None,
     ) -> str: ...
     def trace_json(
         self, mixture: Mixture, sequence: int, offset: Optional[int] = None, override_policy: bool = False
@@ -126,4 +127,5 @@ class Corpus:
         skip: int = 0,
         prefetch: int = 2,
         stop_after: Optional[int] = None,
+        track_facets: bool = False,
     ) -> Stream: ...

@@ -43,9 +43,23 @@ def cli_json(*args: str, corpus: Path) -> object:
 @pytest.fixture(scope="session")
 def demo_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated demo corpus (5,000 documents, several languages and
-    license classes) with the demo's policy."""
+    license classes, tagged). It has no policy: `policy_corpus` adds one."""
     d = tmp_path_factory.mktemp("demo") / "corpus"
     cli("demo", "--dir", str(d))
+    return d
+
+
+# The license classes `policy_corpus` allows; the others are held back.
+POLICY_ALLOW = ("public-domain", "permissive", "attribution")
+
+
+@pytest.fixture(scope="session")
+def policy_corpus(demo_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the demo corpus with a policy that allows only
+    `POLICY_ALLOW` (share-alike, copyleft, non-commercial, ... held back)."""
+    d = tmp_path_factory.mktemp("policy") / "corpus"
+    shutil.copytree(demo_corpus, d)
+    cli("policy", "allow", ",".join(POLICY_ALLOW), "--note", "tests", corpus=d)
     return d
 
 

@@ -219,10 +219,24 @@ impl PyMixture {
     }
 }
 
-/// A corpus snapshot (`corpusql.open`).
-#[pyclass(name = "Corpus", module = "corpusql._corpusql")]
+/// A corpus snapshot (`corpusql.open`). Calls from several Python threads
+/// run at once (each on the snapshot current when it started); `reload`
+/// and `tag` swap in a new snapshot.
+#[pyclass(name = "Corpus", module = "corpusql._corpusql", frozen)]
 struct PyCorpus {
-    inner: crate::Corpus,
+    inner: std::sync::RwLock<Arc<crate::Corpus>>,
+}
+
+impl PyCorpus {
+    /// The current snapshot.
+    fn snap(&self) -> Arc<crate::Corpus> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Makes `c` the current snapshot.
+    fn set(&self, c: crate::Corpus) {
+        *self.inner.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(c);
+    }
 }
 
 fn on_duplicate(s: &str) -> PyResult<OnDuplicate> {
@@ -246,36 +260,40 @@ impl PyCorpus {
     /// Opens the corpus at `path` (its current generation).
     #[new]
     fn new(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let inner = run(py, || crate::Corpus::open(&path))?;
-        Ok(PyCorpus { inner })
+        let c = run(py, || crate::Corpus::open(&path))?;
+        Ok(PyCorpus {
+            inner: std::sync::RwLock::new(Arc::new(c)),
+        })
     }
 
     /// The corpus directory.
     #[getter]
     fn path(&self) -> PathBuf {
-        self.inner.dir().to_path_buf()
+        self.snap().dir().to_path_buf()
     }
 
     /// The generation this snapshot reads.
     #[getter]
     fn generation(&self) -> u64 {
-        self.inner.generation()
+        self.snap().generation()
     }
 
     /// Live documents.
     fn __len__(&self) -> usize {
-        self.inner.len() as usize
+        self.snap().len() as usize
     }
 
     /// Moves this handle to the corpus's current generation.
-    fn reload(&mut self, py: Python<'_>) -> PyResult<()> {
-        let c = &mut self.inner;
-        run(py, || c.reload())
+    fn reload(&self, py: Python<'_>) -> PyResult<()> {
+        let dir = self.snap().dir().to_path_buf();
+        let c = run(py, || crate::Corpus::open(&dir))?;
+        self.set(c);
+        Ok(())
     }
 
     /// Documents matching `query`.
     fn count(&self, py: Python<'_>, query: &str) -> PyResult<u64> {
-        let c = &self.inner;
+        let c = &*self.snap();
         run(py, || c.count(query))
     }
 
@@ -290,7 +308,7 @@ impl PyCorpus {
         signals: bool,
         split: Option<(u64, u64, u64, u64, u64, u64, u64)>,
     ) -> PyResult<Records> {
-        let c = &self.inner;
+        let c = &*self.snap();
         let reader = run(py, || {
             let mut sel = c.query(query)?;
             if let Some(n) = limit {
@@ -329,7 +347,7 @@ impl PyCorpus {
     /// One record as JSON text, or `None`.
     #[pyo3(signature = (key, signals = false))]
     fn get_json(&self, py: Python<'_>, key: &str, signals: bool) -> PyResult<Option<String>> {
-        let c = &self.inner;
+        let c = &*self.snap();
         run(py, || {
             let sel = c.key_selection(key);
             if sel.count() == 0 {
@@ -344,7 +362,7 @@ impl PyCorpus {
     /// Documents and bytes by group, as `stats --json`.
     #[pyo3(signature = (query = "*", by = Vec::new()))]
     fn stats_json(&self, py: Python<'_>, query: &str, by: Vec<String>) -> PyResult<String> {
-        let c = &self.inner;
+        let c = &*self.snap();
         let st = run(py, || c.stats(&c.query(query)?, &by))?;
         to_json(&st)
     }
@@ -352,7 +370,7 @@ impl PyCorpus {
     /// Fields, kinds and document counts, as `schema --json`.
     #[pyo3(signature = (values = 5))]
     fn schema_json(&self, py: Python<'_>, values: usize) -> PyResult<String> {
-        let c = &self.inner;
+        let c = &*self.snap();
         let d = run(py, || c.describe_schema(values))?;
         to_json(&d)
     }
@@ -365,13 +383,13 @@ impl PyCorpus {
         mixture: &PyMixture,
         override_policy: bool,
     ) -> PyResult<String> {
-        let c = &self.inner;
+        let c = &*self.snap();
         let p = run(py, || c.plan_with(&mixture.inner, override_policy))?;
         to_json(&p)
     }
 
     /// The license datasheet of a mixture (or a query), as `report --json`.
-    #[pyo3(signature = (mixture = None, query = None, override_policy = false, tokenizer = None))]
+    #[pyo3(signature = (mixture = None, query = None, override_policy = false, tokenizer = None, label = None))]
     fn report_json(
         &self,
         py: Python<'_>,
@@ -379,8 +397,9 @@ impl PyCorpus {
         query: Option<String>,
         override_policy: bool,
         tokenizer: Option<String>,
+        label: Option<String>,
     ) -> PyResult<String> {
-        let c = &self.inner;
+        let c = &*self.snap();
         let of = match (&mixture, &query) {
             (Some(m), None) => ReportOf::Mixture(&m.inner),
             (None, Some(q)) => ReportOf::Query(q),
@@ -393,6 +412,7 @@ impl PyCorpus {
         let opts = ReportOptions {
             override_policy,
             tokenizer,
+            label,
             ..ReportOptions::default()
         };
         let d = run(py, || c.report(of, &opts))?;
@@ -409,7 +429,7 @@ impl PyCorpus {
         offset: Option<u64>,
         override_policy: bool,
     ) -> PyResult<String> {
-        let c = &self.inner;
+        let c = &*self.snap();
         let opts = TraceOptions {
             sequence,
             offset,
@@ -423,7 +443,7 @@ impl PyCorpus {
     /// their signals; moves this handle to the new generation.
     #[pyo3(signature = (taggers, query = None, force = false))]
     fn tag_json(
-        &mut self,
+        &self,
         py: Python<'_>,
         taggers: Vec<String>,
         query: Option<String>,
@@ -436,8 +456,9 @@ impl PyCorpus {
             force,
             ..TagOptions::default()
         };
-        let c = &mut self.inner;
+        let mut c = (*self.snap()).clone();
         let r = run(py, || c.tag(&opts))?;
+        self.set(c);
         let outcomes: Vec<serde_json::Value> = r
             .outcomes
             .iter()
@@ -463,7 +484,7 @@ impl PyCorpus {
         override_policy: bool,
         redact_pii: bool,
     ) -> PyResult<String> {
-        let c = &self.inner;
+        let c = &*self.snap();
         let opts = ExportOptions {
             projection: projection(fields, false),
             redact_pii,
@@ -483,7 +504,8 @@ impl PyCorpus {
 
     /// Opens a stream of packed token sequences.
     #[pyo3(signature = (mixture, rank = 0, world = 1, resume = None, override_policy = false,
-                        worker = 0, workers = 1, block = 1, skip = 0, prefetch = 2, stop_after = None))]
+                        worker = 0, workers = 1, block = 1, skip = 0, prefetch = 2, stop_after = None,
+                        track_facets = false))]
     #[allow(clippy::too_many_arguments)]
     fn stream(
         &self,
@@ -499,6 +521,7 @@ impl PyCorpus {
         skip: u64,
         prefetch: usize,
         stop_after: Option<u64>,
+        track_facets: bool,
     ) -> PyResult<PyStream> {
         let resume = resume
             .map(|s| {
@@ -513,7 +536,7 @@ impl PyCorpus {
             stop_after,
             prefetch,
             override_policy,
-            track_facets: false,
+            track_facets,
             split: WorkerSplit {
                 worker,
                 workers,
@@ -521,12 +544,13 @@ impl PyCorpus {
                 skip,
             },
         };
-        let c = &self.inner;
+        let c = &*self.snap();
         let pool = pool()?;
         let s = run(py, || c.stream(&mixture.inner, opts))?;
         let enc = Encoding::for_vocab(s.tokenizer().vocab_size());
         Ok(PyStream {
             inner: Mutex::new(Some(s.in_pool(pool))),
+            closed: Mutex::new(None),
             enc,
         })
     }
@@ -564,6 +588,8 @@ impl Records {
 #[pyclass(name = "Stream", module = "corpusql._corpusql")]
 struct PyStream {
     inner: Mutex<Option<crate::Stream>>,
+    /// State, emitted and policy JSON kept at close.
+    closed: Mutex<Option<[String; 3]>>,
     enc: Encoding,
 }
 
@@ -618,6 +644,24 @@ type BatchParts = (
 );
 
 impl PyStream {
+    /// One of the JSON texts kept at close (0 state, 1 emitted, 2 policy),
+    /// or `f` of the open stream.
+    fn json_of(
+        &self,
+        which: usize,
+        f: impl FnOnce(&crate::Stream) -> PyResult<String>,
+    ) -> PyResult<String> {
+        if let Some(kept) = self
+            .closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            return Ok(kept[which].clone());
+        }
+        self.with(f)?
+    }
+
     /// `f` of the open stream.
     fn with<T>(&self, f: impl FnOnce(&crate::Stream) -> T) -> PyResult<T> {
         let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -673,17 +717,17 @@ impl PyStream {
 
     /// The resume state after the batches handed out (JSON).
     fn state_json(&self) -> PyResult<String> {
-        to_json(&self.with(|s| s.state())?)
+        self.json_of(0, |s| to_json(&s.state()))
     }
 
     /// What the batches handed out hold (JSON).
     fn emitted_json(&self) -> PyResult<String> {
-        to_json(&self.with(|s| s.emitted())?)
+        self.json_of(1, |s| to_json(&s.emitted()))
     }
 
     /// What the policy held back from this stream (JSON).
     fn policy_json(&self) -> PyResult<String> {
-        to_json(&self.with(|s| s.policy().clone())?)
+        self.json_of(2, |s| to_json(s.policy()))
     }
 
     /// Tokens per sequence.

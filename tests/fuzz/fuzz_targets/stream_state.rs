@@ -35,6 +35,7 @@ fuzz_target!(|data: &[u8]| {
             world,
             start: st.next_sequence,
             stop_after: Some(4),
+            ..EngineOptions::default()
         };
         let Ok(mut engine) = Engine::new(corpus, m, opts) else {
             continue;
