@@ -31,6 +31,13 @@ from ._corpusql import (
     set_threads,
 )
 
+# The native classes say they live in `_corpusql`, which is not importable
+# under that name: exceptions raised in a DataLoader worker are pickled to
+# the main process, which imports them from here.
+for _cls in (CorpusError, CorpusqlError, IngestError, QueryError, ResumeError):
+    _cls.__module__ = "corpusql"
+del _cls
+
 __all__ = [
     "Corpus",
     "CorpusError",

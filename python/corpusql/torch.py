@@ -75,24 +75,67 @@ def _count_of(n: int, worker: int, workers: int, block: int) -> int:
     return blocks * block + (rest if full % workers == worker else 0)
 
 
-def _worker_states(sd: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+_FIELDS = {"stream": (dict, type(None)), "rank": int, "world": int, "worker": int, "workers": int,
+           "block": int, "delivered": int}
+
+
+def _check_state(st: Any) -> Mapping[str, Any]:
+    """Refuses, with ValueError, what is not a corpusql dataset state."""
+    if not isinstance(st, Mapping):
+        raise ValueError(f"not a corpusql dataset state: a {type(st).__name__}")
+    if st.get(_STATE_KEY) != _STATE_VERSION:
+        raise ValueError(f"corpusql dataset state version {st.get(_STATE_KEY)!r}; this build reads {_STATE_VERSION}")
+    for k, t in _FIELDS.items():
+        if k not in st:
+            raise ValueError(f"corpusql dataset state without `{k}`")
+        if not isinstance(st[k], t) or isinstance(st[k], bool):
+            raise ValueError(f"corpusql dataset state: `{k}` is {st[k]!r}")
+    if st["delivered"] < 0 or st["world"] < 1 or st["workers"] < 1 or st["block"] < 1:
+        raise ValueError("corpusql dataset state: negative or zero counts")
+    if not 0 <= st["rank"] < st["world"] or not 0 <= st["worker"] < st["workers"]:
+        raise ValueError("corpusql dataset state: rank or worker out of range")
+    if st["stream"] is not None and not isinstance(st["stream"].get("next_sequence"), int):
+        raise ValueError("corpusql dataset state: the stream state has no next_sequence")
+    return st
+
+
+def _worker_states(sd: Any) -> List[Mapping[str, Any]]:
     """The corpusql states inside a state dict: ours, or those a
     StatefulDataLoader gathered from its workers (or its main process)."""
+    if not isinstance(sd, Mapping):
+        raise ValueError(f"not a corpusql dataset state nor a StatefulDataLoader state: a {type(sd).__name__}")
     if _STATE_KEY in sd:
-        return [sd]
+        return [_check_state(sd)]
     found: List[Mapping[str, Any]] = []
     snap = sd.get("_snapshot")
     if isinstance(snap, Mapping):
         for ws in (snap.get("_worker_snapshots") or {}).values():
             ds = ws.get("dataset_state") if isinstance(ws, Mapping) else None
             if isinstance(ds, Mapping) and _STATE_KEY in ds:
-                found.append(ds)
+                found.append(_check_state(ds))
     ds = sd.get("dataset_state")
     if isinstance(ds, Mapping) and _STATE_KEY in ds:
-        found.append(ds)
+        found.append(_check_state(ds))
     if not found:
         raise ValueError("not a corpusql dataset state nor a StatefulDataLoader state holding one")
     return found
+
+
+def _position(stream: Optional[Mapping[str, Any]], exhausted: bool = False) -> Dict[str, Any]:
+    """A global position: every rank delivered every sequence before
+    `stream["next_sequence"]` (None: the start)."""
+    return {
+        _STATE_KEY: _STATE_VERSION,
+        "global": True,
+        "stream": None if stream is None else dict(stream),
+        "rank": 0,
+        "world": 1,
+        "worker": 0,
+        "workers": 1,
+        "block": 1,
+        "delivered": 0,
+        "exhausted": exhausted,
+    }
 
 
 def job_state(sd: Mapping[str, Any]) -> Dict[str, Any]:
@@ -102,44 +145,42 @@ def job_state(sd: Mapping[str, Any]) -> Dict[str, Any]:
     state any dataset of the same corpus and mixture resumes from, on any
     world size and number of workers."""
     states = _worker_states(sd)
-    first = states[0]
+    # A worker that has not started yet reports where it would start: a
+    # global position (the run's start), or nothing.
+    real = [st for st in states if not st.get("global")]
+    if not real:
+        starts = [st for st in states if st["stream"] is not None]
+        return _position(starts[0]["stream"] if starts else None, any(st.get("exhausted") for st in states))
+    first = real[0]
     base = first["stream"]
-    world, workers, block = first["world"], first["workers"], first["block"]
-    for st in states:
-        if st[_STATE_KEY] != _STATE_VERSION:
-            raise ValueError(f"corpusql dataset state version {st[_STATE_KEY]}; this build reads {_STATE_VERSION}")
+    rank, world, workers, block = first["rank"], first["world"], first["workers"], first["block"]
+    for st in real:
         if (st["stream"], st["world"], st["workers"], st["block"]) != (base, world, workers, block):
             raise ValueError("the worker states come from different runs")
-    if first.get("global"):
-        return dict(first)
-    counts = {st["worker"]: st["delivered"] for st in states}
-    if len(counts) != workers:
+    for st in states:
+        if st.get("global") and st["stream"] is not None and st["stream"] != base:
+            raise ValueError("the worker states come from different runs")
+    counts = {st["worker"]: st["delivered"] for st in real}
+    if len(states) < workers:
         raise ValueError(
-            f"the state holds {len(counts)} of the {workers} workers' positions: give the whole "
+            f"the state holds {len(states)} of the {workers} workers' positions: give the whole "
             "StatefulDataLoader.state_dict(), not one worker's dataset state"
         )
     delivered = sum(counts.values())
-    for w, c in counts.items():
+    for w in range(workers):
+        c = counts.get(w, 0)
         if _count_of(delivered, w, workers, block) != c:
             raise ValueError(
-                f"the workers' positions ({[counts[i] for i in range(workers)]} sequences) are not a "
+                f"the workers' positions ({[counts.get(i, 0) for i in range(workers)]} sequences) are not a "
                 f"prefix of the rank's stream, so another world size or number of workers cannot "
                 f"continue it exactly: create the dataset with batch_size equal to the DataLoader's "
                 f"(the workers then deliver whole batches in turn), or resume with the same loader shape"
             )
+    if all(st.get("exhausted") for st in real) and len(real) == workers:
+        return _position(None, True)
     stream = dict(base)
     stream["next_sequence"] = base["next_sequence"] + delivered * world
-    return {
-        _STATE_KEY: _STATE_VERSION,
-        "global": True,
-        "stream": stream,
-        "world": 1,
-        "rank": 0,
-        "workers": 1,
-        "worker": 0,
-        "block": 1,
-        "delivered": 0,
-    }
+    return _position(stream)
 
 
 class _Split:
@@ -150,56 +191,57 @@ class _Split:
         if batch_size is not None and batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.block = batch_size or 1
-        # The position to start from: a global stream state (or None), and
-        # this worker's delivered count when the state is its own.
-        self.resume: Optional[Dict[str, Any]] = None
+        # Where the next iteration starts: this process's own state (used
+        # when the process has the shape it was saved in), else a global
+        # position. Both are consumed by the iteration that starts from them.
         self.resume_own: Optional[Mapping[str, Any]] = None
+        self.resume: Optional[Dict[str, Any]] = None
         self.delivered = 0
+        self.exhausted = False
         self.base: Optional[Dict[str, Any]] = None
         self.shape: Tuple[int, int] = (0, 1)
 
     def load(self, sd: Mapping[str, Any]) -> None:
         states = _worker_states(sd)
-        if len(states) == 1 and states[0].get("global") and states[0].get("stream") is None:
-            # The state of a dataset that never started: start at the beginning.
-            self.resume, self.resume_own = None, None
-            return
-        worker, workers = _worker()
-        mine = [
-            s
-            for s in states
-            if not s.get("global")
-            and (s["rank"], s["world"], s["worker"], s["workers"], s["block"])
-            == (self.rank, self.world, worker, workers, self.block)
-        ]
-        if len(states) == 1 and mine:
-            # This worker's own state, in a loader of the same shape.
-            self.resume_own = mine[0]
-            self.resume = dict(mine[0]["stream"])
-        else:
-            self.resume_own = None
-            self.resume = dict(job_state(sd)["stream"])
+        self.resume_own, self.resume = None, None
+        self.base = None
+        if len(states) == 1 and not states[0].get("global"):
+            st = states[0]
+            same = (st["rank"], st["world"], st["block"]) == (self.rank, self.world, self.block)
+            if same and (st["workers"] == 1 or (st["worker"], st["workers"]) == _worker()):
+                # Its own state; a whole rank's (one worker) also serves a
+                # loader with workers (checked when iteration starts).
+                self.resume_own = st
+                return
+        pos = job_state(sd)
+        if not pos.get("exhausted"):
+            self.resume = pos["stream"]
 
     def start(self) -> Tuple[Optional[str], int, int, int]:
-        """(resume state JSON, worker, workers, skip) for this process."""
+        """(resume state JSON, worker, workers, skip) for the iteration that
+        starts now in this process; the resume point is consumed."""
         worker, workers = _worker()
         self.shape = (worker, workers)
-        skip = 0
+        resume, skip = self.resume, 0
         own = self.resume_own
-        if own is not None and (own["worker"], own["workers"]) == (worker, workers):
-            skip = own["delivered"]
-        return (json.dumps(self.resume) if self.resume is not None else None, worker, workers, skip)
+        if own is not None:
+            if (own["worker"], own["workers"]) == (worker, workers):
+                if own.get("exhausted"):
+                    resume = None  # a new epoch, as StatefulDataLoader starts one
+                else:
+                    resume, skip = own["stream"], own["delivered"]
+            else:
+                pos = job_state(own)  # raises unless the state was a whole rank's
+                resume = None if pos.get("exhausted") else pos["stream"]
+        self.resume_own, self.resume = None, None
+        return (json.dumps(resume) if resume is not None else None, worker, workers, skip)
 
     def state(self) -> Dict[str, Any]:
         if self.base is None:
-            # Not iterated in this process (yet): the position it would start at.
-            if self.resume is None:
-                return {_STATE_KEY: _STATE_VERSION, "global": True, "stream": None, "world": 1, "rank": 0,
-                        "workers": 1, "worker": 0, "block": 1, "delivered": 0}
+            # Not iterated in this process (yet): where it would start.
             if self.resume_own is not None:
                 return dict(self.resume_own)
-            return {_STATE_KEY: _STATE_VERSION, "global": True, "stream": dict(self.resume), "world": 1,
-                    "rank": 0, "workers": 1, "worker": 0, "block": 1, "delivered": 0}
+            return _position(self.resume)
         worker, workers = self.shape
         return {
             _STATE_KEY: _STATE_VERSION,
@@ -210,6 +252,7 @@ class _Split:
             "workers": workers,
             "block": self.block,
             "delivered": self.delivered,
+            "exhausted": self.exhausted,
         }
 
 
@@ -324,15 +367,18 @@ class TokenDataset(IterableDataset):
             prefetch=self.prefetch,
         )
         base = json.loads(s.state_json())
-        base["next_sequence"] = sp.resume["next_sequence"] if sp.resume is not None else 0
+        base["next_sequence"] = json.loads(resume)["next_sequence"] if resume is not None else 0
         sp.base = base
         sp.delivered = skip
+        sp.exhausted = False
         dtype = _dtype(s.width)
-        rows = max(sp.block, 16)
+        # Many rows per call: each call into Rust has a fixed cost.
+        rows = max(sp.block, 256)
         try:
             while True:
                 got = s.next_batch(rows, self.position_ids)
                 if got is None:
+                    sp.exhausted = True
                     return
                 tok, pos, n, seq_len, _ = got
                 ids = torch.from_numpy(np.frombuffer(tok, dtype=dtype).reshape(n, seq_len).astype(np.int64))
@@ -396,24 +442,27 @@ class DocumentDataset(IterableDataset):
         sp = self._split
         resume, worker, workers, skip = sp.start()
         corpus = self._corpus.get()
-        start = json.loads(resume)["next_sequence"] if resume is not None else 0
-        sp.base = {"records": self.query, "generation": corpus.generation, "next_sequence": start}
-        if sp.resume is not None and sp.resume.get("records") != self.query:
-            raise ValueError("this state is of another DocumentDataset (query or kind differs)")
-        if sp.resume is not None and sp.resume.get("generation") != corpus.generation:
+        st = json.loads(resume) if resume is not None else None
+        start = st["next_sequence"] if st is not None else 0
+        if st is not None and st.get("records") != self.query:
+            raise ValueError("this state is of another DocumentDataset (another query) or another kind of dataset")
+        if st is not None and st.get("generation") != corpus.generation:
             from . import ResumeError
 
             raise ResumeError(
-                f"this state is of generation {sp.resume.get('generation')}; the corpus is at "
+                f"this state is of generation {st.get('generation')}; the corpus is at "
                 f"generation {corpus.generation}: records are not numbered the same"
             )
+        sp.base = {"records": self.query, "generation": corpus.generation, "next_sequence": start}
         sp.delivered = skip
+        sp.exhausted = False
         chunks = corpus._c.records(
             self.query, self.fields, None, self.signals, (start, sp.rank, sp.world, worker, workers, sp.block, skip)
         )
         for rec in _records(chunks):
             sp.delivered += 1
             yield rec
+        sp.exhausted = True
 
     def state_dict(self) -> Dict[str, Any]:
         """As :meth:`TokenDataset.state_dict`."""

@@ -277,9 +277,14 @@ pub(crate) fn resolve(corpus: &Corpus, m: &Mixture) -> Result<Resolved> {
         .components
         .iter()
         .map(|c| {
-            let sel = corpus
-                .query(&c.query)
-                .map_err(|e| Error::Invalid(format!("component `{}`: {e}", c.name)))?;
+            let sel = corpus.query(&c.query).map_err(|e| match e {
+                // Still a query error (Python's QueryError), naming the component.
+                Error::Query(mut q) => {
+                    q.message = format!("component `{}`: {}", c.name, q.message);
+                    Error::Query(q)
+                }
+                e => Error::Invalid(format!("component `{}`: {e}", c.name)),
+            })?;
             Ok(crate::policy::apply(corpus, &sel, &policy)?.0)
         })
         .collect::<Result<Vec<_>>>()?;
