@@ -12,7 +12,7 @@ Usage (from the repository root, with the venv of benches/python/README.md):
     /tmp/venv-pybench/bin/python benches/python/loader_bench.py --render RESULTS.json   # table again
 
 Options: --data DIR (default /tmp/pybench: corpus, stores, results), --runs N,
---docs N, --batch-size B (16), --configs cli,clihot,td0,td2,mosaic0,mosaic2,litdata0,litdata2,
+--docs N, --batch-size B (16), --configs cli,clihot,td0,td2,tdb0,tdb2,mosaic0,mosaic2,litdata0,litdata2,
 --workloads w4,w5, --corpusql BIN (default target/release/corpusql), --peers-dir
 (default ../shared/peers next to the repository: gen_corpus.py, peers.py, mix.toml).
 
@@ -27,6 +27,7 @@ Configurations, each measured in a fresh process (runs are the outer loop):
              0.4 s of system time faulting fresh memory; the Python configurations
              pay that during their imports, outside the timed loop)
   td0, td2   corpusql.torch.TokenDataset(batch_size=B) in DataLoader(batch_size=B, num_workers=0|2)
+  tdb0, tdb2 TokenDataset(batch_size=B, batched=True) in DataLoader(batch_size=None, num_workers=0|2)
   mosaic0/2  streaming.StreamingDataset(batch_size=B) in DataLoader(batch_size=B, num_workers=0|2)
   litdata0/2 litdata.StreamingDataset(item_loader=TokensLoader(2048)) in StreamingDataLoader(B, 0|2)
 
@@ -79,7 +80,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 Q1 = "lang=fr and license in (cc-by-4.0, pd)"
 SEQ, EOS, SEED = 2048, 256, 1234
 MIX = {"fr": 0.6, "en": 0.3, "code": 0.1}
-ALL_CONFIGS = ["cli", "clihot", "td0", "td2", "mosaic0", "mosaic2", "litdata0", "litdata2"]
+ALL_CONFIGS = ["cli", "clihot", "td0", "td2", "tdb0", "tdb2", "mosaic0", "mosaic2", "litdata0", "litdata2"]
 PEERS = ("mosaic", "litdata")
 
 
@@ -245,12 +246,13 @@ def child(spec):
     kind, nw = cfg.rstrip("0123456789"), int(cfg[len(cfg.rstrip("0123456789")):])
     P = spec["paths"]
     budget = spec["budget_rows"]
-    if kind == "td":
+    if kind in ("td", "tdb"):
         from corpusql.torch import TokenDataset
         t_imp = time.perf_counter()
         t0 = time.perf_counter()
-        ds = TokenDataset(P["cq"], Q1 if w == "w4" else P["mix"], seq_len=SEQ, batch_size=B)
-        dl = DataLoader(ds, batch_size=B, num_workers=nw)
+        batched = kind == "tdb"
+        ds = TokenDataset(P["cq"], Q1 if w == "w4" else P["mix"], seq_len=SEQ, batch_size=B, batched=batched)
+        dl = DataLoader(ds, batch_size=None if batched else B, num_workers=nw)
     elif kind == "mosaic":
         from streaming import Stream, StreamingDataset
         from streaming.base.util import clean_stale_shared_memory
@@ -516,7 +518,7 @@ def summarize(results, meta):
 
 def render(doc):
     meta, rows = doc["meta"], doc["summary"]
-    names = {"cli": "corpusql stream (CLI)", "clihot": "corpusql stream (CLI), after an untimed run", "td0": "TokenDataset, 0 workers", "td2": "TokenDataset, 2 workers",
+    names = {"cli": "corpusql stream (CLI)", "clihot": "corpusql stream (CLI), after an untimed run", "td0": "TokenDataset, 0 workers", "td2": "TokenDataset, 2 workers", "tdb0": "TokenDataset(batched=True), 0 workers", "tdb2": "TokenDataset(batched=True), 2 workers",
              "mosaic0": "Mosaic StreamingDataset, 0 workers", "mosaic2": "Mosaic StreamingDataset, 2 workers",
              "litdata0": "LitData TokensLoader, 0 workers", "litdata2": "LitData TokensLoader, 2 workers"}
     env = doc["env"]

@@ -304,6 +304,9 @@ class TokenDataset(IterableDataset):
     workers then deliver whole batches in turn, so the loader's order is
     the rank's stream order and a state resumes on any number of workers.
     The corpus policy holds back its classes unless ``override_policy``.
+    ``batched=True`` yields whole batches of ``batch_size`` rows instead of
+    rows (use ``DataLoader(ds, batch_size=None)``): no per-row Python work
+    and no collate, the fastest way in; states and resume are the same.
     """
 
     def __init__(
@@ -320,8 +323,12 @@ class TokenDataset(IterableDataset):
         override_policy: bool = False,
         prefetch: int = 2,
         seed: int = 0,
+        batched: bool = False,
     ) -> None:
         super().__init__()
+        if batched and batch_size is None:
+            raise ValueError("batched=True needs batch_size (each item is then one batch)")
+        self.batched = batched
         if isinstance(mixture, str) and not _looks_like_file(mixture):
             m = Mixture.query(mixture, tokenizer=tokenizer, seq_len=seq_len or 2048, seed=seed)
         else:
@@ -385,6 +392,16 @@ class TokenDataset(IterableDataset):
                 p = None
                 if pos is not None:
                     p = torch.from_numpy(np.frombuffer(pos, dtype="<u4").reshape(n, seq_len).astype(np.int64))
+                if self.batched:
+                    # Whole batches (the worker's blocks): one item per loader step.
+                    for i in range(0, n, sp.block):
+                        j = min(n, i + sp.block)
+                        sp.delivered += j - i
+                        if p is None:
+                            yield {"input_ids": ids[i:j]}
+                        else:
+                            yield {"input_ids": ids[i:j], "position_ids": p[i:j]}
+                    continue
                 for i in range(n):
                     sp.delivered += 1
                     if p is None:

@@ -251,6 +251,30 @@ def test_workers_without_batch_size_deliver_each_sequence_once(demo_corpus, mix,
     assert_rows(got[:B], want[0: B * workers: workers])
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_batched_items_are_the_rank_stream_and_resume(demo_corpus, mix, ref, workers):
+    """batched=True: each item is one whole batch (DataLoader batch_size=None),
+    the loader's order is the rank's stream, and a loader state taken after
+    n steps resumes exactly, also with another number of workers."""
+    want = ref(demo_corpus, mix, 1, 2)
+    ds = TokenDataset(demo_corpus, mix, rank=1, world_size=2, batch_size=B, batched=True)
+    batches = list(loader(ds, workers, batch_size=None))
+    assert all(b["input_ids"].shape == (B, SEQ_LEN) for b in batches[:-1])
+    assert_rows(tokens(batches), want)
+    dl = loader(TokenDataset(demo_corpus, mix, rank=1, world_size=2, batch_size=B, batched=True),
+                workers, stateful=True, batch_size=None)
+    it = iter(dl)
+    first = take(it, 5)
+    sd = dl.state_dict()
+    del it, dl
+    ds2 = TokenDataset(demo_corpus, mix, rank=1, world_size=2, batch_size=B, batched=True)
+    ds2.load_state_dict(sd)
+    rest = list(loader(ds2, 3 - workers // 2 * 2 if workers else 2, batch_size=None))
+    assert_rows(tokens(first + rest), want)
+    with pytest.raises(ValueError, match="batch_size"):
+        TokenDataset(demo_corpus, mix, batched=True)
+
+
 # --- 3. StatefulDataLoader: resume on the same shape ------------------------
 
 
