@@ -1,7 +1,10 @@
 //! Streamer throughput: packed byte-token sequences of a Q1-like selection
 //! (every match once) and of a 60/30/10 mixture by tokens, measured in
 //! tokens (reported as bytes: one u32 token id each) per second; plus the
-//! scheduler alone (order and interleaving from token counts, no text).
+//! scheduler alone (order and interleaving from token counts, no text);
+//! one DataLoader worker's share of the mixture (worker 1 of 4, blocks of
+//! 16 sequences: what each `TokenDataset` worker computes), and the u16
+//! encoding of a batch (what crosses to Python).
 //!
 //! ```sh
 //! cargo bench --bench stream
@@ -11,7 +14,7 @@ use std::io::Cursor;
 use std::time::Duration;
 
 use corpusql::raw::train::mixture::{self, Mixture};
-use corpusql::raw::train::{Engine, EngineOptions, Scheduler};
+use corpusql::raw::train::{Encoding, Engine, EngineOptions, Scheduler, WorkerSplit};
 use corpusql::{ingest, Corpus, IngestOptions, Input};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 
@@ -41,7 +44,11 @@ weight = 0.1
 "#;
 
 fn drain(corpus: &Corpus, m: &Mixture) -> u64 {
-    let mut e = Engine::new(corpus, m, EngineOptions::default()).expect("engine");
+    drain_with(corpus, m, EngineOptions::default())
+}
+
+fn drain_with(corpus: &Corpus, m: &Mixture, opts: EngineOptions) -> u64 {
+    let mut e = Engine::new(corpus, m, opts).expect("engine");
     let mut tokens = 0u64;
     while let Some(b) = e.next_batch(256).expect("batch") {
         tokens += b.tokens().len() as u64;
@@ -78,6 +85,31 @@ fn bench_stream(c: &mut Criterion) {
         g.bench_function(name, |b| b.iter(|| assert_eq!(drain(&corpus, &m), tokens)));
     }
     let m = Mixture::from_toml(MIX, "bench").expect("mixture");
+    let worker = EngineOptions {
+        split: WorkerSplit {
+            worker: 1,
+            workers: 4,
+            block: 16,
+            skip: 0,
+        },
+        ..EngineOptions::default()
+    };
+    let tokens = drain_with(&corpus, &m, worker);
+    assert!(tokens > 0);
+    g.throughput(Throughput::Bytes(tokens * 4));
+    g.bench_function("bytes_mix_worker_1_of_4_blocks_16", |b| {
+        b.iter(|| assert_eq!(drain_with(&corpus, &m, worker), tokens))
+    });
+    let batch = Engine::new(&corpus, &m, EngineOptions::default())
+        .expect("engine")
+        .next_batch(256)
+        .expect("batch")
+        .expect("a batch");
+    g.throughput(Throughput::Bytes(batch.tokens().len() as u64 * 4));
+    let mut out = Vec::new();
+    g.bench_function("encode_u16_batch_256x2048", |b| {
+        b.iter(|| batch.encode(Encoding::U16, &mut out).expect("encode"))
+    });
     let (_, resolved) = mixture::plan(&corpus, &m).expect("plan");
     g.bench_function("schedule_only_mix", |b| {
         b.iter(|| {
