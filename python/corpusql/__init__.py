@@ -422,6 +422,8 @@ def ingest(
         items = list(inputs)
         if items and all(isinstance(x, Mapping) for x in items):
             records = list(records or []) + items
+        elif any(isinstance(x, Mapping) for x in items):
+            raise TypeError("inputs mixes records (dicts) and files: pass the records as records=")
         else:
             files = [os.fspath(x) for x in items]
     data = None

@@ -557,7 +557,10 @@ def test_ingest_files_matches_cli(small_jsonl: Path, tmp_path: Path) -> None:
     assert err.returncode != 0
     with pytest.raises(corpusql.IngestError) as e:
         corpusql.ingest(b, small_jsonl, on_duplicate="error")
-    assert "duplicate key" in str(e.value) and str(e.value) in err.stderr.decode()
+    # The CLI's message, naming the Python argument instead of the flag.
+    msg = str(e.value)
+    assert "duplicate key" in msg and 'on_duplicate="skip" or "replace"' in msg
+    assert msg.replace('on_duplicate="skip" or "replace"', "--on-duplicate skip or replace") in err.stderr.decode()
     after = corpusql.open(b)
     assert (len(after), after.generation) == (len(before), before.generation) == (300, corpusql.open(a).generation)
 
@@ -938,3 +941,9 @@ def test_query_text_with_unicode_line_separators(tmp_path: Path) -> None:
     c = corpusql.open(d)
     assert c.get("a")["text"] == text
     assert [r["text"] for r in c.query("*")] == [text]
+
+
+def test_ingest_refuses_inputs_mixing_records_and_files(tmp_path: Path, small_jsonl: Path) -> None:
+    with pytest.raises(TypeError, match="records="):
+        corpusql.ingest(tmp_path / "c", [small_jsonl, {"id": "x", "text": "y"}])
+    assert not (tmp_path / "c" / "CURRENT").exists()

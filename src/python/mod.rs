@@ -64,7 +64,11 @@ fn py_err(e: Error) -> PyErr {
     match e {
         Error::Query(_) => QueryError::new_err(msg),
         Error::ResumeMismatch { .. } => ResumeError::new_err(msg),
-        Error::DuplicateKey { .. } => IngestError::new_err(msg),
+        // The message names the CLI's flag; Python has the argument.
+        Error::DuplicateKey { .. } => IngestError::new_err(msg.replace(
+            "--on-duplicate skip or replace",
+            "on_duplicate=\"skip\" or \"replace\"",
+        )),
         Error::Io { .. }
         | Error::Corrupt { .. }
         | Error::CorruptSignals { .. }
