@@ -172,6 +172,21 @@ impl Extra {
 struct Extras(Vec<(String, Extra)>);
 
 impl Extras {
+    /// The extra columns each segment of `sel` needs, loaded once per
+    /// segment (none for a segment without matches).
+    fn for_selection(sel: &Selection, proj: &Projection) -> Result<Vec<Extras>> {
+        sel.parts()
+            .iter()
+            .map(|(seg, bm)| {
+                if bm.is_empty() {
+                    Ok(Extras::default())
+                } else {
+                    Extras::load(seg, proj)
+                }
+            })
+            .collect()
+    }
+
     fn load(seg: &Segment, proj: &Projection) -> Result<Extras> {
         let overlay = seg.overlay().columns();
         let names: Vec<&String> = match proj {
@@ -302,18 +317,7 @@ pub fn write_jsonl_with(
     w: &mut dyn Write,
 ) -> Result<u64> {
     let mut n = 0u64;
-    // The extra columns each segment needs, loaded once per segment.
-    let extras: Vec<Extras> = sel
-        .parts()
-        .iter()
-        .map(|(seg, bm)| {
-            if bm.is_empty() {
-                Ok(Extras::default())
-            } else {
-                Extras::load(seg, proj)
-            }
-        })
-        .collect::<Result<_>>()?;
+    let extras = Extras::for_selection(sel, proj)?;
     sel.map_jobs(
         |job, block| {
             let mut out = Vec::with_capacity(job.docs.len() * 512);
@@ -353,17 +357,7 @@ pub struct JsonlReader {
 impl JsonlReader {
     /// A reader of `sel`'s records, projected (fields checked by the caller).
     pub fn new(sel: Selection, proj: Projection) -> Result<JsonlReader> {
-        let extras = sel
-            .parts()
-            .iter()
-            .map(|(seg, bm)| {
-                if bm.is_empty() {
-                    Ok(Extras::default())
-                } else {
-                    Extras::load(seg, &proj)
-                }
-            })
-            .collect::<Result<_>>()?;
+        let extras = Extras::for_selection(&sel, &proj)?;
         let jobs = sel.jobs();
         Ok(JsonlReader {
             sel,

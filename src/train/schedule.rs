@@ -608,4 +608,22 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_split_that_is_not_one_is_refused() {
+        let ok = WorkerSplit::default();
+        assert!(ok.check().is_ok());
+        for bad in [
+            WorkerSplit { workers: 0, ..ok },
+            WorkerSplit {
+                worker: 3,
+                workers: 3,
+                ..ok
+            },
+            WorkerSplit { block: 0, ..ok },
+        ] {
+            let e = bad.check().unwrap_err().to_string();
+            assert!(e.contains("not a valid split"), "{e}");
+        }
+    }
 }
