@@ -34,6 +34,9 @@ pub struct Args {
     /// Export documents the corpus policy holds back (their licenses are still listed).
     #[arg(long)]
     pub override_policy: bool,
+    /// Tokenizer of the token formats (`megatron`, `nanotron`): `bytes` or a tokenizer.json.
+    #[arg(long)]
+    pub tokenizer: Option<String>,
 }
 
 /// Export formats.
@@ -41,10 +44,21 @@ pub struct Args {
 pub enum Format {
     /// One JSON object per line, fields as ingested.
     Jsonl,
+    /// A Parquet file (zstd), columns as ingested, nested objects as structs.
+    Parquet,
+    /// Megatron-LM indexed dataset: `-o PREFIX` writes `PREFIX.bin` and `PREFIX.idx`.
+    Megatron,
+    /// nanotron/datatrove token files: `-o PREFIX` writes `PREFIX.ds`, `.ds.index`, `.ds.metadata`.
+    Nanotron,
 }
 
 /// Runs `export`.
 pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
+    match a.format {
+        Format::Jsonl => {}
+        Format::Parquet => return run_parquet(dir, a),
+        Format::Megatron | Format::Nanotron => return super::export_tokens::run(dir, a),
+    }
     let corpus = Corpus::open(dir)?;
     let sel = corpus.query(&a.query)?;
     super::print_notes(&sel);
@@ -56,7 +70,6 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     };
     // A file appears at its path only when every document is written.
     let mut out = open_output(a.output.as_deref())?;
-    let Format::Jsonl = a.format;
     let report = corpus.export(&sel, &opts, &mut out)?;
     out.finish()?;
     super::print_policy(&report.policy, "export them anyway");
@@ -64,4 +77,9 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         eprintln!("exported {} documents to {}", report.documents, p.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `export --format parquet`.
+fn run_parquet(_dir: &Path, _a: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("export --format parquet: not yet")
 }

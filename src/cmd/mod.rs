@@ -6,6 +6,7 @@ pub mod count;
 pub mod delete;
 pub mod demo;
 pub mod export;
+pub mod export_tokens;
 pub mod get;
 pub mod ingest;
 pub mod inspect;

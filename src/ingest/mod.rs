@@ -9,6 +9,7 @@
 //! unreferenced files, collected on the next open.
 
 pub mod input;
+pub mod parquet;
 pub mod record;
 
 use std::collections::HashMap;

@@ -4,6 +4,9 @@
 //! a file compressed by its extension (`.zst`, `.gz`). Blocks are
 //! decompressed and formatted in parallel and written in storage order.
 
+pub mod parquet;
+pub mod tokens;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
