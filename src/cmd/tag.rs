@@ -1,6 +1,7 @@
 //! `corpusql tag [QUERY] [--taggers ...]`: compute signals as sidecar
 //! columns (incremental: only documents without values of the taggers'
-//! current versions); `corpusql tag report [QUERY]`: their distributions.
+//! current versions); `corpusql tag report [QUERY]`: their distributions;
+//! `corpusql tag import-dolma FILE...`: Dolma attribute files as signals.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -58,6 +59,37 @@ pub struct Args {
 enum TagCommand {
     /// Per signal and source: quantiles, histograms and what common thresholds remove.
     Report(ReportArgs),
+    /// Import Dolma attribute files (`dolma tag` output) as signal columns.
+    ImportDolma(ImportDolmaArgs),
+}
+
+/// Arguments of `tag import-dolma` (see `docs/dolma.md`).
+#[derive(clap::Args, Debug)]
+pub struct ImportDolmaArgs {
+    /// Attribute files: JSONL, plain, `.gz` or `.zst`, one line per document.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Put before every column name (`exp__tagger__attr` -> `dolma_exp__tagger__attr`).
+    #[arg(long, default_value = corpusql::raw::tag::dolma::DEFAULT_PREFIX)]
+    pub prefix: String,
+    /// Import only these attributes (comma-separated, as named in the files).
+    #[arg(long)]
+    pub attributes: Option<String>,
+    /// Lines whose id the corpus lacks: count them (skip) or fail (error).
+    #[arg(long, value_enum, default_value = "skip", alias = "on-missing")]
+    pub on_unknown_id: OnUnknown,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--on-unknown-id`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum OnUnknown {
+    /// Count the line and go on.
+    Skip,
+    /// Fail, naming the file, line and id; nothing is committed.
+    Error,
 }
 
 /// Arguments of `tag report`.
@@ -92,6 +124,9 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         let d = signal_datasheet(&scope, r.sources)?;
         super::report::emit(&d, r.output.as_deref(), r.json)?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(TagCommand::ImportDolma(d)) = a.command {
+        return import_dolma(dir, d);
     }
     if a.stop_on_ingest {
         let stopped = TagSettings::clear(dir)?;
@@ -162,6 +197,64 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             r.bytes as f64 / 1048576.0 / r.seconds.max(1e-9)
         ),
         None => println!("nothing to tag: every selected document has current values"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `tag import-dolma`.
+fn import_dolma(dir: &Path, a: ImportDolmaArgs) -> anyhow::Result<ExitCode> {
+    use corpusql::raw::tag::dolma::{DolmaOptions, Level, OnUnknownId};
+    let opts = DolmaOptions {
+        prefix: a.prefix,
+        attributes: a.attributes.map(|s| {
+            s.split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect()
+        }),
+        on_unknown_id: match a.on_unknown_id {
+            OnUnknown::Skip => OnUnknownId::Skip,
+            OnUnknown::Error => OnUnknownId::Error,
+        },
+    };
+    let r = Corpus::open(dir)?.import_dolma(&a.files, &opts)?;
+    if a.json {
+        super::print_json(&serde_json::to_value(&r)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for at in &r.attributes {
+        let level = match at.level {
+            Level::Document => "document",
+            _ => "span",
+        };
+        println!(
+            "{:<40} {level:<8} {:>9} documents  <- {}",
+            at.columns.join(", "),
+            at.docs,
+            at.attribute
+        );
+        if at.out_of_range_docs > 0 {
+            println!(
+                "  warning: {} documents have spans past the end of their text (other texts, or byte offsets?)",
+                at.out_of_range_docs
+            );
+        }
+    }
+    println!(
+        "{} lines from {} files: {} documents matched, {} ids not in the corpus{}",
+        r.lines,
+        r.files,
+        r.matched_docs,
+        r.unknown_ids,
+        if r.unknown_examples.is_empty() {
+            String::new()
+        } else {
+            format!(" (e.g. {})", r.unknown_examples.join(", "))
+        }
+    );
+    match r.generation {
+        Some(g) => println!("done in {:.2}s -> generation {g}", r.seconds),
+        None => println!("no attribute to import: nothing committed"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -11,9 +11,12 @@
 //! whenever the live documents changed since it last ran.
 //!
 //! The signal definitions live in the submodules; `docs/taggers.md`
-//! documents each one.
+//! documents each one. [`dolma`] imports the attribute files of taggers run
+//! with Dolma (`dolma tag`) as signal columns of the same kind
+//! (`docs/dolma.md`).
 
 pub mod dedup;
+pub mod dolma;
 pub mod language;
 pub mod ocr;
 pub mod pii;
@@ -23,6 +26,7 @@ pub mod toxicity;
 
 mod run;
 
+pub use dolma::{DolmaOptions, DolmaReport, OnUnknownId};
 pub use run::{dedup_columns, tag, TagOptions, TagOutcome, TagReport, Tagger};
 pub use settings::TagSettings;
 
