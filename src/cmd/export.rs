@@ -79,7 +79,28 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs `export --format parquet`.
-fn run_parquet(_dir: &Path, _a: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("export --format parquet: not yet")
+/// Runs `export --format parquet`: the records `export` would write as
+/// JSONL (same policy, notes, projection, limit), as a Parquet file that
+/// appears at its path only when complete.
+fn run_parquet(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
+    let Some(path) = a.output.as_deref().filter(|p| p.as_os_str() != "-") else {
+        anyhow::bail!("export --format parquet: give the output file with -o FILE.parquet");
+    };
+    let corpus = Corpus::open(dir)?;
+    let sel = corpus.query(&a.query)?;
+    super::print_notes(&sel);
+    let opts = ExportOptions {
+        projection: Projection::parse_with(a.fields.as_deref(), a.signals),
+        redact_pii: a.redact_pii,
+        limit: a.limit,
+        override_policy: a.override_policy,
+    };
+    let report = corpus.export_parquet(&sel, &opts, path)?;
+    super::print_policy(&report.policy, "export them anyway");
+    eprintln!(
+        "exported {} documents to {}",
+        report.documents,
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
