@@ -1,6 +1,8 @@
-//! `corpusql mix plan MIX.toml`: what a mixture takes from the corpus.
+//! `corpusql mix plan MIX.toml`: what a mixture takes from the corpus;
+//! `corpusql mix export MIX.toml --format megatron|nanotron -o DIR`: one
+//! token file set per component, the blending weights and a datasheet.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use corpusql::Corpus;
@@ -16,6 +18,43 @@ pub struct Args {
 enum MixCommand {
     /// Per component: documents, tokens available and targeted, epochs, breakdowns.
     Plan(PlanArgs),
+    /// One token file set per component (Megatron or nanotron), the
+    /// blending weights (`data-path.txt`) and a datasheet.
+    Export(ExportArgs),
+}
+
+/// Arguments of `mix export`.
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// A mixture file, or a query for a one-component export.
+    pub source: String,
+    /// Token-file layout.
+    #[arg(long, value_enum)]
+    pub format: TokenFormatArg,
+    /// Output directory (created if missing).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Tokenizer for a query: `bytes` or a tokenizer.json.
+    #[arg(long, default_value = "bytes")]
+    pub tokenizer: String,
+    /// Sequence length for a query.
+    #[arg(long, default_value_t = 2048, value_parser = super::usize_in(1, super::MAX_SEQ_LEN))]
+    pub seq_len: usize,
+    /// Export documents the corpus policy holds back.
+    #[arg(long)]
+    pub override_policy: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Token-file layouts of `mix export`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum TokenFormatArg {
+    /// Megatron-LM indexed datasets: `DIR/NAME.bin` and `DIR/NAME.idx`.
+    Megatron,
+    /// nanotron/datatrove token files: `DIR/NAME/NAME.ds`, `.ds.index`, `.ds.metadata`.
+    Nanotron,
 }
 
 /// Arguments of `mix plan`.
@@ -49,7 +88,10 @@ fn human(n: u64) -> String {
 /// Runs `mix`.
 pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     use std::io::Write;
-    let MixCommand::Plan(p) = a.command;
+    let p = match a.command {
+        MixCommand::Plan(p) => p,
+        MixCommand::Export(e) => return run_export(dir, e),
+    };
     let corpus = Corpus::open(dir)?;
     let m = super::stream::mixture_of(&p.source, &p.tokenizer, p.seq_len, 0)?;
     let plan = corpus.plan_with(&m, p.override_policy)?;
@@ -122,5 +164,48 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             writeln!(so, "  by {field:<8} {}{more}", shown.join(", "))?;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `mix export`.
+fn run_export(dir: &Path, a: ExportArgs) -> anyhow::Result<ExitCode> {
+    use corpusql::raw::export::tokens::{MixExportOptions, TokenFormat};
+    let corpus = Corpus::open(dir)?;
+    let m = super::stream::mixture_of(&a.source, &a.tokenizer, a.seq_len, 0)?;
+    let opts = MixExportOptions {
+        format: match a.format {
+            TokenFormatArg::Megatron => TokenFormat::Megatron,
+            TokenFormatArg::Nanotron => TokenFormat::Nanotron,
+        },
+        override_policy: a.override_policy,
+    };
+    let r = corpus.export_mixture_tokens(&m, &opts, &a.output)?;
+    super::print_policy(&r.policy, "include them");
+    if a.json {
+        super::print_json(&r)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows = vec![["component", "weight", "documents", "tokens", "dtype"]
+        .map(String::from)
+        .to_vec()];
+    for c in &r.components {
+        rows.push(vec![
+            c.name.clone(),
+            format!("{:.4}", c.weight),
+            c.files.documents.to_string(),
+            human(c.files.tokens),
+            c.files.dtype.name().to_string(),
+        ]);
+    }
+    super::print_table(&rows, 1)?;
+    let extra = match opts.format {
+        TokenFormat::Megatron => "data-path.txt",
+        _ => "nanotron-data.yaml",
+    };
+    eprintln!(
+        "wrote {} components to {} ({extra}, datasheet.md, datasheet.json)",
+        r.components.len(),
+        a.output.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
