@@ -1,6 +1,8 @@
 //! Input sources for ingest: files (plain, gzip or zstd, recognized by their
 //! magic bytes), stdin, or any reader. Bytes are hashed (xxh3-128) as read,
-//! for the ingest log, and split into chunks of whole lines.
+//! for the ingest log, and split into chunks of whole lines. A Parquet file
+//! (recognized by its magic `PAR1`) is read by [`super::parquet`] and
+//! yields the same chunks: one JSONL line per row.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -10,6 +12,8 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh3::Xxh3;
 
+use super::parquet::{ParquetSource, MAGIC as PARQUET_MAGIC};
+use super::record::RecordOptions;
 use crate::error::{Error, IoContext, Result};
 
 /// One input of an ingest.
@@ -60,8 +64,16 @@ pub struct Opened {
     pub total: Option<u64>,
     /// Raw bytes read so far.
     pub read: Arc<AtomicU64>,
-    reader: Box<dyn Read + Send>,
+    reader: Source,
     hash: Arc<std::sync::Mutex<Option<u128>>>,
+}
+
+/// Where an opened input's lines come from.
+enum Source {
+    /// JSONL bytes (decompressed).
+    Lines(Box<dyn Read + Send>),
+    /// Rows of a Parquet file, encoded as JSONL lines.
+    Parquet(Box<ParquetSource>),
 }
 
 /// Wraps the tally so the final hash is published when the stream ends.
@@ -85,9 +97,30 @@ impl<R: Read> Read for Finisher<R> {
 }
 
 impl Opened {
-    /// Opens `input`, sniffing gzip (`1f 8b`) and zstd (`28 b5 2f fd`).
+    /// Opens `input`, sniffing gzip (`1f 8b`) and zstd (`28 b5 2f fd`),
+    /// with the default record options (see [`Opened::open_with`]).
     pub fn open(input: Input) -> Result<Opened> {
+        Opened::open_with(input, &RecordOptions::default())
+    }
+
+    /// Opens `input`, sniffing gzip (`1f 8b`), zstd (`28 b5 2f fd`) and,
+    /// for a file, Parquet (`PAR1`): a Parquet file's schema is checked
+    /// against `record` (its text column) before anything is read.
+    pub fn open_with(input: Input, record: &RecordOptions) -> Result<Opened> {
         let name = input.name();
+        if let Input::Path(p) = &input {
+            if p.as_os_str() != "-" && starts_with_parquet_magic(p)? {
+                let read = Arc::new(AtomicU64::new(0));
+                let src = ParquetSource::open(p, record.text_field(), read.clone())?;
+                return Ok(Opened {
+                    name,
+                    total: Some(src.len()),
+                    read,
+                    reader: Source::Parquet(Box::new(src)),
+                    hash: Arc::new(std::sync::Mutex::new(None)),
+                });
+            }
+        }
         let (raw, total): (Box<dyn Read + Send>, Option<u64>) = match input {
             Input::Path(p) if p.as_os_str() == "-" => (Box::new(std::io::stdin()), None),
             Input::Path(p) => {
@@ -120,6 +153,12 @@ impl Opened {
             head.extend_from_slice(&b[..n]);
         }
         let magic = head.clone();
+        if magic == PARQUET_MAGIC {
+            return Err(Error::Invalid(format!(
+                "{name}: this is a Parquet file; Parquet is read from a file (its index is at \
+                 the end), not from a stream: save it to a file and name the file"
+            )));
+        }
         let buffered = std::io::Read::chain(std::io::Cursor::new(head), buffered);
         let reader: Box<dyn Read + Send> = if magic.starts_with(&[0x1f, 0x8b]) {
             Box::new(BufReader::with_capacity(
@@ -137,26 +176,41 @@ impl Opened {
             name,
             total,
             read,
-            reader,
+            reader: Source::Lines(reader),
             hash,
         })
     }
 
+    /// Whether the input is a Parquet file (its line numbers are row numbers).
+    pub fn is_parquet(&self) -> bool {
+        matches!(self.reader, Source::Parquet(_))
+    }
+
     /// The content hash of everything read, once the stream is exhausted.
     pub fn content_hash(&self) -> Option<u128> {
-        *self.hash.lock().unwrap()
+        if let Source::Parquet(p) = &self.reader {
+            return p.content_hash();
+        }
+        *self.hash.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Reads the next chunk of whole lines (at least `target` bytes unless
     /// the input ends). Returns an empty vector at the end.
     pub fn next_chunk(&mut self, carry: &mut Vec<u8>, target: usize) -> Result<Vec<u8>> {
+        let reader = match &mut self.reader {
+            Source::Lines(r) => r,
+            Source::Parquet(p) => {
+                let mut buf = Vec::with_capacity(target + target / 2);
+                p.fill(&mut buf, target)?;
+                return Ok(buf);
+            }
+        };
         let mut buf = std::mem::take(carry);
         let mut eof = false;
         while buf.len() < target {
             let old = buf.len();
             buf.resize(old + (target - old).max(1 << 16), 0);
-            let n = read_full(&mut self.reader, &mut buf[old..])
-                .map_err(|e| Error::io(&self.name, e))?;
+            let n = read_full(reader, &mut buf[old..]).map_err(|e| Error::io(&self.name, e))?;
             buf.truncate(old + n);
             if n == 0 {
                 eof = true;
@@ -178,8 +232,7 @@ impl Opened {
                 let mut more = Vec::new();
                 loop {
                     let mut tmp = vec![0u8; 1 << 20];
-                    let n = read_full(&mut self.reader, &mut tmp)
-                        .map_err(|e| Error::io(&self.name, e))?;
+                    let n = read_full(reader, &mut tmp).map_err(|e| Error::io(&self.name, e))?;
                     if n == 0 {
                         buf.extend_from_slice(&more);
                         return Ok(buf);
@@ -196,6 +249,14 @@ impl Opened {
             }
         }
     }
+}
+
+/// Whether the file at `p` starts with the Parquet magic.
+fn starts_with_parquet_magic(p: &std::path::Path) -> Result<bool> {
+    let mut f = File::open(p).at(p)?;
+    let mut head = [0u8; 4];
+    let n = read_full(&mut f, &mut head).at(p)?;
+    Ok(n == 4 && head == PARQUET_MAGIC)
 }
 
 fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
