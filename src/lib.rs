@@ -216,6 +216,7 @@ pub use policy::{HeldBack, Policy, PolicyOutcome};
 pub use schema::{FieldKind, Schema};
 pub use select::{Document, Selection};
 pub use stats::{Group, Stats};
+pub use tag::dolma::{DolmaOptions, DolmaReport};
 pub use tag::{TagOptions, TagOutcome, TagReport, TagSettings, Tagger};
 pub use tokenize::Tokenizer;
 pub use train::mixture::{ComponentPlan, Plan as MixturePlan, Slice};

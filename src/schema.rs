@@ -1,4 +1,6 @@
-//! The corpus schema: which top-level fields exist and what kind each is.
+//! The corpus schema: which fields exist and what kind each is (top-level
+//! fields, and the leaves of nested objects under dotted names such as
+//! `meta.language`).
 //!
 //! A field's kind is fixed by its first non-null occurrence; a later record
 //! whose value has another kind is rejected at ingest. The key and text

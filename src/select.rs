@@ -105,9 +105,16 @@ impl Corpus {
                 };
             }
             if missing > 0 {
+                // Imported attributes cannot be recomputed: import again.
+                let fix = if info.tagger.starts_with("dolma-") {
+                    "import the Dolma attribute files again (`corpusql tag import-dolma`)"
+                        .to_string()
+                } else {
+                    format!("run `corpusql tag --taggers {}`", info.tagger)
+                };
                 out.push(format!(
-                    "signal `{f}` is not computed for {missing} of {live} live documents (ingested or compacted since the {} tagger ran): they match no condition on it; run `corpusql tag --taggers {}`",
-                    info.tagger, info.tagger
+                    "signal `{f}` is not computed for {missing} of {live} live documents (ingested or compacted since the {} tagger ran): they match no condition on it; {fix}",
+                    info.tagger
                 ));
             }
         }

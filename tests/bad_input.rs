@@ -562,8 +562,8 @@ fn text_and_id_fields_can_be_mapped() {
 "#;
     let o = IngestOptions {
         record: RecordOptions {
-            text_field: "content".into(),
-            id_field: "doc_id".into(),
+            text_field: Some("content".into()),
+            id_field: Some("doc_id".into()),
             set: vec![],
         },
         ..opts()

@@ -598,9 +598,16 @@ fn ingest_from_stdin_with_options() {
         log["ingests"][0]["set"],
         serde_json::json!([["license", "pd"]])
     );
-    // --set on the key field is refused.
-    let o = run(cmd(&dir).args(["ingest", "-q", "--set", "id=x", "-"]));
+    // --set on the key field is refused, named here or saved with the corpus.
+    let o = run(cmd(&dir).args(["ingest", "-q", "--id-field", "key", "--set", "key=x", "-"]));
     assert_eq!(o.status.code(), Some(2));
+    let o = run(cmd(&dir).args(["ingest", "-q", "--set", "key=x", "-"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("`key` is the corpus's text or key field"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

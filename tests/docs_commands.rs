@@ -4,7 +4,8 @@
 //! with `\` continuations and multi-line quoted queries joined. Each file's
 //! commands run in order, in a work directory of their own where `./fr`,
 //! `./corpus` and `/tmp/dq` are one demo corpus and the files the commands
-//! name (`dump.jsonl.zst`, `mix.toml`, `part1.jsonl`, `lists/`, ...) exist.
+//! name (`dump.jsonl.zst`, `mix.toml`, `part1.jsonl`, `lists/`, `shards/`,
+//! `hf.jsonl`, ...) exist.
 //! A command must exit 0, unless the doc shows it failing (its shown output
 //! is an error with a caret); none may panic or be refused as a usage error.
 //! Synopses (`MIX.toml|QUERY [--rank R]`) and shell loops are not run, and
@@ -206,9 +207,64 @@ fn workdir(root: &Path, name: &str) -> PathBuf {
          [[component]]\nname = \"code\"\nquery = \"lang = code\"\nweight = 0.2\n",
     )
     .unwrap();
+    std::fs::create_dir_all(w.join("shards/b")).unwrap();
+    std::fs::write(w.join("shards/a.jsonl"), extra("shard-a", 20)).unwrap();
+    std::fs::write(w.join("shards/b/c.jsonl"), extra("shard-c", 21)).unwrap();
+    // Parquet shards, written by corpusql's own Parquet export.
+    let o = Command::new(BIN)
+        .current_dir(&w)
+        .args([
+            "-C",
+            "fr",
+            "export",
+            "lang = de",
+            "--format",
+            "parquet",
+            "-o",
+            "shards/de.parquet",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::copy(w.join("dump.jsonl.zst"), w.join("extra.jsonl.zst")).unwrap();
+    let hf: String = (0..40)
+        .map(|i| {
+            let (lang, lic) = [("fr", "cc-by-4.0"), ("en", "CC0-1.0"), ("de", "MIT")][i % 3];
+            format!(
+                "{{\"doc_id\": \"hf-{i}\", \"content\": \"document {i} in {lang}\", \"meta\": {{\"language\": \"{lang}\", \"license\": \"{lic}\", \"year\": {}}}}}\n",
+                1890 + 5 * i
+            )
+        })
+        .collect();
+    std::fs::write(w.join("hf.jsonl"), hf).unwrap();
     std::fs::create_dir_all(w.join("lists")).unwrap();
     std::fs::write(w.join("lists/en.txt"), "idiot\nstupid\n").unwrap();
     std::fs::write(w.join("lists/fr.txt"), "connard\n").unwrap();
+    // Dolma attribute files over the first documents of the corpus.
+    let o = Command::new(BIN)
+        .current_dir(&w)
+        .args(["-C", "fr", "query", "*", "--fields", "id", "--limit", "20"])
+        .output()
+        .unwrap();
+    let attrs: String = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let score = i as f64 / 20.0;
+            format!(
+                "{{\"id\": {}, \"attributes\": {{\"exp__quality__score\": [[0, 10, {score}]]}}}}\n",
+                v["id"]
+            )
+        })
+        .collect();
+    std::fs::create_dir_all(w.join("attributes")).unwrap();
+    let mut g = flate2::write::GzEncoder::new(
+        std::fs::File::create(w.join("attributes/exp-0000.jsonl.gz")).unwrap(),
+        flate2::Compression::default(),
+    );
+    g.write_all(attrs.as_bytes()).unwrap();
+    g.finish().unwrap();
     w
 }
 

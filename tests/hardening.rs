@@ -63,11 +63,21 @@ fn a_wrong_input_creates_nothing() {
         fresh.display()
     );
 
-    // A directory given as input: named, and nothing created.
-    let o = corpusql(&fresh, &["ingest", tmp.path().to_str().unwrap()]);
+    // A directory without input files, or a pattern that matches
+    // nothing: named, and nothing created.
+    let no_input = tmp.path().join("no-input");
+    std::fs::create_dir_all(no_input.join("sub")).unwrap();
+    std::fs::write(no_input.join("_SUCCESS"), b"").unwrap();
+    let o = corpusql(&fresh, &["ingest", no_input.to_str().unwrap()]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("is a directory"), "{err}");
+    assert!(err.contains("holds no input file"), "{err}");
+    assert!(!fresh.exists());
+    let pattern = tmp.path().join("nothing-*.jsonl");
+    let o = corpusql(&fresh, &["ingest", pattern.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no file matches"), "{err}");
     assert!(!fresh.exists());
 
     // A valid input into a directory that holds other files (`-C /etc`):

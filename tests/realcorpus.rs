@@ -474,20 +474,18 @@ fn reingesting_the_same_file_skips_everything() {
     assert_eq!((r.ingested, r.replaced, r.rejected), (0, 0, 0));
     assert_eq!(r.text_bytes, 0);
     assert_eq!(r.segments, 0);
-    // The ingest is still recorded (provenance): one new generation, no new
-    // segment. (IngestReport::generation's doc says "unchanged when nothing
-    // was ingested"; the code commits a generation, which this pins.)
-    assert_eq!(r.generation, before.generation() + 1);
+    // An ingest that adds nothing makes no generation (issue 13): the
+    // corpus, its segments and its ingest log are as they were.
+    assert!(!r.committed);
+    assert_eq!(r.generation, before.generation());
     let after = Corpus::open(tmp.path()).unwrap();
-    assert_eq!(after.generation(), before.generation() + 1);
+    assert_eq!(after.generation(), before.generation());
     assert_eq!(after.len(), TOTAL_DOCS);
     assert_eq!(common::segment_files(tmp.path()), files_before);
     let log = after.catalog().ingest_log().unwrap();
-    assert_eq!(log.len(), 2);
-    assert_eq!(log[1].skipped, TOTAL_DOCS);
-    assert_eq!(log[1].ingested, 0);
+    assert_eq!(log.len(), 1);
     assert_eq!(
-        log[0].content_hash, log[1].content_hash,
+        log[0].content_hash, r.files[0].content_hash,
         "same bytes, same content hash"
     );
 }

@@ -1,4 +1,5 @@
-//! `corpusql ingest FILE...`: JSONL into the corpus, one atomic commit.
+//! `corpusql ingest FILE|DIR|GLOB...`: JSONL and Parquet into the corpus,
+//! one atomic commit.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -10,18 +11,22 @@ use corpusql::{IngestOptions, Input, OnDuplicate, RecordOptions, WriterOptions};
 /// Arguments of `ingest`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Input files (.jsonl, .jsonl.gz, .jsonl.zst); `-` reads stdin.
+    /// Input files (JSONL, plain or .gz/.zst, and Parquet, recognized by
+    /// content), directories (every file under them, sorted) and glob
+    /// patterns (`'shards/*.parquet'`); `-` reads stdin.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Add a constant facet to records lacking the field (repeatable): `--set license=pd`.
     #[arg(long = "set", value_name = "FIELD=VALUE")]
     pub set: Vec<String>,
-    /// Field holding the text.
-    #[arg(long, default_value = "text")]
-    pub text_field: String,
-    /// Field holding the key.
-    #[arg(long, default_value = "id")]
-    pub id_field: String,
+    /// Field holding the text (a new corpus saves it; default: the
+    /// corpus's saved field, else `text`).
+    #[arg(long)]
+    pub text_field: Option<String>,
+    /// Field holding the key (a new corpus saves it; default: the corpus's
+    /// saved field, else `id`).
+    #[arg(long)]
+    pub id_field: Option<String>,
     /// What to do with a key that already exists.
     #[arg(long, value_enum, default_value = "skip")]
     pub on_duplicate: Dup,
@@ -71,7 +76,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         let Some((k, v)) = s.split_once('=') else {
             bail!("--set {s}: expected FIELD=VALUE");
         };
-        if k == a.text_field || k == a.id_field {
+        if Some(k) == a.text_field.as_deref() || Some(k) == a.id_field.as_deref() {
             bail!("--set {s}: `{k}` is the text or key field");
         }
         set.push((k.trim().to_string(), v.to_string()));
@@ -172,16 +177,39 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             "  (add aliases in src/license/aliases.tsv, or fix the data; see docs/licenses.md)"
         );
     }
+    if !r.unindexed.is_empty() {
+        let list: Vec<String> = r
+            .unindexed
+            .iter()
+            .map(|(f, n)| format!("`{f}` ({n})"))
+            .collect();
+        eprintln!(
+            "note: nested values of another kind than earlier records' were stored but not indexed: {}",
+            list.join(", ")
+        );
+    }
+    if r.files.len() > 1 && !a.json {
+        for f in &r.files {
+            eprintln!(
+                "  {}: ingested {}, skipped {}, replaced {}, rejected {}",
+                f.source, f.ingested, f.skipped, f.replaced, f.rejected
+            );
+        }
+    }
     if !a.json {
         println!(
-            "ingested {} documents ({}), skipped {} duplicates, replaced {}, rejected {} in {:.2}s -> generation {}",
+            "ingested {} documents ({}), skipped {} duplicates, replaced {}, rejected {} in {:.2}s -> {}",
             r.ingested,
             super::human_bytes(r.text_bytes),
             r.skipped,
             r.replaced,
             r.rejected,
             r.seconds,
-            r.generation
+            if r.committed {
+                format!("generation {}", r.generation)
+            } else {
+                format!("nothing new, no generation made (still {})", r.generation)
+            }
         );
     }
     // Tagging after the ingest commit, in a commit of its own.
@@ -209,7 +237,13 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             "ingested": r.ingested, "skipped": r.skipped, "replaced": r.replaced,
             "rejected": r.rejected, "blank": r.blank, "text_bytes": r.text_bytes,
             "input_bytes": r.input_bytes, "segments": r.segments, "generation": r.generation,
+            "committed": r.committed,
             "seconds": r.seconds, "unknown_licenses": r.unknown_licenses,
+            "unindexed": r.unindexed,
+            "files": r.files.iter().map(|f| serde_json::json!({
+                "file": f.source, "ingested": f.ingested, "skipped": f.skipped,
+                "replaced": f.replaced, "rejected": f.rejected, "bytes": f.size,
+            })).collect::<Vec<_>>(),
             "tagged": tagged, "tag_generation": tag_generation,
         }))?;
     }

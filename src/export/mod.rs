@@ -291,8 +291,8 @@ fn format_doc_extra(
             let mut first = true;
             for f in fields {
                 member(out, &mut first, f, |out| {
-                    if let Some((_, v)) = obj.0.iter().find(|(k, _)| k == f) {
-                        out.extend_from_slice(v.get().as_bytes());
+                    if let Some(v) = lookup(&obj, f) {
+                        out.extend_from_slice(v.as_bytes());
                         return true;
                     }
                     match extra.and_then(|(ex, o)| ex.get(f).map(|e| (e, o))) {
@@ -305,6 +305,31 @@ fn format_doc_extra(
         }
     }
     out.push(b'\n');
+}
+
+/// The raw JSON of field `path` of a record: a top-level field, else a
+/// dotted path into nested objects (`meta.language`), trying every split so
+/// that keys holding dots (`{"a.b": {"c": 1}}`) are found too.
+fn lookup(obj: &RawObject, path: &str) -> Option<String> {
+    if let Some((_, v)) = obj.0.iter().find(|(k, _)| k == path) {
+        return Some(v.get().to_string());
+    }
+    for (i, _) in path.match_indices('.') {
+        let (head, rest) = (&path[..i], &path[i + 1..]);
+        let Some((_, v)) = obj.0.iter().find(|(k, _)| k == head) else {
+            continue;
+        };
+        if !v.get().starts_with('{') {
+            continue;
+        }
+        let Ok(inner) = serde_json::from_str::<RawObject>(v.get()) else {
+            continue;
+        };
+        if let Some(found) = lookup(&inner, rest) {
+            return Some(found);
+        }
+    }
+    None
 }
 
 /// Writes the selection as JSONL to `w`; returns the documents written.

@@ -118,12 +118,24 @@ pub struct IngestReport {
     pub input_bytes: u64,
     /// Segments written.
     pub segments: usize,
-    /// Generation committed (every ingest commits one, if only to log its inputs).
+    /// Generation committed; when the ingest changed nothing (every record
+    /// a duplicate skipped, or no record at all) no generation is made and
+    /// this is the corpus's current one.
     pub generation: u64,
     /// The first rejects (up to `max_reported`).
     pub rejects: Vec<Reject>,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// Whether a generation was committed (false when nothing changed).
+    pub committed: bool,
+    /// Per input, in the order read: its name and what became of its records
+    /// (a directory or glob is one entry per file it expanded to).
+    pub files: Vec<IngestLogEntry>,
+    /// Nested leaves left out of the index because their kind disagreed
+    /// with the schema (`meta.year` a string where earlier records had a
+    /// number), by field: the records are stored whole and exported as they
+    /// were, but these values cannot be queried.
+    pub unindexed: std::collections::BTreeMap<String, u64>,
     /// License strings of the new documents that no alias or SPDX id
     /// matched (their `license_id` is `unknown`), with document counts,
     /// most frequent first; `(none)` counts documents without a license.
@@ -155,6 +167,9 @@ struct State<'a> {
     report: IngestReport,
     rejects_out: Option<std::io::BufWriter<std::fs::File>>,
     per_input: (u64, u64, u64, u64),
+    /// Records of the current input rejected for lacking the text field,
+    /// and the first such reason.
+    missing_text: (u64, Option<String>),
     writer: Option<(
         usize,
         std::thread::JoinHandle<Result<crate::segment::WrittenSegment>>,
@@ -165,6 +180,12 @@ impl State<'_> {
     fn reject(&mut self, file: &str, line: u64, reason: String, raw: &[u8]) -> Result<()> {
         self.report.rejected += 1;
         self.per_input.3 += 1;
+        if reason.starts_with(MISSING_TEXT) {
+            self.missing_text.0 += 1;
+            if self.missing_text.1.is_none() {
+                self.missing_text.1 = Some(reason.clone());
+            }
+        }
         if let Some(w) = &mut self.rejects_out {
             let mut out = Vec::with_capacity(raw.len() + 100);
             out.extend_from_slice(b"{\"file\":");
@@ -260,7 +281,46 @@ impl State<'_> {
         }
     }
 
-    fn apply(&mut self, file: &str, line: u64, doc: DocRecord, raw: &[u8]) -> Result<()> {
+    /// Drops the nested leaves (`meta.year`) whose kind disagrees with the
+    /// schema or whose name is a signal's, counting them per field: a nested
+    /// value never rejects its record (which is stored whole either way).
+    fn drop_unindexable(&self, doc: &mut DocRecord) -> Vec<String> {
+        if doc.nested == 0 {
+            return Vec::new();
+        }
+        let top = doc.present.len() - doc.nested;
+        let mut dropped: Vec<String> = Vec::new();
+        for (f, kind) in &doc.present[top..] {
+            let clash = self.signals.contains_key(f)
+                || self.schema.fields.get(f).is_some_and(|k| k != kind);
+            if clash {
+                dropped.push(f.clone());
+            }
+        }
+        if dropped.is_empty() {
+            return dropped;
+        }
+        let gone = |f: &String| dropped.contains(f);
+        let mut i = 0;
+        doc.present.retain(|(f, _)| {
+            i += 1;
+            i <= top || !gone(f)
+        });
+        doc.nested -= dropped.len();
+        doc.facets.retain(|(f, _)| !gone(f));
+        doc.numbers.retain(|(f, _)| !gone(f));
+        dropped
+    }
+
+    /// Counts the nested leaves a stored document left out of the index.
+    fn count_unindexed(&mut self, dropped: Vec<String>) {
+        for f in dropped {
+            *self.report.unindexed.entry(f).or_default() += 1;
+        }
+    }
+
+    fn apply(&mut self, file: &str, line: u64, mut doc: DocRecord, raw: &[u8]) -> Result<()> {
+        let dropped = self.drop_unindexable(&mut doc);
         for (f, _) in &doc.present {
             if let Some(info) = self.signals.get(f) {
                 let reason = format!(
@@ -302,6 +362,7 @@ impl State<'_> {
                     self.per_input.2 += 1;
                     match at {
                         DupAt::Builder(i) => {
+                            self.count_unindexed(dropped);
                             self.learn_schema(&doc);
                             let old = std::mem::replace(&mut self.builder[i as usize], doc);
                             self.builder_bytes -= old.heap_size();
@@ -315,6 +376,7 @@ impl State<'_> {
                 }
             }
         }
+        self.count_unindexed(dropped);
         self.learn_schema(&doc);
         self.report.ingested += 1;
         self.per_input.0 += 1;
@@ -416,15 +478,15 @@ enum DupAt {
 /// commits them as one new generation.
 pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<IngestReport> {
     let start = Instant::now();
-    check_inputs(&inputs)?;
+    let inputs = expand_inputs(inputs)?;
     check_corpus_dir(dir)?;
     std::fs::create_dir_all(dir).at(dir)?;
     let _lock = WriteLock::acquire(dir)?;
     let catalog = Catalog::new(dir);
     if !catalog.exists() {
         let schema = Schema {
-            key_field: opts.record.id_field.clone(),
-            text_field: opts.record.text_field.clone(),
+            key_field: opts.record.id_field().to_string(),
+            text_field: opts.record.text_field().to_string(),
             ..Schema::default()
         };
         let cluster: Vec<String> = DEFAULT_CLUSTER_FIELDS
@@ -435,6 +497,31 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
     }
     let cstate = catalog.refresh_current()?;
     collect_orphans(dir, &cstate)?;
+    // The saved field mapping applies unless this ingest names its own.
+    let mut resolved = opts.clone();
+    let rec = &mut resolved.record;
+    rec.text_field
+        .get_or_insert_with(|| cstate.schema.text_field.clone());
+    rec.id_field
+        .get_or_insert_with(|| cstate.schema.key_field.clone());
+    let opts = &resolved;
+    for (k, _) in &opts.record.set {
+        if k == opts.record.text_field() || k == opts.record.id_field() {
+            return Err(Error::Invalid(format!(
+                "--set {k}=...: `{k}` is the corpus's text or key field"
+            )));
+        }
+    }
+    // A corpus without documents yet (a first ingest that failed) takes
+    // the mapping of the first ingest that adds some.
+    let mut schema = cstate.schema.clone();
+    let remap = cstate.segments.is_empty()
+        && (schema.text_field != opts.record.text_field()
+            || schema.key_field != opts.record.id_field());
+    if remap {
+        schema.text_field = opts.record.text_field().to_string();
+        schema.key_field = opts.record.id_field().to_string();
+    }
     let existing = cstate
         .segments
         .iter()
@@ -455,9 +542,9 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
     let mut st = State {
         dir,
         opts,
-        schema: cstate.schema.clone(),
+        schema,
         signals: cstate.signals.clone(),
-        schema_changed: false,
+        schema_changed: remap,
         existing,
         builder: Vec::new(),
         builder_bytes: 0,
@@ -470,6 +557,7 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
         report: IngestReport::default(),
         rejects_out,
         per_input: (0, 0, 0, 0),
+        missing_text: (0, None),
         writer: None,
     };
     let result = run(&mut st, inputs);
@@ -501,7 +589,7 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
         remove: vec![],
         tombstones: st.tombstones.drain().collect(),
         schema: st.schema_changed.then(|| st.schema.clone()),
-        ingest_log: log,
+        ingest_log: log.clone(),
         op: "ingest".into(),
         detail,
         next_segment_id: st.next_id,
@@ -511,13 +599,26 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
             .filter(|f| f != cstate.license_field()),
         ..Default::default()
     };
+    st.report.files = log;
+    let changes_nothing = commit.add.is_empty()
+        && commit.tombstones.is_empty()
+        && commit.schema.is_none()
+        && commit.license_field.is_none();
+    if changes_nothing {
+        st.report.generation = cstate.generation;
+        st.report.seconds = start.elapsed().as_secs_f64();
+        return Ok(st.report);
+    }
     let live = prior_live + st.report.ingested - tombstoned;
     let license_field = opts
         .license_field
         .clone()
         .unwrap_or_else(|| cstate.license_field().to_string());
     match catalog.commit(cstate.generation, commit, live) {
-        Ok(g) => st.report.generation = g,
+        Ok(g) => {
+            st.report.generation = g;
+            st.report.committed = true;
+        }
         Err(e) => {
             crate::corpus::remove_unless_committed(dir, &catalog);
             return Err(e);
@@ -532,21 +633,90 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
     Ok(st.report)
 }
 
-/// Refuses, before anything is created, an input path that does not exist
-/// or is not a file (a typo, a directory), naming it.
-fn check_inputs(inputs: &[Input]) -> Result<()> {
+/// Expands directories (every file under it, recursively, hidden ones
+/// skipped) and glob patterns (`shards/*.parquet`, for a shell that did not
+/// expand them) into files in a deterministic (sorted) order, and refuses,
+/// before anything is created, a path that does not exist, a pattern that
+/// matches nothing and an empty directory, naming it.
+fn expand_inputs(inputs: Vec<Input>) -> Result<Vec<Input>> {
+    let mut out = Vec::with_capacity(inputs.len());
     for i in inputs {
-        let Input::Path(p) = i else { continue };
+        let Input::Path(p) = &i else {
+            out.push(i);
+            continue;
+        };
         if p.as_os_str() == "-" {
+            out.push(i);
             continue;
         }
-        let m = std::fs::metadata(p).at(p)?;
+        let text = p.to_string_lossy();
+        let is_pattern = text.contains(['*', '?', '[']);
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => {
+                let mut files = Vec::new();
+                walk(p, &mut files)?;
+                if files.is_empty() {
+                    return Err(Error::Invalid(format!(
+                        "{}: the directory holds no input file",
+                        p.display()
+                    )));
+                }
+                files.sort();
+                out.extend(files.into_iter().map(Input::Path));
+            }
+            Ok(_) => out.push(i),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && is_pattern => {
+                let paths = glob::glob(&text).map_err(|e| {
+                    Error::Invalid(format!("{text}: not a valid glob pattern: {}", e.msg))
+                })?;
+                let mut files = Vec::new();
+                for entry in paths {
+                    let f = entry.map_err(|e| {
+                        let path = e.path().to_path_buf();
+                        Error::io(&path, e.into())
+                    })?;
+                    if f.is_dir() {
+                        walk(&f, &mut files)?;
+                    } else {
+                        files.push(f);
+                    }
+                }
+                if files.is_empty() {
+                    return Err(Error::Invalid(format!("{text}: no file matches")));
+                }
+                files.sort();
+                files.dedup();
+                out.extend(files.into_iter().map(Input::Path));
+            }
+            Err(e) => return Err(Error::io(p, e)),
+        }
+    }
+    // A file named twice (by a directory and a pattern) is read once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|i| match i {
+        Input::Path(p) if p.as_os_str() != "-" => seen.insert(p.clone()),
+        _ => true,
+    });
+    Ok(out)
+}
+
+/// Collects the regular files under `dir`, recursively, skipping names
+/// that start with `.` or `_` (`.crc`, `_SUCCESS`, `_delta_log` markers of
+/// the tools that write shards).
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for e in std::fs::read_dir(dir).at(dir)? {
+        let e = e.at(dir)?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        let path = e.path();
+        let m = std::fs::metadata(&path).at(&path)?;
         if m.is_dir() {
-            return Err(Error::Invalid(format!(
-                "{}: is a directory; name the JSONL files in it (e.g. {}/*.jsonl)",
-                p.display(),
-                p.display()
-            )));
+            walk(&path, out)?;
+        } else if m.is_file() {
+            out.push(path);
         }
     }
     Ok(())
@@ -628,6 +798,9 @@ fn unknown_licenses<'a>(
 
 const CHUNK_BYTES: usize = 8 << 20;
 
+/// How the reason of a record without its text field begins.
+const MISSING_TEXT: &str = "missing field `";
+
 /// A chunk of input lines, parsed.
 struct ParsedChunk {
     chunk: Vec<u8>,
@@ -672,7 +845,7 @@ fn run(st: &mut State, inputs: Vec<Input>) -> Result<Vec<IngestLogEntry>> {
     let bar = st.opts.progress.clone();
     for input in inputs {
         let started = unix_now();
-        let mut opened = input::Opened::open(input)?;
+        let mut opened = input::Opened::open_with(input, &st.opts.record)?;
         let name = opened.name.clone();
         let read = opened.read.clone();
         crate::progress::with(&bar, |b| {
@@ -683,6 +856,7 @@ fn run(st: &mut State, inputs: Vec<Input>) -> Result<Vec<IngestLogEntry>> {
             )
         });
         st.per_input = (0, 0, 0, 0);
+        st.missing_text = (0, None);
         let (tx, rx) = sync_channel::<Result<Vec<u8>>>(2);
         let reader = std::thread::spawn(move || {
             let mut carry = Vec::new();
@@ -760,6 +934,15 @@ fn run(st: &mut State, inputs: Vec<Input>) -> Result<Vec<IngestLogEntry>> {
             .join()
             .map_err(|_| Error::Invalid(format!("{name}: reader thread panicked")))?;
         outcome?;
+        let (ingested, skipped, replaced, rejected) = st.per_input;
+        if ingested + skipped + replaced == 0 && rejected > 0 && st.missing_text.0 == rejected {
+            // Not one record had the text field: a field mapping is
+            // missing, not a thousand broken records.
+            let why = st.missing_text.1.take().unwrap_or_default();
+            return Err(Error::Invalid(format!(
+                "{name}: none of its {rejected} records has the text field, nothing was ingested: {why}"
+            )));
+        }
         let size = opened.read.load(Ordering::Relaxed);
         st.report.input_bytes += size;
         log.push(IngestLogEntry {

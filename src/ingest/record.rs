@@ -13,23 +13,26 @@ use crate::schema::FieldKind;
 use crate::segment::DocRecord;
 
 /// How records are read.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RecordOptions {
-    /// Field holding the text (default `text`).
-    pub text_field: String,
-    /// Field holding the key (default `id`).
-    pub id_field: String,
+    /// Field holding the text; `None`: the corpus's saved mapping (set by
+    /// its first ingest), else `text`.
+    pub text_field: Option<String>,
+    /// Field holding the key; `None`: the corpus's saved mapping, else `id`.
+    pub id_field: Option<String>,
     /// Constant facets added to records that lack the field.
     pub set: Vec<(String, String)>,
 }
 
-impl Default for RecordOptions {
-    fn default() -> Self {
-        RecordOptions {
-            text_field: "text".into(),
-            id_field: "id".into(),
-            set: Vec::new(),
-        }
+impl RecordOptions {
+    /// The field holding the text.
+    pub fn text_field(&self) -> &str {
+        self.text_field.as_deref().unwrap_or("text")
+    }
+
+    /// The field holding the key.
+    pub fn id_field(&self) -> &str {
+        self.id_field.as_deref().unwrap_or("id")
     }
 }
 
@@ -139,6 +142,7 @@ fn parse_str(s: &str, opts: &RecordOptions) -> Result<DocRecord, String> {
     prefix.push(b'{');
     let mut seen_text = false;
     let mut first_field = true;
+    let mut objects = Vec::new();
     for (i, (k, raw)) in obj.0.iter().enumerate() {
         if obj.0[..i].iter().any(|(k2, _)| k2 == k) {
             return Err(format!("field `{k}` appears twice"));
@@ -150,11 +154,11 @@ fn parse_str(s: &str, opts: &RecordOptions) -> Result<DocRecord, String> {
         first_field = false;
         push_key(out, k);
         let r = raw.get();
-        if *k == opts.text_field {
+        if *k == opts.text_field() {
             if !r.starts_with('"') {
                 return Err(format!(
                     "field `{}` must be a string, found {}",
-                    opts.text_field,
+                    opts.text_field(),
                     json::type_name(r)
                 ));
             }
@@ -164,7 +168,7 @@ fn parse_str(s: &str, opts: &RecordOptions) -> Result<DocRecord, String> {
             continue;
         }
         out.extend_from_slice(r.as_bytes());
-        if *k == opts.id_field {
+        if *k == opts.id_field() {
             key = Some(parse_key(raw, k)?);
             continue;
         }
@@ -173,7 +177,7 @@ fn parse_str(s: &str, opts: &RecordOptions) -> Result<DocRecord, String> {
             // the record's own value is kept and exported, not indexed.
             continue;
         }
-        classify(k, raw, &mut d)?;
+        classify(k, raw, &mut d, &mut objects)?;
     }
     for (f, v) in &opts.set {
         if obj.0.iter().any(|(k, _)| k == f) {
@@ -192,11 +196,13 @@ fn parse_str(s: &str, opts: &RecordOptions) -> Result<DocRecord, String> {
         d.present.push((f.clone(), FieldKind::Facet));
     }
     let Some(text) = text else {
-        return Err(format!(
-            "missing field `{}` (the document text)",
-            opts.text_field
-        ));
+        return Err(missing_text(&obj, opts));
     };
+    let top = d.present.len();
+    for (k, m) in objects {
+        flatten(&k, &m, 1, &mut d);
+    }
+    d.nested = d.present.len() - top;
     suffix.push(b'}');
     d.key = match key {
         Some(k) => k,
@@ -206,6 +212,34 @@ fn parse_str(s: &str, opts: &RecordOptions) -> Result<DocRecord, String> {
     d.prefix = prefix;
     d.suffix = suffix;
     Ok(d)
+}
+
+/// The reason a record without its text field is rejected, naming the
+/// string fields it does have (longest value first: the likely text).
+fn missing_text(obj: &RawObject, opts: &RecordOptions) -> String {
+    let mut strings: Vec<(&str, usize)> = obj
+        .0
+        .iter()
+        .filter(|(k, v)| v.get().starts_with('"') && *k != opts.id_field())
+        .map(|(k, v)| (k.as_ref(), v.get().len()))
+        .collect();
+    strings.sort_by_key(|s| std::cmp::Reverse(s.1));
+    let tf = opts.text_field();
+    if strings.is_empty() {
+        return format!(
+            "missing field `{tf}` (the document text), and the record has no string field"
+        );
+    }
+    let names: Vec<String> = strings
+        .iter()
+        .take(8)
+        .map(|(k, _)| format!("`{k}`"))
+        .collect();
+    format!(
+        "missing field `{tf}` (the document text); its string fields are {}: name the text field with --text-field {}",
+        names.join(", "),
+        strings[0].0
+    )
 }
 
 fn parse_key(raw: &RawValue, field: &str) -> Result<String, String> {
@@ -238,7 +272,14 @@ fn parse_key(raw: &RawValue, field: &str) -> Result<String, String> {
     ))
 }
 
-fn classify(k: &str, raw: &RawValue, d: &mut DocRecord) -> Result<(), String> {
+/// Classifies one top-level field into `d`; objects are also kept in
+/// `objects` for [`flatten`].
+fn classify(
+    k: &str,
+    raw: &RawValue,
+    d: &mut DocRecord,
+    objects: &mut Vec<(String, Object)>,
+) -> Result<(), String> {
     let r = raw.get();
     let bad = |e: serde_json::Error| string_error(k, r, &e);
     match r.as_bytes()[0] {
@@ -279,8 +320,11 @@ fn classify(k: &str, raw: &RawValue, d: &mut DocRecord) -> Result<(), String> {
             }
         },
         b'{' => {
-            check_json(r).map_err(bad)?;
+            let v: serde_json::Value = serde_json::from_str(r).map_err(bad)?;
             d.present.push((k.to_string(), FieldKind::Json));
+            if let serde_json::Value::Object(m) = v {
+                objects.push((k.to_string(), m));
+            }
         }
         _ => {
             let x: f64 = r
@@ -294,6 +338,70 @@ fn classify(k: &str, raw: &RawValue, d: &mut DocRecord) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A parsed JSON object.
+type Object = serde_json::Map<String, serde_json::Value>;
+
+/// How deep nested objects are indexed (`a.b.c.d.e.f.g.h`); deeper leaves
+/// are stored and exported but not queryable.
+pub const MAX_NESTED_DEPTH: usize = 8;
+
+/// Indexes the leaves of a nested object under dotted names (`meta.language`,
+/// `meta.year`), like top-level fields: strings and arrays of strings are
+/// facets, numbers numeric columns, booleans bool facets, objects `json`
+/// (for `exists`) and recursed into. A leaf that could not be indexed (a
+/// string longer than a facet value, a mixed array, a name taken by an
+/// earlier field) is skipped: nested values never reject a record.
+fn flatten(prefix: &str, obj: &Object, depth: usize, d: &mut DocRecord) {
+    use serde_json::Value;
+    for (k, v) in obj {
+        let name = format!("{prefix}.{k}");
+        if matches!(v, Value::Null) || d.present.iter().any(|(f, _)| *f == name) {
+            continue;
+        }
+        match v {
+            Value::String(s) if s.len() <= format::MAX_FACET_VALUE_BYTES => {
+                d.facets.push((name.clone(), s.clone()));
+                d.present.push((name, FieldKind::Facet));
+            }
+            Value::Bool(b) => {
+                d.facets.push((name.clone(), b.to_string()));
+                d.present.push((name, FieldKind::Bool));
+            }
+            Value::Number(n) => {
+                if let Some(x) = n.as_f64().filter(|x| x.is_finite()) {
+                    d.numbers.push((name.clone(), x));
+                    d.present.push((name, FieldKind::Number));
+                }
+            }
+            Value::Array(a) => {
+                let strings: Option<Vec<&str>> = a.iter().map(Value::as_str).collect();
+                match strings {
+                    Some(vals)
+                        if vals
+                            .iter()
+                            .all(|s| s.len() <= format::MAX_FACET_VALUE_BYTES) =>
+                    {
+                        for s in vals {
+                            if !d.facets.iter().any(|(f, x)| *f == name && x == s) {
+                                d.facets.push((name.clone(), s.to_string()));
+                            }
+                        }
+                        d.present.push((name, FieldKind::Facet));
+                    }
+                    _ => d.present.push((name, FieldKind::Json)),
+                }
+            }
+            Value::Object(m) => {
+                d.present.push((name.clone(), FieldKind::Json));
+                if depth < MAX_NESTED_DEPTH {
+                    flatten(&name, m, depth + 1, d);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Checks that a nested value is JSON every parser reads, escapes included:
@@ -349,7 +457,15 @@ mod tests {
                 ("tags".into(), "y".into())
             ]
         );
-        assert_eq!(d.numbers, vec![("year".into(), 1998.0)]);
+        assert_eq!(
+            d.numbers,
+            vec![("year".into(), 1998.0), ("meta.u".into(), 1.0)]
+        );
+        assert_eq!(d.nested, 1);
+        assert_eq!(
+            d.present.last(),
+            Some(&("meta.u".into(), FieldKind::Number))
+        );
         let mut out = d.prefix.clone();
         crate::json::write_str(&mut out, &d.text);
         out.extend_from_slice(&d.suffix);

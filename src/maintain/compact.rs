@@ -52,8 +52,8 @@ pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
     let bytes_before: u64 = st.segments.iter().map(|s| s.file_bytes).sum();
     let total_docs: u64 = st.segments.iter().map(|s| s.docs as u64).sum();
     let opts = RecordOptions {
-        text_field: st.schema.text_field.clone(),
-        id_field: st.schema.key_field.clone(),
+        text_field: Some(st.schema.text_field.clone()),
+        id_field: Some(st.schema.key_field.clone()),
         set: Vec::new(),
     };
     // Cluster groups across all segments, in cluster-key order.

@@ -812,10 +812,10 @@ fn ingest_json(
         ..IngestOptions::default()
     };
     if let Some(t) = text_field {
-        opts.record.text_field = t;
+        opts.record.text_field = Some(t);
     }
     if let Some(i) = id_field {
-        opts.record.id_field = i;
+        opts.record.id_field = Some(i);
     }
     let mut ins: Vec<Input> = inputs.into_iter().map(Input::Path).collect();
     if let Some(bytes) = records {

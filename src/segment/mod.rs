@@ -39,6 +39,10 @@ pub struct DocRecord {
     pub numbers: Vec<(String, f64)>,
     /// Every non-null field of the record (other than key and text) with its kind.
     pub present: Vec<(String, FieldKind)>,
+    /// How many of the last `present` entries are leaves of nested objects
+    /// under dotted names (`meta.language`): a kind that disagrees with the
+    /// schema drops such a leaf from the index instead of rejecting the record.
+    pub nested: usize,
 }
 
 impl DocRecord {

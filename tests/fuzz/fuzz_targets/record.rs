@@ -9,8 +9,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let renamed = RecordOptions {
-        text_field: "body".into(),
-        id_field: "key".into(),
+        text_field: Some("body".into()),
+        id_field: Some("key".into()),
         set: vec![
             ("license".into(), "pd".into()),
             ("lang".into(), "fr".into()),
