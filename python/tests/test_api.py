@@ -513,7 +513,11 @@ VOLATILE = ("seconds", "rejects", "tagged", "tag_generation")
 
 
 def _report(r: Dict[str, Any]) -> Dict[str, Any]:
-    return {k: v for k, v in r.items() if k not in VOLATILE}
+    """A report without timings; per-file lines without the file's name
+    (records are named `<records>`, the CLI names its file)."""
+    out = {k: v for k, v in r.items() if k not in VOLATILE}
+    out["files"] = [{k: v for k, v in f.items() if k != "file"} for f in r.get("files", [])]
+    return out
 
 
 def _cli_ingest(corpus: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -596,6 +600,7 @@ def test_ingest_records_matches_cli(tmp_path: Path, mode: str) -> None:
     got = corpusql.ingest(b, records=(x for x in recs), on_duplicate=mode)  # any iterable
     assert _report(got) == _report(want)
     assert got["rejected"] == 3
+    assert [x["file"] for x in got["files"]] == ["<records>"]
     assert got["rejects"] == [x.replace(str(f), "<records>") for x in _cli_rejects(r)]
     assert [x.split(":")[1] for x in got["rejects"]] == ["2", "4", "5"]
     same_records(_all(b), _all(a))

@@ -840,7 +840,13 @@ fn ingest_json(
         "ingested": r.ingested, "skipped": r.skipped, "replaced": r.replaced,
         "rejected": r.rejected, "blank": r.blank, "text_bytes": r.text_bytes,
         "input_bytes": r.input_bytes, "segments": r.segments, "generation": r.generation,
+        "committed": r.committed,
         "seconds": r.seconds, "unknown_licenses": r.unknown_licenses, "rejects": rejects,
+        "unindexed": r.unindexed,
+        "files": r.files.iter().map(|f| serde_json::json!({
+            "file": f.source, "ingested": f.ingested, "skipped": f.skipped,
+            "replaced": f.replaced, "rejected": f.rejected, "bytes": f.size,
+        })).collect::<Vec<_>>(),
     }))
 }
 
