@@ -9,7 +9,7 @@
 //! for the same generator, so all three measure the same documents.
 //!
 //! ```sh
-//! cargo bench --bench ingest
+//! cargo bench --bench ingest     # JSONL, and the same documents as Parquet
 //! ```
 
 use std::io::Cursor;
@@ -339,5 +339,44 @@ fn bench_ingest(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_ingest);
+/// The same documents as Parquet (written by corpusql's own Parquet export:
+/// zstd, nested `meta` struct), ingested from the file: magic detection,
+/// row groups decoded side by side, rows turned into records.
+fn bench_ingest_parquet(c: &mut Criterion) {
+    let data: Arc<[u8]> = corpus_gen::generate(corpus_gen::DOCS, corpus_gen::SEED).into();
+    let work = tempfile::tempdir().expect("tempdir");
+    let src = work.path().join("src");
+    let input = Input::Reader("bench.jsonl".into(), Box::new(Cursor::new(data.clone())));
+    ingest(&src, vec![input], &options()).expect("ingest");
+    let corpus = corpusql::Corpus::open(&src).expect("open");
+    let file = work.path().join("bench.parquet");
+    let sel = corpus.query("*").expect("query");
+    let opts = corpusql::ExportOptions {
+        override_policy: true,
+        ..Default::default()
+    };
+    corpus.export_parquet(&sel, &opts, &file).expect("export");
+    let bytes = std::fs::metadata(&file).expect("parquet file").len();
+    let mut g = c.benchmark_group("ingest");
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(15))
+        .throughput(Throughput::Bytes(bytes));
+    g.bench_function("parquet_20k_fresh_corpus", |b| {
+        b.iter_batched(
+            || tempfile::tempdir().expect("tempdir"),
+            |dir| {
+                let input = Input::Path(file.clone());
+                let report = ingest(dir.path(), vec![input], &options()).expect("ingest");
+                assert_eq!(report.ingested, corpus_gen::DOCS as u64);
+                dir
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_ingest, bench_ingest_parquet);
 criterion_main!(benches);

@@ -135,9 +135,12 @@ pub fn write_segment_with(
     }
     let order = cluster_order(&docs, cluster_fields);
     let mut slots: Vec<Option<DocRecord>> = docs.drain(..).map(Some).collect();
-    let docs: Vec<DocRecord> = order.iter().map(|&i| slots[i].take().unwrap()).collect();
+    let mut docs: Vec<DocRecord> = order.iter().map(|&i| slots[i].take().unwrap()).collect();
     drop(slots);
     let n = docs.len();
+    // What the index needs of the stored parts, taken before they are freed.
+    let text_lens: Vec<u64> = docs.iter().map(|d| d.text.len() as u64).collect();
+    let raw_bytes: u64 = docs.iter().map(|d| d.raw_len() as u64).sum();
 
     // Blocks: contiguous ranges of about BLOCK_TARGET_BYTES.
     let mut ranges = Vec::new();
@@ -155,11 +158,26 @@ pub fn write_segment_with(
     if start < n {
         ranges.push(start..n);
     }
-    let compressed: Vec<(Vec<u8>, u32)> = ranges
-        .par_iter()
-        .map(|r| {
+    // Each block frees the texts and records it compressed: the rest of the
+    // segment (terms, columns) needs only the facets, and ingest fills the
+    // next segment meanwhile, so the memory is handed back early.
+    let mut slices: Vec<&mut [DocRecord]> = Vec::with_capacity(ranges.len());
+    let mut rest: &mut [DocRecord] = &mut docs;
+    for r in &ranges {
+        let (block, tail) = rest.split_at_mut(r.len());
+        slices.push(block);
+        rest = tail;
+    }
+    let compressed: Vec<(Vec<u8>, u32)> = slices
+        .into_par_iter()
+        .map(|block_docs| {
             let mut raw = Vec::new();
-            block::encode(&docs[r.clone()], &mut raw);
+            block::encode(block_docs, &mut raw);
+            for d in block_docs.iter_mut() {
+                d.text = String::new();
+                d.prefix = Vec::new();
+                d.suffix = Vec::new();
+            }
             let c = compress(&raw, level).map_err(|e| Error::io(path, e))?;
             Ok((c, raw.len() as u32))
         })
@@ -193,7 +211,7 @@ pub fn write_segment_with(
     let mut text_bytes = 0u64;
     for (i, d) in docs.iter().enumerate() {
         let ord = i as u32;
-        let tb = d.text.len() as u64;
+        let tb = text_lens[i];
         text_bytes += tb;
         for (f, v) in &d.facets {
             let e = terms
@@ -219,7 +237,8 @@ pub fn write_segment_with(
             e.2 = e.2.max(*x);
         }
     }
-    let bytes_col: Vec<f64> = docs.iter().map(|d| d.text.len() as f64).collect();
+    let bytes_col: Vec<f64> = text_lens.iter().map(|&b| b as f64).collect();
+    drop(text_lens);
 
     let mut term_list: Vec<(Vec<u8>, RoaringBitmap, u64)> = terms
         .into_iter()
@@ -302,7 +321,6 @@ pub fn write_segment_with(
         numeric_sec.extend_from_slice(&c);
     }
 
-    let raw_bytes: u64 = docs.iter().map(|d| d.raw_len() as u64).sum();
     let meta = SegmentMeta {
         doc_count: n as u32,
         text_bytes,
