@@ -229,6 +229,16 @@ fn check_every_type(corpus: &Path) {
         (0..N).filter(|i| i % 6 != 5 && i % 2 == 0).count() as u64
     );
     assert_eq!(count(corpus, "keys = k1"), (N / 2) as u64);
+    // A struct's members are queryable by dotted path, nulls missing.
+    assert_eq!(
+        count(corpus, "meta.kind = k1"),
+        (0..N).filter(|i| i % 3 != 0 && i % 2 == 1).count() as u64
+    );
+    assert_eq!(
+        count(corpus, "meta.kind exists"),
+        (0..N).filter(|i| i % 3 != 0).count() as u64
+    );
+    assert_eq!(count(corpus, "meta.score >= 100"), (100..N).count() as u64);
     assert_eq!(count(corpus, "pair = a"), N as u64);
     assert_eq!(count(corpus, "pair = c"), (N / 2) as u64);
     assert_eq!(
