@@ -113,12 +113,124 @@ pub fn parse_str(raw: &RawValue) -> Result<std::borrow::Cow<'_, str>, serde_json
     if s.len() >= 2 && !s.as_bytes()[1..s.len() - 1].contains(&b'\\') {
         return Ok(std::borrow::Cow::Borrowed(&s[1..s.len() - 1]));
     }
-    serde_json::from_str::<String>(s).map(std::borrow::Cow::Owned)
+    match unescape(s) {
+        Some(t) => Ok(std::borrow::Cow::Owned(t)),
+        // serde_json says what is wrong (a lone surrogate, a bad escape).
+        None => serde_json::from_str::<String>(s).map(std::borrow::Cow::Owned),
+    }
+}
+
+/// Decodes a JSON string literal, quotes included, that has escapes: the
+/// runs between escapes are copied whole into a string allocated once at
+/// the literal's size (the decoded text is never longer). The literal comes
+/// from a `RawValue`, which serde_json has checked (no raw control
+/// character or quote inside); `None` for a bad escape or a lone surrogate,
+/// and the caller then asks serde_json for the error. The input is `&str`,
+/// so the runs need no UTF-8 check: this is what makes it faster than
+/// serde_json's own path for long texts (11% of an ingest profile went to
+/// decoding texts).
+fn unescape(lit: &str) -> Option<String> {
+    let inner = lit.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut rest = inner;
+    while let Some(i) = memchr::memchr(b'\\', rest.as_bytes()) {
+        out.push_str(&rest[..i]);
+        let mut used = 2;
+        match *rest.as_bytes().get(i + 1)? {
+            b'"' => out.push('"'),
+            b'\\' => out.push('\\'),
+            b'/' => out.push('/'),
+            b'b' => out.push('\u{8}'),
+            b'f' => out.push('\u{c}'),
+            b'n' => out.push('\n'),
+            b'r' => out.push('\r'),
+            b't' => out.push('\t'),
+            b'u' => {
+                let hi = hex4(rest.get(i + 2..i + 6)?)?;
+                used = 6;
+                let c = match hi {
+                    0xD800..=0xDBFF => {
+                        if rest.get(i + 6..i + 8)? != "\\u" {
+                            return None;
+                        }
+                        let lo = hex4(rest.get(i + 8..i + 12)?)?;
+                        if !(0xDC00..=0xDFFF).contains(&lo) {
+                            return None;
+                        }
+                        used = 12;
+                        0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                    }
+                    0xDC00..=0xDFFF => return None,
+                    c => c,
+                };
+                out.push(char::from_u32(c)?);
+            }
+            _ => return None,
+        }
+        rest = rest.get(i + used..)?;
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// Four hex digits.
+fn hex4(s: &str) -> Option<u32> {
+    if s.len() != 4 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(s, 16).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unescape_agrees_with_serde_json() {
+        let cases = [
+            r#""a\nb""#,
+            r#""\"q\" \\ \/ \b\f\n\r\t""#,
+            r#""caf\u00e9 \u20ac \ud83d\ude00 end""#,
+            r#""\u0000x""#,
+            r#""héllo\n wörld 😀""#,
+        ];
+        for c in cases {
+            let want: String = serde_json::from_str(c).unwrap();
+            assert_eq!(unescape(c).as_deref(), Some(want.as_str()), "{c}");
+        }
+        // Generated texts with every kind of character, encoded by serde_json.
+        let mut x = 7u64;
+        for _ in 0..500 {
+            let n = (crate::hash::splitmix64(&mut x) % 40) as usize;
+            let t: String = (0..n)
+                .map(|_| {
+                    let r = crate::hash::splitmix64(&mut x);
+                    let c = match r % 5 {
+                        0 => (r >> 8) % 0x20,
+                        1 => b'"' as u64 + (r >> 8) % 2 * (b'\\' - b'"') as u64,
+                        2 => 0x80 + (r >> 8) % 0x700,
+                        3 => 0x10000 + (r >> 8) % 0x1000,
+                        _ => 0x20 + (r >> 8) % 0x5f,
+                    };
+                    char::from_u32(c as u32).unwrap_or('?')
+                })
+                .collect();
+            let lit = serde_json::to_string(&t).unwrap();
+            assert_eq!(unescape(&lit).as_deref(), Some(t.as_str()), "{lit}");
+        }
+        // Malformed literals: None, so that serde_json names the error.
+        for bad in [
+            r#""\ud800""#,
+            r#""\udc00x""#,
+            r#""\ud800\u0041""#,
+            r#""\x""#,
+            r#""\u12""#,
+            r#""\u+123""#,
+            r#""abc\"#,
+        ] {
+            assert_eq!(unescape(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn f64_as_json_numbers() {
