@@ -202,6 +202,11 @@ pub struct ReadmeDoctests;
 
 pub use corpus::Corpus;
 pub use error::{Error, Result, ResumeField};
+pub use export::parquet::ParquetOptions;
+pub use export::tokens::{
+    ComponentExport, MixExportOptions, MixExportReport, TokenDtype, TokenExportOptions,
+    TokenExportReport, TokenFormat,
+};
 pub use export::Projection;
 pub use facade::{
     ExportOptions, ExportReport, FieldSummary, ReportOf, ReportOptions, SchemaSummary,

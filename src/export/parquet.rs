@@ -3,7 +3,7 @@
 //!
 //! The records are the very bytes the JSONL exporter writes
 //! ([`write_jsonl_with`]: same projection, signals, redaction), read twice.
-//! The first pass infers a [`Shape`] per column from every record (no value
+//! The first pass infers a `Shape` per column from every record (no value
 //! kept); the second feeds the records, a batch at a time, to an
 //! `arrow_json` decoder with the inferred Arrow schema and writes each batch
 //! to the Parquet writer, which closes a row group every
