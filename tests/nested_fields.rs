@@ -64,6 +64,8 @@ fn nested_fields_are_queryable_by_dotted_path_and_round_trip() {
         "{e}"
     );
     assert_eq!(count(&c, "meta.license exists"), 2);
+    assert_eq!(count(&c, "exists meta.license"), 2);
+    assert_eq!(count(&c, "not exists meta.license"), 1);
     assert_eq!(count(&c, "meta.scores exists"), 1);
     // The license field may be nested: derived facets follow it.
     assert_eq!(count(&c, "license_id = cc-by-4.0"), 1);

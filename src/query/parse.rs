@@ -6,7 +6,7 @@
 //! and_expr   = unary , { "and" , unary } ;
 //! unary      = "not" , unary | primary ;
 //! primary    = "(" , expr , ")" | "*" | predicate ;
-//! predicate  = field , ( cmp_op , value | "in" , list | "exists" ) ;
+//! predicate  = field , ( cmp_op , value | "in" , list | "exists" ) | "exists" , field ;
 //! cmp_op     = "=" | "!=" | "<=" | ">=" | "<" | ">" ;
 //! list       = "(" , value , { "," , value } , [ "," ] , ")" ;
 //! field      = ident | backquoted ;
@@ -326,8 +326,19 @@ impl<'q> Parser<'q> {
         self.predicate(start)
     }
 
-    /// `predicate = field , ( cmp_op , value | "in" , list | "exists" ) ;`
+    /// `predicate = field , ( cmp_op , value | "in" , list | "exists" ) | "exists" , field ;`
     fn predicate(&self, start: &'q str) -> Res<'q, Expr> {
+        // `exists meta.license`, the prefix form (SQL's and Elasticsearch's
+        // order); the same predicate as `meta.license exists`.
+        if let Ok((i, _)) = keyword("exists")(start) {
+            let (i, _) = ws(i)?;
+            let (i, field) = self.expect(
+                |i| self.field(i),
+                |found| format!("expected a field after `exists`, found {found}"),
+            )(i)?;
+            let span = self.span(start, i);
+            return Ok((i, Expr::Exists { field, span }));
+        }
         let (i, field) = self.field(start)?;
         let (i, _) = ws(i)?;
         if let Ok((i, _)) = keyword("exists")(i) {
