@@ -683,3 +683,54 @@ fn real_corpus_as_parquet_answers_the_truth_queries() {
         assert_eq!(Some(count(&corpus, text)), q["docs"].as_u64(), "`{text}`");
     }
 }
+
+/// Every byte of a small Parquet file changed, one at a time at a stride,
+/// and the file cut at many lengths: each ingest either commits or fails
+/// with an error naming the file; none panics (exit 101) or dies of a
+/// signal, and a failure commits nothing.
+#[test]
+fn mangled_files_fail_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("good.parquet");
+    let rows = every_type(0..N);
+    write_parquet(&p, &[rows], Compression::ZSTD(Default::default()), 20);
+    let good = std::fs::read(&p).unwrap();
+    let mut variants: Vec<Vec<u8>> = Vec::new();
+    let stride = (good.len() / 30).max(1);
+    for (k, i) in (4..good.len()).step_by(stride).enumerate() {
+        let mut b = good.clone();
+        b[i] ^= [0xff, 0x01, 0x80][k % 3];
+        variants.push(b);
+    }
+    // The footer (its length and the thrift metadata before it) densely.
+    for i in good.len().saturating_sub(40)..good.len() - 4 {
+        let mut b = good.clone();
+        b[i] = b[i].wrapping_add(0x41);
+        variants.push(b);
+    }
+    for cut in (8..good.len()).step_by(stride) {
+        let mut b = good[..cut].to_vec();
+        b.extend_from_slice(b"PAR1");
+        variants.push(b);
+    }
+    for (n, b) in variants.iter().enumerate() {
+        let f = tmp.path().join(format!("v{n}.parquet"));
+        std::fs::write(&f, b).unwrap();
+        let corpus = tmp.path().join(format!("c{n}"));
+        let o = cli(&corpus, &["ingest", "--quiet", f.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        match o.status.code() {
+            Some(0) | Some(1) => {}
+            Some(2) => {
+                assert!(err.contains(&f.display().to_string()), "variant {n}: {err}");
+                // The corpus may have been created, empty: no document.
+                if corpus.join("CURRENT").exists() {
+                    assert_eq!(count(&corpus, "*"), 0, "variant {n} committed");
+                }
+            }
+            other => panic!("variant {n}: exit {other:?}: {err}"),
+        }
+        std::fs::remove_file(&f).unwrap();
+        let _ = std::fs::remove_dir_all(&corpus);
+    }
+}

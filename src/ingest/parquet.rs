@@ -106,12 +106,26 @@ impl ParquetSource {
         let name = path.display().to_string();
         let file = File::open(path).at(path)?;
         let len = file.metadata().at(path)?.len();
-        let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| {
-            Error::Invalid(format!(
-                "{name}: not a readable Parquet file ({e}); it may be truncated or corrupt: \
-                 write it again (nothing was ingested)"
-            ))
-        })?;
+        // The footer decoder may panic on a corrupt footer, like the page
+        // decoders (see `Decoder::run`): an error naming the file instead.
+        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+        }));
+        let meta = match loaded {
+            Ok(Ok(meta)) => meta,
+            Ok(Err(e)) => {
+                return Err(Error::Invalid(format!(
+                    "{name}: not a readable Parquet file ({e}); it may be truncated or corrupt: \
+                     write it again (nothing was ingested)"
+                )))
+            }
+            Err(_) => {
+                return Err(Error::Invalid(format!(
+                    "{name}: not a readable Parquet file (its footer is malformed); it is \
+                     corrupt: write it again (nothing was ingested)"
+                )))
+            }
+        };
         check_schema(&name, meta.schema(), text_field)?;
         Ok(ParquetSource {
             path: path.to_path_buf(),
