@@ -195,17 +195,27 @@ impl Opened {
     }
 
     /// Reads the next chunk of whole lines (at least `target` bytes unless
-    /// the input ends). Returns an empty vector at the end.
-    pub fn next_chunk(&mut self, carry: &mut Vec<u8>, target: usize) -> Result<Vec<u8>> {
+    /// the input ends) into `spare`, a spent chunk to reuse (or an empty
+    /// vector): reused memory is not faulted in and zeroed by the kernel
+    /// again. Returns an empty vector at the end.
+    pub fn next_chunk(
+        &mut self,
+        carry: &mut Vec<u8>,
+        target: usize,
+        mut spare: Vec<u8>,
+    ) -> Result<Vec<u8>> {
+        spare.clear();
         let reader = match &mut self.reader {
             Source::Lines(r) => r,
             Source::Parquet(p) => {
-                let mut buf = Vec::with_capacity(target + target / 2);
-                p.fill(&mut buf, target)?;
-                return Ok(buf);
+                spare.reserve(target + target / 2);
+                p.fill(&mut spare, target)?;
+                return Ok(spare);
             }
         };
-        let mut buf = std::mem::take(carry);
+        let mut buf = spare;
+        buf.extend_from_slice(carry);
+        carry.clear();
         let mut eof = false;
         while buf.len() < target {
             let old = buf.len();

@@ -391,7 +391,8 @@ impl State<'_> {
         Ok(())
     }
 
-    fn apply_chunk(&mut self, name: &str, pc: ParsedChunk) -> Result<()> {
+    /// Applies a parsed chunk in order; returns its buffer for reuse.
+    fn apply_chunk(&mut self, name: &str, pc: ParsedChunk) -> Result<Vec<u8>> {
         for (i, p) in pc.parsed.into_iter().enumerate() {
             let n = pc.first_line + i as u64 + 1;
             let (a, b) = pc.ranges[i];
@@ -402,7 +403,7 @@ impl State<'_> {
                 Parsed::Doc(d) => self.apply(name, n, *d, line)?,
             }
         }
-        Ok(())
+        Ok(pc.chunk)
     }
 
     /// Hands the builder to a background writer (one at a time), so that
@@ -858,10 +859,13 @@ fn run(st: &mut State, inputs: Vec<Input>) -> Result<Vec<IngestLogEntry>> {
         st.per_input = (0, 0, 0, 0);
         st.missing_text = (0, None);
         let (tx, rx) = sync_channel::<Result<Vec<u8>>>(2);
+        // Applied chunks go back to the reader to be filled again.
+        let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let reader = std::thread::spawn(move || {
             let mut carry = Vec::new();
             loop {
-                match opened.next_chunk(&mut carry, CHUNK_BYTES) {
+                let spare = spent_rx.try_recv().unwrap_or_default();
+                match opened.next_chunk(&mut carry, CHUNK_BYTES, spare) {
                     Ok(c) if c.is_empty() => break,
                     Ok(c) => {
                         if tx.send(Ok(c)).is_err() {
@@ -904,7 +908,9 @@ fn run(st: &mut State, inputs: Vec<Input>) -> Result<Vec<IngestLogEntry>> {
             let (parsed, applied) = std::thread::scope(|s| {
                 let parser = s.spawn(|| next.map(|c| parse_chunk(c, first, &record_opts)));
                 let applied = match prev.take() {
-                    Some(p) => st.apply_chunk(&name, p),
+                    Some(p) => st.apply_chunk(&name, p).map(|chunk| {
+                        let _ = spent_tx.send(chunk);
+                    }),
                     None => Ok(()),
                 };
                 crate::pool::help_while(|| !parser.is_finished());
