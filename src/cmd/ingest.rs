@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long)]
     pub allow_rejects: bool,
     /// Memory budget of one segment being built, in MiB.
-    #[arg(long, default_value_t = 128, value_parser = super::usize_in(1, super::MAX_SEGMENT_MB))]
+    #[arg(long, default_value_t = 96, value_parser = super::usize_in(1, super::MAX_SEGMENT_MB))]
     pub segment_mb: usize,
     /// Print the summary as JSON.
     #[arg(long)]

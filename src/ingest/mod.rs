@@ -73,7 +73,7 @@ impl Default for IngestOptions {
             record: RecordOptions::default(),
             on_duplicate: OnDuplicate::Skip,
             rejects: None,
-            segment_bytes: 128 << 20,
+            segment_bytes: 96 << 20,
             progress: None,
             max_reported: 1000,
             license_field: None,
