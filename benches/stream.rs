@@ -14,7 +14,7 @@ use std::io::Cursor;
 use std::time::Duration;
 
 use corpusql::raw::train::mixture::{self, Mixture};
-use corpusql::raw::train::{Encoding, Engine, EngineOptions, Scheduler, WorkerSplit};
+use corpusql::raw::train::{Encoding, Engine, EngineOptions, Schedule, WorkerSplit};
 use corpusql::{ingest, Corpus, IngestOptions, Input};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 
@@ -113,9 +113,8 @@ fn bench_stream(c: &mut Criterion) {
     let (_, resolved) = mixture::plan(&corpus, &m).expect("plan");
     g.bench_function("schedule_only_mix", |b| {
         b.iter(|| {
-            Scheduler::new(&corpus, &m, &resolved)
-                .take_while(|s| s.start < 8_000_000)
-                .count()
+            let mut s = Schedule::new(&corpus, &m, &resolved, &[]);
+            (0..s.end()).filter_map(|i| s.place(i)).count()
         })
     });
     g.finish();

@@ -152,7 +152,7 @@ impl ResumeField {
 
     fn consequence(self) -> &'static str {
         match self {
-            ResumeField::Version => ": this corpusql reads stream states of the versions given",
+            ResumeField::Version => ": states before version 3 were written by a corpusql that blended whole documents, not sequences, so the stream they point into is not the one this corpusql streams; start the stream again (or finish the run with the corpusql that wrote the state)",
             ResumeField::Generation => ": the corpus changed since this version-1 state was written, and such a state resumes only on its own generation",
             ResumeField::Documents => ": the documents this mixture selects changed since the state was written (ingested, deleted, compacted or retagged), so resuming would not continue the same stream",
             ResumeField::Mixture => ": its weights, queries, seed, budget or another setting changed",

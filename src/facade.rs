@@ -218,7 +218,7 @@ impl Corpus {
 }
 
 /// Where in a stream [`Corpus::trace`] looks.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TraceOptions {
     /// Global sequence index (as counted by a stream of world 1).
     pub sequence: u64,
@@ -227,6 +227,9 @@ pub struct TraceOptions {
     /// Trace the stream that included what the corpus policy holds back
     /// (a stream opened with [`StreamOptions::override_policy`]).
     pub override_policy: bool,
+    /// The weight changes of the stream traced (its state's
+    /// `weight_changes`).
+    pub weight_changes: Vec<crate::train::WeightChange>,
 }
 
 /// What [`Corpus::trace`] found.
@@ -248,7 +251,7 @@ pub enum ReportOf<'a> {
 }
 
 /// How [`Corpus::report`] counts.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReportOptions {
     /// How the datasheet names its selection (default: the query, or
     /// `mixture`).
@@ -261,6 +264,9 @@ pub struct ReportOptions {
     /// Count what the corpus policy holds back in the totals too (reported
     /// in the datasheet's policy section).
     pub override_policy: bool,
+    /// For a mixture: the weight changes of the stream described (a
+    /// state's `weight_changes`).
+    pub weight_changes: Vec<crate::train::WeightChange>,
 }
 
 impl Corpus {
@@ -293,8 +299,13 @@ impl Corpus {
         let m = mixture
             .clone()
             .under_policy(self.dir(), opts.override_policy)?;
-        let (hits, policy) =
-            crate::train::trace::trace_with_policy(self, &m, opts.sequence, opts.offset)?;
+        let (hits, policy) = crate::train::trace::trace_with_policy(
+            self,
+            &m,
+            opts.sequence,
+            opts.offset,
+            &opts.weight_changes,
+        )?;
         Ok(Trace { hits, policy })
     }
 
@@ -305,6 +316,7 @@ impl Corpus {
     /// [`crate::report::to_markdown`], [`crate::report::to_json`] or
     /// [`crate::report::to_html`].
     pub fn report(&self, of: ReportOf<'_>, opts: &ReportOptions) -> Result<Datasheet> {
+        let mut training = None;
         let (plan, label, tokenizer) = match of {
             ReportOf::Query(q) => (
                 crate::plan::plan(q, self.schema())?,
@@ -317,6 +329,17 @@ impl Corpus {
                     .iter()
                     .map(|c| crate::plan::plan(&c.query, self.schema()))
                     .collect::<std::result::Result<Vec<_>, _>>()?;
+                // The training set the stream emits: its documents, and
+                // the tokens it takes from each.
+                let mut m = m.clone().under_policy(self.dir(), opts.override_policy)?;
+                if let Some(t) = &opts.tokenizer {
+                    m.tokenizer = t.clone();
+                }
+                training = Some(crate::train::training::training_set(
+                    self,
+                    &m,
+                    &opts.weight_changes,
+                )?);
                 (
                     crate::plan::Plan::Or(plans),
                     "mixture".to_string(),
@@ -331,6 +354,7 @@ impl Corpus {
             label: opts.label.clone().unwrap_or(label),
             tokenizer,
             override_policy: opts.override_policy,
+            training,
         };
         license_datasheet(&scope, opts.since_generation)
     }

@@ -103,8 +103,10 @@ pub const CURRENT_MAGIC: [u8; 8] = *b"CQLCURNT";
 pub const SEGMENT_VERSION: u16 = 2;
 /// The tag sidecar format version this build writes.
 pub const SIDECAR_VERSION: u16 = 2;
-/// The token-count file format version this build writes.
-pub const COUNTS_VERSION: u16 = 2;
+/// The token-count file format version this build writes (3: a count of
+/// `u32::MAX` marks a document not counted yet, for files that hold only
+/// the documents a mixture selected).
+pub const COUNTS_VERSION: u16 = 3;
 /// The `CURRENT` format version this build writes.
 pub const CURRENT_VERSION: u16 = 3;
 

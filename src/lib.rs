@@ -224,8 +224,8 @@ pub use stats::{Group, Stats};
 pub use tag::dolma::{DolmaOptions, DolmaReport};
 pub use tag::{TagOptions, TagOutcome, TagReport, TagSettings, Tagger};
 pub use tokenize::Tokenizer;
-pub use train::mixture::{ComponentPlan, Plan as MixturePlan, Slice};
+pub use train::mixture::{ComponentPlan, PhasePlan, Plan as MixturePlan, Slice};
 pub use train::{
-    npy_header, Batch, Emitted, Encoding, Mixture, Stream, StreamOptions, StreamState, TraceHit,
-    WorkerSplit,
+    npy_header, Batch, Emitted, Encoding, Mixture, Phase, Span, Stream, StreamOptions, StreamState,
+    TraceHit, WeightChange, WorkerSplit,
 };

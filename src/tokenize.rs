@@ -19,6 +19,48 @@ use crate::segment::Segment;
 /// End-of-document id of the byte tokenizer.
 pub const BYTES_EOS: u32 = 256;
 
+/// In a token-count file, a document not counted yet (format 3 on): a
+/// stream counts only the documents its mixture selects.
+pub const NOT_COUNTED: u32 = u32::MAX;
+
+/// Token ids a stream's first pass computed while counting (text ids, then
+/// the end-of-document id), kept for the stream so that it tokenizes each
+/// selected document once. Bounded by [`KEEP_IDS_TOKENS`]: past it, ids are
+/// not kept and the stream tokenizes those documents again.
+#[derive(Debug, Default)]
+pub struct KeptIds {
+    map: std::collections::HashMap<(u32, u32), Arc<Vec<u32>>>,
+    tokens: u64,
+}
+
+/// Tokens [`KeptIds`] holds at most (256 MiB of ids).
+pub const KEEP_IDS_TOKENS: u64 = 64 << 20;
+
+impl KeptIds {
+    /// The ids of document `ord` of segment `part`, if kept.
+    pub fn get(&self, part: u32, ord: u32) -> Option<&Arc<Vec<u32>>> {
+        self.map.get(&(part, ord))
+    }
+
+    /// Documents kept.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Keeps `ids` unless the budget is spent.
+    fn keep(&mut self, part: u32, ord: u32, ids: Vec<u32>) {
+        if self.tokens + ids.len() as u64 <= KEEP_IDS_TOKENS {
+            self.tokens += ids.len() as u64;
+            self.map.insert((part, ord), Arc::new(ids));
+        }
+    }
+}
+
 /// A tokenizer usable by the streamer.
 #[derive(Clone)]
 pub enum Tokenizer {
@@ -285,16 +327,25 @@ pub fn segment_counts_with(
         return Ok(Arc::new(col.iter().map(|&b| b as u32 + 1).collect()));
     }
     let path = counts_path(dir, file, &tok.id());
-    if let Some(c) = read_counts(&path, seg.doc_count())? {
-        progress(seg.meta().text_bytes);
-        return Ok(Arc::new(c));
+    let known = read_counts(&path, seg.doc_count())?;
+    if let Some(c) = &known {
+        if !c.contains(&NOT_COUNTED) {
+            progress(seg.meta().text_bytes);
+            return Ok(Arc::new(c.clone()));
+        }
     }
+    // A file of a stream's selection: count the others.
+    let known = known.as_deref();
     let per_block: Vec<Vec<u32>> = (0..seg.blocks().len())
         .into_par_iter()
         .map(|b| {
             let block = seg.read_block(b)?;
+            let first = seg.blocks()[b].first_doc as usize;
             let counts = (0..block.len())
-                .map(|i| tok.count(block.text(i)))
+                .map(|i| match known.and_then(|k| k.get(first + i)) {
+                    Some(&c) if c != NOT_COUNTED => Ok(c),
+                    _ => tok.count(block.text(i)),
+                })
                 .collect::<Result<Vec<u32>>>()?;
             progress((0..block.len()).map(|i| block.text(i).len() as u64).sum());
             Ok(counts)
@@ -306,6 +357,77 @@ pub fn segment_counts_with(
     // this stream.
     let _ = write_counts(&path, &counts);
     Ok(Arc::new(counts))
+}
+
+/// Token counts of the documents `need[i]` of each segment `i` of a snapshot
+/// (other documents may read [`NOT_COUNTED`]): from the `bytes` column for
+/// the byte tokenizer, else from the count file, counting (and writing
+/// back) only the needed documents it lacks. The ids computed on the way
+/// are returned, within [`KEEP_IDS_TOKENS`], so a stream need not
+/// tokenize those documents again.
+pub fn selected_counts(
+    corpus: &Corpus,
+    tok: &Tokenizer,
+    need: &[roaring::RoaringBitmap],
+) -> Result<(Vec<Arc<Vec<u32>>>, KeptIds)> {
+    let mut kept = KeptIds::default();
+    let mut out = Vec::with_capacity(corpus.segments().len());
+    for (i, s) in corpus.segments().iter().enumerate() {
+        let seg = &s.segment;
+        let empty = roaring::RoaringBitmap::new();
+        let want = need.get(i).unwrap_or(&empty);
+        if let Tokenizer::Bytes = tok {
+            out.push(segment_counts(corpus.dir(), &s.entry.file, seg, tok)?);
+            continue;
+        }
+        let path = counts_path(corpus.dir(), &s.entry.file, &tok.id());
+        let mut counts = match read_counts(&path, seg.doc_count())? {
+            Some(c) => c,
+            None => vec![NOT_COUNTED; seg.doc_count() as usize],
+        };
+        let missing: Vec<u32> = want
+            .iter()
+            .filter(|&o| counts.get(o as usize) == Some(&NOT_COUNTED))
+            .collect();
+        if missing.is_empty() {
+            out.push(Arc::new(counts));
+            continue;
+        }
+        // By block, in parallel: read each block once, tokenize its needed
+        // documents.
+        let mut by_block: Vec<(usize, Vec<u32>)> = Vec::new();
+        for &o in &missing {
+            let b = seg.block_of(o);
+            match by_block.last_mut() {
+                Some((lb, v)) if *lb == b => v.push(o),
+                _ => by_block.push((b, vec![o])),
+            }
+        }
+        let eos = tok.eos();
+        let done: Vec<Vec<(u32, Vec<u32>)>> = by_block
+            .into_par_iter()
+            .map(|(b, ords)| {
+                let block = seg.read_block(b)?;
+                let first = seg.blocks()[b].first_doc;
+                ords.into_iter()
+                    .map(|o| {
+                        let mut v = Vec::new();
+                        tok.encode(block.text((o - first) as usize), &mut v)?;
+                        v.push(eos);
+                        Ok((o, v))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<_>>()?;
+        for (o, ids) in done.into_iter().flatten() {
+            counts[o as usize] = ids.len() as u32;
+            kept.keep(i as u32, o, ids);
+        }
+        // A cache: failing to keep it costs a recount next time.
+        let _ = write_counts(&path, &counts);
+        out.push(Arc::new(counts));
+    }
+    Ok((out, kept))
 }
 
 /// Token counts of every segment of a snapshot (same order as its segments).

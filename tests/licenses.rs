@@ -162,8 +162,12 @@ fn derived_license_facets_match_the_truth_files_license_table() {
 
 /// Texts of a stream of `query` (bytes tokenizer, one token per sequence,
 /// so nothing is cut), in stream order.
+/// The documents a query stream emits, in the stream's document order:
+/// the sequences (of one token each) put back in the component's own order
+/// with `--provenance` (the stream shuffles sequences within windows).
 fn streamed_texts(dir: &Path, query: &str, extra: &[&str]) -> Vec<String> {
     let out = tempfile::NamedTempFile::new().unwrap();
+    let prov = tempfile::NamedTempFile::new().unwrap();
     let mut args = vec![
         "stream",
         query,
@@ -175,14 +179,30 @@ fn streamed_texts(dir: &Path, query: &str, extra: &[&str]) -> Vec<String> {
         "u16",
         "-o",
         out.path().to_str().unwrap(),
+        "--provenance",
+        prov.path().to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
     cli_ok(dir, &args);
     let b = std::fs::read(out.path()).unwrap();
+    let order: Vec<u64> = std::fs::read_to_string(prov.path())
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["component_sequence"].as_u64().unwrap()
+        })
+        .collect();
+    let mut tokens: Vec<(u64, u16)> = b
+        .chunks_exact(2)
+        .zip(&order)
+        .map(|(c, &j)| (j, u16::from_le_bytes([c[0], c[1]])))
+        .collect();
+    assert_eq!(tokens.len(), order.len());
+    tokens.sort_unstable();
     let mut docs = Vec::new();
     let mut cur = Vec::new();
-    for c in b.chunks_exact(2) {
-        let t = u16::from_le_bytes([c[0], c[1]]);
+    for (_, t) in tokens {
         if t == 256 {
             docs.push(String::from_utf8(std::mem::take(&mut cur)).unwrap());
         } else {

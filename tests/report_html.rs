@@ -405,6 +405,7 @@ fn realistic() -> Datasheet {
         notes: vec![
             "21,543 documents have an unknown license (common-crawl-es, common-crawl-it).".into(),
         ],
+        training: None,
     }
 }
 

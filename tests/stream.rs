@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 use corpusql::raw::tokenize::BYTES_EOS;
 use corpusql::raw::train::mixture::{self, Mixture};
 use corpusql::raw::train::{
-    Emitted, Engine, EngineOptions, Scheduler, Stream, StreamOptions, StreamState,
+    Emitted, Engine, EngineOptions, Schedule, Stream, StreamOptions, StreamState,
 };
 use corpusql::{Corpus, IngestOptions};
 use serde_json::Value;
@@ -138,6 +138,8 @@ struct Run {
     ids: Vec<u64>,
     /// Document starts per sequence, as the batches gave them.
     doc_starts: Vec<Vec<u32>>,
+    /// Component and the component's own sequence index of each.
+    comps: Vec<(u32, u64)>,
     emitted: Emitted,
     state: StreamState,
 }
@@ -151,6 +153,7 @@ fn run_engine(dir: &Path, m: &Mixture, o: EngineOptions, rows: usize) -> Run {
         seqs: Vec::new(),
         ids: Vec::new(),
         doc_starts: Vec::new(),
+        comps: Vec::new(),
         emitted: Emitted::default(),
         state: e.state(),
     };
@@ -172,6 +175,8 @@ fn run_engine(dir: &Path, m: &Mixture, o: EngineOptions, rows: usize) -> Run {
             run.seqs.push(b.row(r).unwrap().to_vec());
             run.ids.push(b.sequences()[r]);
             run.doc_starts.push(b.document_starts()[r].clone());
+            run.comps
+                .push((b.components()[r], b.component_sequences()[r]));
         }
     }
     assert_eq!(
@@ -255,16 +260,47 @@ fn interleave(ranks: &[Vec<Vec<u32>>]) -> Vec<Vec<u32>> {
     out
 }
 
-/// The documents of a world=1 byte stream: complete pieces (each ended by
-/// an end-of-document) and the trailing fragment (the start of the document
-/// the budget or the dropped last sequence cut).
-fn split_docs(seqs: &[Vec<u32>]) -> (Vec<String>, Vec<u8>) {
+/// The sequences of a run in each component's own order (by component,
+/// then the component's sequence index), each with its component's
+/// sequence index and whether it directly follows the previous one in its
+/// component's stream.
+fn component_order(run: &Run) -> Vec<(u64, bool, usize)> {
+    let mut idx: Vec<usize> = (0..run.seqs.len()).collect();
+    idx.sort_by_key(|&i| run.comps[i]);
+    let mut prev: Option<(u32, u64)> = None;
+    idx.into_iter()
+        .map(|i| {
+            let (c, j) = run.comps[i];
+            let follows = prev.is_some_and(|(pc, pj)| pc == c && pj + 1 == j);
+            prev = Some((c, j));
+            (j, follows, i)
+        })
+        .collect()
+}
+
+/// The documents of a byte stream, rebuilt from each component's own
+/// sequences: complete documents (each ended by an end-of-document) and
+/// the trailing fragment of the last component (the start of the document
+/// the budget or the dropped last sequence cut). Where a component's
+/// sequences skip some (the budget ends inside a shuffle window), the
+/// fragments around the gap are dropped.
+fn split_docs(run: &Run) -> (Vec<String>, Vec<u8>) {
     let mut docs = Vec::new();
     let mut cur: Vec<u8> = Vec::new();
-    for s in seqs {
-        for &t in s {
+    let mut partial = false;
+    for (j, follows, i) in component_order(run) {
+        if !follows {
+            cur.clear();
+            // A component's sequence 0 starts with a document.
+            partial = j != 0;
+        }
+        for &t in &run.seqs[i] {
             if t == BYTES_EOS {
-                docs.push(String::from_utf8(std::mem::take(&mut cur)).expect("utf-8 document"));
+                let d = std::mem::take(&mut cur);
+                if !partial {
+                    docs.push(String::from_utf8(d).expect("utf-8 document"));
+                }
+                partial = false;
             } else {
                 assert!(t < 256, "byte tokens are 0..=256, got {t}");
                 cur.push(t as u8);
@@ -405,17 +441,36 @@ fn same_mixture_same_corpus_is_byte_identical_library() {
 fn document_boundaries_match_end_of_document_ids() {
     let f = fixture();
     let run = run_engine(&f.dir, &mix(), EngineOptions::default(), 50);
-    let mut prev_eos = true; // the stream starts with a document
-    for (seq, starts) in run.seqs.iter().zip(&run.doc_starts) {
-        let mut want = Vec::new();
-        for (j, &t) in seq.iter().enumerate() {
-            if prev_eos {
-                want.push(j as u32);
+    // In each component's own order, a document starts at the sequence's
+    // start after an end-of-document (or at a component's start), and
+    // after each end-of-document inside it.
+    let mut prev_eos = None;
+    let mut checked = 0;
+    for (j, follows, i) in component_order(&run) {
+        if !follows {
+            prev_eos = (j == 0).then_some(true);
+        }
+        let seq = &run.seqs[i];
+        let mut want: Vec<u32> = (1..seq.len())
+            .filter(|&k| seq[k - 1] == BYTES_EOS)
+            .map(|k| k as u32)
+            .collect();
+        let starts = &run.doc_starts[i];
+        match prev_eos {
+            Some(true) => want.insert(0, 0),
+            Some(false) => {}
+            // After a gap: whatever the first token is.
+            None => {
+                if starts.first() == Some(&0) {
+                    want.insert(0, 0)
+                }
             }
-            prev_eos = t == BYTES_EOS;
         }
         assert_eq!(starts, &want, "doc_starts disagree with the EOS ids");
+        checked += 1;
+        prev_eos = Some(seq[seq.len() - 1] == BYTES_EOS);
     }
+    assert_eq!(checked, run.seqs.len());
 }
 
 #[test]
@@ -774,9 +829,10 @@ fn token_shares_are_within_half_a_point_of_the_target() {
 
 #[test]
 fn components_are_interleaved_smoothly() {
-    // Any window of 1% of the stream holds each component within a few
-    // points of its share; measured on the schedule (exact token positions)
-    // of a 40M-token budget, so that a window holds ~250 documents.
+    // Every sequence belongs to one component, and any 1,000 consecutive
+    // sequences hold each component within 0.5 points of its share (the
+    // deficit rule keeps each within one sequence of its share at every
+    // point), whatever the documents' sizes.
     let f = fixture();
     let text = MIX
         .replace("tokens = 600_000", "tokens = 40_000_000")
@@ -784,41 +840,33 @@ fn components_are_interleaved_smoothly() {
     let m = Mixture::from_toml(&text, "big").unwrap();
     let corpus = Corpus::open(&f.dir).unwrap();
     let (plan, resolved) = mixture::plan(&corpus, &m).unwrap();
-    let budget = plan.sequences * SEQ as u64;
-    let win = budget / 100;
-    let n = m.components.len();
-    let mut per_win = vec![vec![0u64; n]; 100];
-    let mut max_doc = 0u64;
-    for s in Scheduler::new(&corpus, &m, &resolved) {
-        if s.start >= budget {
-            break;
-        }
-        max_doc = max_doc.max(s.tokens as u64);
-        let (a, b) = (s.start, (s.start + s.tokens as u64).min(budget));
-        let mut x = a;
-        while x < b {
-            let w = (x / win) as usize;
-            let y = b.min((w as u64 + 1) * win);
-            if w < 100 {
-                per_win[w][s.component as usize] += y - x;
-            }
-            x = y;
-        }
-    }
+    let mut sched = Schedule::new(&corpus, &m, &resolved, &[]);
+    let comps: Vec<u32> = (0..plan.sequences)
+        .map(|s| {
+            let p = sched.place(s).unwrap();
+            let len: u32 = p.pieces.iter().map(|x| x.len).sum();
+            assert_eq!(len as usize, SEQ, "sequence {s} is filled exactly");
+            p.component
+        })
+        .collect();
+    assert!(sched.place(plan.sequences).is_none());
     let shares = m.shares();
+    let n = m.components.len();
+    let win = 1000;
+    assert!(comps.len() > 5 * win);
     let mut worst = 0f64;
-    for w in &per_win {
-        let t: u64 = w.iter().sum();
-        for c in 0..n {
-            worst = worst.max((w[c] as f64 / t as f64 - shares[c]).abs());
+    for start in (0..comps.len() - win).step_by(97) {
+        let mut c = vec![0u64; n];
+        for &x in &comps[start..start + win] {
+            c[x as usize] += 1;
+        }
+        for i in 0..n {
+            worst = worst.max((c[i] as f64 / win as f64 - shares[i]).abs());
         }
     }
-    // The largest document is ~5% of a window here; the deficit rule keeps
-    // every component within 5 points of its share in every 1% window.
-    assert!(max_doc * 16 <= win, "documents too large for this check");
     assert!(
-        worst <= 0.05,
-        "worst 1% window is {:.1} points off its share (largest document {max_doc} tokens, window {win})",
+        worst <= 0.005,
+        "worst window of {win} sequences is {:.2} points off its share",
         100.0 * worst
     );
 }
@@ -828,6 +876,7 @@ seed = 3
 tokens = 2_000_000
 seq_len = 128
 shuffle_window_blocks = 1
+shuffle_window_sequences = 16
 
 [[component]]
 name = "it"
@@ -869,7 +918,7 @@ fn epochs_are_as_planned() {
         assert!((c.epochs - c.tokens_target as f64 / c.tokens_available as f64).abs() < 1e-12);
     }
     let run = run_engine(&f.dir, &m, EngineOptions::default(), 256);
-    let (docs, _tail) = split_docs(&run.seqs);
+    let (docs, _tail) = split_docs(&run);
     let seen = multiset(&docs);
     for c in &plan.components {
         let texts = texts_of(&f.dir, &c.query);
@@ -945,7 +994,9 @@ fn a_query_stream_visits_every_match_exactly_once() {
         total / 128 * 128,
         "only the partial last sequence is dropped"
     );
-    let (docs, tail) = split_docs(&seqs);
+    let m = Mixture::inline("lang=fr", "bytes", 128, 0);
+    let lib = run_engine(&f.dir, &m, EngineOptions::default(), 100);
+    let (docs, tail) = split_docs(&lib);
     let mut rest = texts.clone();
     for d in &docs {
         let n = rest
@@ -973,8 +1024,6 @@ fn a_query_stream_visits_every_match_exactly_once() {
             &["stream", "lang=fr", "--seq-len", "128", "--format", "u32"]
         )
     );
-    let m = Mixture::inline("lang=fr", "bytes", 128, 0);
-    let lib = run_engine(&f.dir, &m, EngineOptions::default(), 100);
     assert!(
         lib.seqs == seqs,
         "library inline mixture differs from the CLI query stream"
@@ -982,7 +1031,7 @@ fn a_query_stream_visits_every_match_exactly_once() {
     // Nothing is dropped when the sequence length is 1.
     let m1 = Mixture::inline("lang=de", "bytes", 1, 5);
     let r1 = run_engine(&f.dir, &m1, EngineOptions::default(), 4096);
-    let (d1, t1) = split_docs(&r1.seqs);
+    let (d1, t1) = split_docs(&r1);
     assert!(t1.is_empty());
     assert_eq!(multiset(&d1), texts_of(&f.dir, "lang=de"));
 }
@@ -1067,7 +1116,7 @@ fn a_state_is_refused_when_the_corpus_or_the_mixture_changed() {
     let f0 = state
         .selection
         .clone()
-        .expect("a version 2 state has a fingerprint");
+        .expect("a version 3 state has a fingerprint");
     let m = mix();
     assert!(state.check(g0, &f0, &m, "bytes").is_ok());
     assert!(
@@ -1084,19 +1133,14 @@ fn a_state_is_refused_when_the_corpus_or_the_mixture_changed() {
     let mut m2 = m.clone();
     m2.seq_len = 64;
     assert!(state.check(g0, &f0, &m2, "bytes").is_err());
-    // A version 1 state (no fingerprint) needs the same generation.
-    let mut v1 = state.clone();
-    v1.version = 1;
-    v1.selection = None;
-    assert!(v1.check(g0, "anything", &m, "bytes").is_ok());
-    assert!(v1.check(g1, &f0, &m, "bytes").is_err());
-    let mut v3 = state.clone();
-    v3.version = 3;
-    assert!(v3
-        .check(g0, &f0, &m, "bytes")
-        .unwrap_err()
-        .to_string()
-        .contains("version"));
+    // States of versions 1 and 2 (whole documents blended) point into
+    // another stream; a future version is not read either.
+    for v in [1, 2, 4] {
+        let mut old = state.clone();
+        old.version = v;
+        let e = old.check(g0, &f0, &m, "bytes").unwrap_err().to_string();
+        assert!(e.contains("version"), "{e}");
+    }
 }
 
 #[test]
@@ -1106,7 +1150,7 @@ fn deleting_documents_drops_them_without_reordering_the_rest() {
     let (_tmp, dir) = private_copy();
     let mut m = Mixture::inline("lang=fr", "bytes", 1, 9);
     m.shuffle_window_blocks = 3;
-    let before = split_docs(&run_engine(&dir, &m, EngineOptions::default(), 4096).seqs).0;
+    let before = split_docs(&run_engine(&dir, &m, EngineOptions::default(), 4096)).0;
     let corpus = Corpus::open(&dir).unwrap();
     let sel = corpus.query("lang=fr").unwrap();
     let jobs = sel.jobs();
@@ -1132,7 +1176,7 @@ fn deleting_documents_drops_them_without_reordering_the_rest() {
         .jobs()
         .len();
     assert_eq!(blocks_after, jobs.len() - 3, "three blocks emptied");
-    let after = split_docs(&run_engine(&dir, &m, EngineOptions::default(), 4096).seqs).0;
+    let after = split_docs(&run_engine(&dir, &m, EngineOptions::default(), 4096)).0;
     // (A deleted text may also be the text of a kept document: compare
     // the documents whose texts were not deleted at all.)
     let after: Vec<String> = after
@@ -1154,13 +1198,13 @@ fn deleting_scattered_documents_keeps_the_order_of_the_rest() {
     let (_tmp, dir) = private_copy();
     let mut m = Mixture::inline("lang=en", "bytes", 1, 9);
     m.shuffle_window_blocks = 3;
-    let before = split_docs(&run_engine(&dir, &m, EngineOptions::default(), 4096).seqs).0;
+    let before = split_docs(&run_engine(&dir, &m, EngineOptions::default(), 4096)).0;
     let q = "lang=en and year >= 2000 and year <= 2004";
     let gone = texts_of(&dir, q);
     assert!(!gone.is_empty());
     let (n, _) = corpusql::raw::maintain::delete(&dir, q).unwrap();
     assert!(n > 0);
-    let after = split_docs(&run_engine(&dir, &m, EngineOptions::default(), 4096).seqs).0;
+    let after = split_docs(&run_engine(&dir, &m, EngineOptions::default(), 4096)).0;
     // (A deleted text may also be the text of a kept document: compare
     // the documents whose texts were not deleted at all.)
     let after: Vec<String> = after

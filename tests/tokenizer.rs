@@ -182,6 +182,7 @@ tokens = 300_000
 seq_len = 256
 tokenizer = "TOKENIZER"
 shuffle_window_blocks = 2
+shuffle_window_sequences = 64
 
 [[component]]
 name = "fr"
@@ -211,36 +212,60 @@ fn streamed_documents_decode_to_their_texts() {
     let tok = load(f);
     assert_eq!(plan.tokenizer, tok.id());
     let mut e = Engine::new(&corpus, &m, EngineOptions::default()).unwrap();
-    let mut flat = Vec::new();
-    let mut starts = 0usize;
+    // Rows by (component, the component's own sequence): each component's
+    // documents, end to end.
+    let mut rows: Vec<(u32, u64, Vec<u32>)> = Vec::new();
     while let Some(b) = e.next_batch(64).unwrap() {
-        starts += b.document_starts().iter().map(|d| d.len()).sum::<usize>();
-        flat.extend(b.into_tokens());
+        for r in 0..b.rows() {
+            rows.push((
+                b.components()[r],
+                b.component_sequences()[r],
+                b.row(r).unwrap().to_vec(),
+            ));
+        }
     }
-    assert_eq!(flat.len() as u64, plan.sequences * 256);
+    assert_eq!(rows.len() as u64, plan.sequences);
+    rows.sort_by_key(|r| (r.0, r.1));
     let vocab = tok.vocab_size(); // (not in the loop: it walks the vocabulary)
-    assert!(flat.iter().all(|&t| t < vocab));
+    assert!(rows.iter().all(|r| r.2.iter().all(|&t| t < vocab)));
     let fr = texts_of(&f.dir, "lang=fr");
     let de = texts_of(&f.dir, "lang=de");
     let eos = tok.eos();
-    let pieces: Vec<&[u32]> = flat.split(|&t| t == eos).collect();
-    // Documents start at 0 and after every end-of-document but the last.
-    assert_eq!(
-        starts,
-        pieces.len() - usize::from(pieces.last().unwrap().is_empty())
-    );
-    let complete = &pieces[..pieces.len() - 1];
+    // Complete documents of each component: skip the pieces around a gap
+    // in its sequences (the budget ends inside a shuffle window).
+    let mut complete: Vec<(u32, Vec<u32>)> = Vec::new();
+    let mut cur: Vec<u32> = Vec::new();
+    let mut partial = false;
+    let mut prev: Option<(u32, u64)> = None;
+    for (c, j, row) in &rows {
+        if prev != Some((*c, j.wrapping_sub(1))) {
+            cur.clear();
+            partial = *j != 0;
+        }
+        prev = Some((*c, *j));
+        for &t in row {
+            if t == eos {
+                let d = std::mem::take(&mut cur);
+                if !partial {
+                    complete.push((*c, d));
+                }
+                partial = false;
+            } else {
+                cur.push(t);
+            }
+        }
+    }
     assert!(complete.len() > 50, "{} documents", complete.len());
     let (mut n_fr, mut n_de) = (0u64, 0u64);
-    for (i, p) in complete.iter().enumerate() {
+    for (i, (c, p)) in complete.iter().enumerate() {
         let text = tok.decode(p).unwrap();
-        if fr.contains_key(&text) {
+        if *c == 0 && fr.contains_key(&text) {
             n_fr += p.len() as u64 + 1;
-        } else if de.contains_key(&text) {
+        } else if *c == 1 && de.contains_key(&text) {
             n_de += p.len() as u64 + 1;
         } else {
             panic!(
-                "streamed document {i} ({} tokens) does not decode to a corpus text: {:?}",
+                "streamed document {i} ({} tokens) does not decode to a text of its component: {:?}",
                 p.len(),
                 text.chars().take(80).collect::<String>()
             );
@@ -248,7 +273,7 @@ fn streamed_documents_decode_to_their_texts() {
         // The exact tokens are the tokenizer's encoding of that text.
         let mut ids = Vec::new();
         tok.encode(&text, &mut ids).unwrap();
-        assert_eq!(&ids[..], *p);
+        assert_eq!(&ids[..], &p[..]);
     }
     // The report attributes tokens as the decoded documents say (the
     // budget-cut last document aside).

@@ -153,25 +153,46 @@ class Stream:
         got = self._s.next_batch(self.batch_size, False)
         if got is None:
             raise StopIteration
-        tok, _, rows, seq_len, _ = got
+        tok, _, rows, seq_len = got[:4]
         return np.frombuffer(tok, dtype=_dtype(self._s.width)).reshape(rows, seq_len)
 
-    def next_batch(self, rows: Optional[int] = None, positions: bool = False) -> Optional[Dict[str, Any]]:
+    def next_batch(
+        self, rows: Optional[int] = None, positions: bool = False, provenance: bool = False
+    ) -> Optional[Dict[str, Any]]:
         """The next batch with what it holds, or None at the end:
-        ``tokens`` (numpy [rows, seq_len]), ``sequences`` (global indices)
-        and, when asked, ``positions`` (uint32, restarting at 0 at each
-        document start)."""
-        got = self._s.next_batch(rows or self.batch_size, positions)
+        ``tokens`` (numpy [rows, seq_len]), ``sequences`` (global indices),
+        ``components`` (numpy int32: the component of each row, an index
+        into :attr:`component_names`, for per-component loss) and, when
+        asked, ``positions`` (uint32, restarting at 0 at each document
+        start) and ``provenance`` (per row, its ``[key, token offset,
+        tokens]`` pieces; keys need ``Corpus.stream(..., provenance=True)``)."""
+        got = self._s.next_batch(rows or self.batch_size, positions, provenance)
         if got is None:
             return None
-        tok, pos, rows_, seq_len, seqs = got
+        tok, pos, rows_, seq_len, seqs, comps, prov = got
         out: Dict[str, Any] = {
             "tokens": np.frombuffer(tok, dtype=_dtype(self._s.width)).reshape(rows_, seq_len),
             "sequences": seqs,
+            "components": np.asarray(comps, dtype=np.int32),
         }
         if pos is not None:
             out["positions"] = np.frombuffer(pos, dtype="<u4").reshape(rows_, seq_len)
+        if prov is not None:
+            out["provenance"] = json.loads(prov)
         return out
+
+    def set_weights(self, weights: Mapping[str, float], from_sequence: int) -> None:
+        """Changes the components' weights from global sequence
+        ``from_sequence`` to the end of the phase it falls in (online
+        mixing; components left out get none). Every rank calls it with the
+        same arguments, at or after the state's ``next_sequence``; the
+        change is recorded in :meth:`state`, so a resume replays it."""
+        self._s.set_weights(json.dumps(dict(weights)), int(from_sequence))
+
+    @property
+    def component_names(self) -> List[str]:
+        """The mixture's component names (what ``components`` indexes)."""
+        return self._s.component_names
 
     def state(self) -> Dict[str, Any]:
         """The resume state after the batches handed out (pass it as
@@ -330,16 +351,26 @@ class Corpus:
         override_policy: bool = False,
         prefetch: int = 2,
         track_facets: bool = False,
+        provenance: bool = False,
     ) -> Stream:
         """This rank's batches of the mixture's stream (the sequences
         ``corpusql stream --rank R --world W`` writes, in the same order).
         ``track_facets`` attributes emitted tokens to licenses and sources
-        in :meth:`Stream.emitted` (one pass over the facet columns)."""
+        in :meth:`Stream.emitted` (one pass over the facet columns);
+        ``provenance`` names the document of every piece of every row
+        (:meth:`Stream.next_batch` with ``provenance=True``)."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         m = as_mixture(mixture)
         s = self._c.stream(
-            m._m, rank, world, _state_text(resume), override_policy, prefetch=prefetch, track_facets=track_facets
+            m._m,
+            rank,
+            world,
+            _state_text(resume),
+            override_policy,
+            prefetch=prefetch,
+            track_facets=track_facets,
+            provenance=provenance,
         )
         return Stream(s, batch_size)
 

@@ -294,7 +294,9 @@ class TokenDataset(IterableDataset):
     """The packed token sequences of a mixture, as ``corpusql stream``
     writes them: each item is ``{"input_ids": LongTensor[seq_len]}`` (plus
     ``"position_ids"``, restarting at 0 at each document, when
-    ``position_ids=True``).
+    ``position_ids=True``, and ``"component"``, the index of the mixture
+    component the sequence comes from, when ``components=True``: every
+    sequence belongs to one component, for per-component loss).
 
     ``mixture`` is a mixture file, a :class:`corpusql.Mixture`, a dict, or a
     query (then ``tokenizer`` and ``seq_len`` say how to stream it; every
@@ -324,6 +326,7 @@ class TokenDataset(IterableDataset):
         prefetch: int = 2,
         seed: int = 0,
         batched: bool = False,
+        components: bool = False,
     ) -> None:
         super().__init__()
         if batched and batch_size is None:
@@ -340,6 +343,7 @@ class TokenDataset(IterableDataset):
         self.mixture = m
         self.seq_len = m.seq_len
         self.position_ids = position_ids
+        self.components = components
         self.override_policy = override_policy
         self.prefetch = prefetch
         self._corpus = _Lazy(corpus)
@@ -387,27 +391,31 @@ class TokenDataset(IterableDataset):
                 if got is None:
                     sp.exhausted = True
                     return
-                tok, pos, n, seq_len, _ = got
+                tok, pos, n, seq_len, _, comps = got[:6]
                 ids = torch.from_numpy(np.frombuffer(tok, dtype=dtype).reshape(n, seq_len).astype(np.int64))
                 p = None
                 if pos is not None:
                     p = torch.from_numpy(np.frombuffer(pos, dtype="<u4").reshape(n, seq_len).astype(np.int64))
+                comp = torch.tensor(comps, dtype=torch.int64) if self.components else None
+
+                def item(sl: Any) -> Dict[str, Any]:
+                    out = {"input_ids": ids[sl]}
+                    if p is not None:
+                        out["position_ids"] = p[sl]
+                    if comp is not None:
+                        out["component"] = comp[sl]
+                    return out
+
                 if self.batched:
                     # Whole batches (the worker's blocks): one item per loader step.
                     for i in range(0, n, sp.block):
                         j = min(n, i + sp.block)
                         sp.delivered += j - i
-                        if p is None:
-                            yield {"input_ids": ids[i:j]}
-                        else:
-                            yield {"input_ids": ids[i:j], "position_ids": p[i:j]}
+                        yield item(slice(i, j))
                     continue
                 for i in range(n):
                     sp.delivered += 1
-                    if p is None:
-                        yield {"input_ids": ids[i]}
-                    else:
-                        yield {"input_ids": ids[i], "position_ids": p[i]}
+                    yield item(i)
         finally:
             s.close()
 

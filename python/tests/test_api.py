@@ -413,6 +413,52 @@ def test_stream_next_batch_details(demo_corpus: Path, mix_file: Path) -> None:
         next(s)
 
 
+def test_batches_name_components_and_provenance_rebuilds_tokens(demo_corpus: Path, mix_file: Path) -> None:
+    c = corpusql.open(demo_corpus)
+    s = c.stream(mix_file, batch_size=16, provenance=True)
+    names = s.component_names
+    assert names == ["fr", "code"]
+    texts: Dict[str, bytes] = {}
+    seen = set()
+    for _ in range(20):
+        b = s.next_batch(provenance=True)
+        assert b is not None
+        assert b["components"].shape == (16,)
+        seen.update(int(x) for x in b["components"])
+        for row, pieces in zip(b["tokens"], b["provenance"]):
+            rebuilt: List[int] = []
+            for key, off, n in pieces:
+                if key not in texts:
+                    texts[key] = c.get(key)["text"].encode()
+                ids = list(texts[key]) + [EOS]
+                rebuilt.extend(ids[off : off + n])
+            assert rebuilt == row.tolist()
+    assert seen == set(range(len(names))), "every component shows up"
+    s.close()
+
+
+def test_set_weights_is_recorded_and_resumed(demo_corpus: Path, mix_file: Path) -> None:
+    c = corpusql.open(demo_corpus)
+    s = c.stream(mix_file, batch_size=10)
+    for _ in range(3):
+        s.next_batch()
+    with pytest.raises(corpusql.CorpusqlError, match="reached sequence 30"):
+        s.set_weights({"fr": 1.0}, from_sequence=20)
+    s.set_weights({"fr": 1.0}, from_sequence=40)
+    rows = [s.next_batch() for _ in range(4)]
+    comps = np.concatenate([r["components"] for r in rows])
+    assert comps[10:].tolist() == [0] * 30, "fr only from sequence 40"
+    st = s.state()
+    assert st["weight_changes"] == [{"from_sequence": 40, "weights": {"fr": 1.0}}]
+    tail = np.concatenate([r["tokens"] for r in rows[2:]])
+    s.close()
+    # Resuming from a state taken at 50 replays the change.
+    s = c.stream(mix_file, batch_size=10, resume={**st, "next_sequence": 50})
+    again = np.concatenate([s.next_batch()["tokens"], s.next_batch()["tokens"]])
+    assert np.array_equal(again, tail)
+    s.close()
+
+
 # ---------------------------------------------------------------------------
 # 4. the corpus policy: stream and export hold back, override includes
 # ---------------------------------------------------------------------------

@@ -195,6 +195,20 @@ def test_single_process_equals_cli_rank_streams(demo_corpus, mix, ref, world):
         assert_rows(got, whole[rank::world])
 
 
+def test_components_name_each_sequence(demo_corpus, mix, ref, tmp_path):
+    """``components=True``: each item says which mixture component its
+    sequence comes from, as the CLI's provenance file does."""
+    prov = tmp_path / "prov.jsonl"
+    cli("stream", str(mix), "-o", str(tmp_path / "t.u16"), "--provenance", str(prov), corpus=demo_corpus)
+    names = [json.loads(l)["component"] for l in prov.read_text().splitlines()]
+    ds = TokenDataset(demo_corpus, mix, batch_size=B, components=True)
+    batches = list(loader(ds))
+    comps = torch.cat([b["component"] for b in batches]).tolist()
+    order = corpusql.Mixture.from_file(mix).components
+    assert [order[c] for c in comps] == names
+    assert len(set(comps)) > 1
+
+
 def test_dataset_without_loader_and_seq_len_override(demo_corpus, mix, ref, tmp_path):
     """Iterated directly (no DataLoader), with seq_len overriding the
     mixture's: the stream of the same mixture file with that seq_len."""

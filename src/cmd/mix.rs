@@ -141,6 +141,31 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     }
     drop(so);
     super::print_table(&rows, 1)?;
+    if !plan.phases.is_empty() {
+        println!();
+        let mut rows = vec![vec![
+            "phase".to_string(),
+            "tokens".to_string(),
+            "sequences".to_string(),
+            "from sequence".to_string(),
+        ]];
+        rows[0].extend(plan.components.iter().map(|c| c.name.clone()));
+        for ph in &plan.phases {
+            let mut row = vec![
+                ph.name.clone(),
+                human(ph.tokens),
+                ph.sequences.to_string(),
+                ph.first_sequence.to_string(),
+            ];
+            row.extend(plan.components.iter().map(|c| {
+                ph.shares
+                    .get(&c.name)
+                    .map_or_else(|| "-".to_string(), |s| format!("{:.1}%", 100.0 * s))
+            }));
+            rows.push(row);
+        }
+        super::print_table(&rows, 1)?;
+    }
     let mut so = std::io::stdout().lock();
     for c in &plan.components {
         writeln!(so, "\n{} ({}):", c.name, c.query)?;

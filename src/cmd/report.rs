@@ -31,6 +31,10 @@ pub struct Args {
     /// Count what the corpus policy holds back in the totals too (by default it is only listed as held back).
     #[arg(long)]
     pub override_policy: bool,
+    /// For a mixture: a state of its stream, whose weight changes
+    /// (`set_weights`) the training set replays.
+    #[arg(long, value_name = "STATE")]
+    pub state: Option<PathBuf>,
 }
 
 /// Whether a report's source names a mixture file rather than a query.
@@ -103,6 +107,10 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         tokenizer: a.tokenizer.clone(),
         since_generation: a.since,
         override_policy: a.override_policy,
+        weight_changes: match &a.state {
+            Some(p) => corpusql::StreamState::load(p)?.weight_changes,
+            None => Vec::new(),
+        },
     };
     let d = if is_mixture_file(&a.source) {
         let m = Mixture::from_file(&a.source)?;

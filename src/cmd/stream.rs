@@ -57,6 +57,10 @@ pub struct Args {
     /// Stream documents the corpus policy holds back.
     #[arg(long)]
     pub override_policy: bool,
+    /// Write, per emitted sequence, its component and the (document key,
+    /// token offset, token count) pieces it holds, one JSON line each.
+    #[arg(long, value_name = "FILE")]
+    pub provenance: Option<PathBuf>,
 }
 
 /// Token encodings.
@@ -90,6 +94,39 @@ pub fn refuses_terminal(output: Option<&Path>, stdout_is_terminal: bool) -> bool
     stdout_is_terminal && output.is_none_or(|p| p.as_os_str() == "-")
 }
 
+/// One JSON line per row of `b`: `sequence`, `component`,
+/// `component_sequence` and `pieces` (`[key, token offset in the document,
+/// tokens]`, in the row's order; they add up to `seq_len`).
+fn write_provenance(
+    w: &mut impl Write,
+    b: &corpusql::Batch,
+    names: &[String],
+) -> anyhow::Result<()> {
+    let mut pieces = b.pieces().iter().peekable();
+    for r in 0..b.rows() {
+        let mut row = Vec::new();
+        while let Some(p) = pieces.next_if(|p| p.row == r) {
+            row.push(serde_json::json!([
+                p.key.as_deref().unwrap_or_default(),
+                p.doc_offset,
+                p.tokens
+            ]));
+        }
+        let c = b.components()[r] as usize;
+        serde_json::to_writer(
+            &mut *w,
+            &serde_json::json!({
+                "sequence": b.sequences()[r],
+                "component": names.get(c).map_or("", |s| s.as_str()),
+                "component_sequence": b.component_sequences()[r],
+                "pieces": row,
+            }),
+        )?;
+        w.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
 /// Runs `stream`.
 pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     if refuses_terminal(a.output.as_deref(), std::io::stdout().is_terminal()) {
@@ -116,6 +153,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         stop_after: a.stop_after,
         track_facets: a.report.is_some(),
         override_policy: a.override_policy,
+        provenance: a.provenance.is_some(),
         ..StreamOptions::default()
     };
     let mut stream = match (corpus.stream(&m, opts), &a.resume) {
@@ -155,9 +193,25 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     let rows = ((4 << 20) / m.seq_len.max(1)).max(1);
     let mut buf = Vec::new();
     let mut since_state = 0;
+    let mut prov_file = match &a.provenance {
+        Some(p) => Some(Output::create_uncompressed(p)?),
+        None => None,
+    };
+    let mut prov = prov_file
+        .as_mut()
+        .map(|f| std::io::BufWriter::with_capacity(1 << 20, f));
+    let names: Vec<String> = stream
+        .mixture()
+        .components
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
     while let Some(b) = stream.next_batch(rows)? {
         b.encode(enc, &mut buf)?;
         out.write_all(&buf)?;
+        if let Some(w) = prov.as_mut() {
+            write_provenance(w, &b, &names)?;
+        }
         since_state += b.rows() as u64;
         if let Some(p) = &a.state_out {
             if since_state >= a.state_every {
@@ -170,6 +224,13 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     out.flush()?;
     drop(out);
     if let Some(f) = file {
+        f.finish()?;
+    }
+    if let Some(w) = prov.as_mut() {
+        w.flush()?;
+    }
+    drop(prov);
+    if let Some(f) = prov_file {
         f.finish()?;
     }
     let state = stream.state();

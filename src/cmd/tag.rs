@@ -120,6 +120,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             label,
             tokenizer: Tokenizer::Bytes,
             override_policy: false,
+            training: None,
         };
         let d = signal_datasheet(&scope, r.sources)?;
         super::report::emit(&d, r.output.as_deref(), r.json)?;

@@ -33,6 +33,10 @@ pub struct Args {
     /// The stream was run with --override-policy.
     #[arg(long)]
     pub override_policy: bool,
+    /// A state of the stream traced: its weight changes (`set_weights`)
+    /// are replayed.
+    #[arg(long, value_name = "STATE")]
+    pub state: Option<std::path::PathBuf>,
 }
 
 /// Runs `trace`.
@@ -46,6 +50,10 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             sequence: a.sequence,
             offset: a.offset,
             override_policy: a.override_policy,
+            weight_changes: match &a.state {
+                Some(p) => corpusql::StreamState::load(p)?.weight_changes,
+                None => Vec::new(),
+            },
         },
     )?;
     let mut out = std::io::stdout().lock();

@@ -438,6 +438,7 @@ impl PyCorpus {
             sequence,
             offset,
             override_policy,
+            ..Default::default()
         };
         let t = run(py, || c.trace(&mixture.inner, &opts))?;
         to_json(&t)
@@ -509,7 +510,7 @@ impl PyCorpus {
     /// Opens a stream of packed token sequences.
     #[pyo3(signature = (mixture, rank = 0, world = 1, resume = None, override_policy = false,
                         worker = 0, workers = 1, block = 1, skip = 0, prefetch = 2, stop_after = None,
-                        track_facets = false))]
+                        track_facets = false, provenance = false))]
     #[allow(clippy::too_many_arguments)]
     fn stream(
         &self,
@@ -526,6 +527,7 @@ impl PyCorpus {
         prefetch: usize,
         stop_after: Option<u64>,
         track_facets: bool,
+        provenance: bool,
     ) -> PyResult<PyStream> {
         let resume = resume
             .map(|s| {
@@ -547,6 +549,7 @@ impl PyCorpus {
                 block,
                 skip,
             },
+            provenance,
         };
         let c = &*self.snap();
         let pool = pool()?;
@@ -598,8 +601,17 @@ struct PyStream {
 }
 
 /// A batch as it crosses to Python: token bytes, position bytes, rows,
-/// sequence length, global sequence indices.
-type EncodedBatch = (Vec<u8>, Option<Vec<u8>>, usize, usize, Vec<u64>);
+/// sequence length, global sequence indices, component per row, and
+/// provenance (JSON: per row, `[key, token offset, tokens]` pieces).
+type EncodedBatch = (
+    Vec<u8>,
+    Option<Vec<u8>>,
+    usize,
+    usize,
+    Vec<u64>,
+    Vec<u32>,
+    Option<String>,
+);
 
 /// The next batch of `s`, encoded, with positions when asked.
 fn next_parts(
@@ -608,6 +620,7 @@ fn next_parts(
     rows: usize,
     enc: Encoding,
     positions: bool,
+    provenance: bool,
 ) -> crate::Result<Option<EncodedBatch>> {
     let b = if s.prefetches() {
         s.next_batch(rows)?
@@ -636,7 +649,30 @@ fn next_parts(
         out
     });
     let seqs = b.sequences().to_vec();
-    Ok(Some((tok, pos, b.rows(), b.seq_len(), seqs)))
+    let prov = if provenance {
+        let mut rows: Vec<Vec<serde_json::Value>> = vec![Vec::new(); b.rows()];
+        for p in b.pieces() {
+            if let Some(r) = rows.get_mut(p.row) {
+                r.push(serde_json::json!([
+                    p.key.as_deref(),
+                    p.doc_offset,
+                    p.tokens
+                ]));
+            }
+        }
+        Some(serde_json::to_string(&rows).map_err(|e| crate::Error::Invalid(e.to_string()))?)
+    } else {
+        None
+    };
+    Ok(Some((
+        tok,
+        pos,
+        b.rows(),
+        b.seq_len(),
+        seqs,
+        b.components().to_vec(),
+        prov,
+    )))
 }
 
 type BatchParts = (
@@ -645,6 +681,8 @@ type BatchParts = (
     usize,
     usize,
     Vec<u64>,
+    Vec<u32>,
+    Option<String>,
 );
 
 impl PyStream {
@@ -678,15 +716,19 @@ impl PyStream {
 #[pymethods]
 impl PyStream {
     /// The next batch of up to `rows` sequences: (token bytes, position
-    /// bytes or None, rows, seq_len, global sequence indices), or None at
-    /// the end. Tokens are little-endian u16 or u32 (`width`); positions
-    /// (u32, when asked) restart at 0 at each document start.
-    #[pyo3(signature = (rows, positions = false))]
+    /// bytes or None, rows, seq_len, global sequence indices, component
+    /// index per row, provenance JSON or None), or None at the end. Tokens
+    /// are little-endian u16 or u32 (`width`); positions (u32, when asked)
+    /// restart at 0 at each document start; provenance (when asked) gives
+    /// per row its `[key, token offset, tokens]` pieces (keys when the
+    /// stream was opened with `provenance`).
+    #[pyo3(signature = (rows, positions = false, provenance = false))]
     fn next_batch(
         &mut self,
         py: Python<'_>,
         rows: usize,
         positions: bool,
+        provenance: bool,
     ) -> PyResult<Option<BatchParts>> {
         let enc = self.enc;
         let s = self
@@ -700,17 +742,52 @@ impl PyStream {
         // be a dead copy from before a fork). The wait for the prefetch
         // thread happens off the pool: see `Stream::in_pool`.
         let got = py
-            .allow_threads(|| next_parts(&pool, s, rows, enc, positions))
+            .allow_threads(|| next_parts(&pool, s, rows, enc, positions, provenance))
             .map_err(py_err)?;
-        Ok(got.map(|(tok, pos, rows, seq_len, seqs)| {
+        Ok(got.map(|(tok, pos, rows, seq_len, seqs, comps, prov)| {
             (
                 PyByteArray::new(py, &tok).unbind(),
                 pos.map(|p| PyByteArray::new(py, &p).unbind()),
                 rows,
                 seq_len,
                 seqs,
+                comps,
+                prov,
             )
         }))
+    }
+
+    /// Changes the weights (JSON object: component name to weight) from
+    /// global sequence `from_sequence` to the end of its phase; recorded in
+    /// the state. See `Stream::set_weights`.
+    fn set_weights(
+        &mut self,
+        py: Python<'_>,
+        weights_json: &str,
+        from_sequence: u64,
+    ) -> PyResult<()> {
+        let weights: std::collections::BTreeMap<String, f64> =
+            serde_json::from_str(weights_json).map_err(json_err)?;
+        let s = self
+            .inner
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .ok_or_else(|| CorpusqlError::new_err("the stream is closed"))?;
+        py.allow_threads(|| s.set_weights(weights, from_sequence))
+            .map_err(py_err)
+    }
+
+    /// The mixture's component names, in the order of the component indices.
+    #[getter]
+    fn component_names(&self) -> PyResult<Vec<String>> {
+        self.with(|s| {
+            s.mixture()
+                .components
+                .iter()
+                .map(|c| c.name.clone())
+                .collect()
+        })
     }
 
     /// Bytes per token id: 2 (u16) or 4 (u32).

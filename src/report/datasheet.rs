@@ -41,6 +41,10 @@ pub struct Scope<'a> {
     /// breakdowns and attributions too (by default they are left out and
     /// only listed as held back).
     pub override_policy: bool,
+    /// For a mixture: the training set its stream emits. The totals and
+    /// breakdowns then count its documents (once each) and the tokens the
+    /// stream takes from them (epochs included).
+    pub training: Option<crate::train::training::TrainingSet>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -147,11 +151,17 @@ pub fn license_datasheet(scope: &Scope<'_>, since_generation: Option<u64>) -> Re
         notes: Vec::new(),
     };
     let (kept, held) = policy::apply(corpus, &sel, &pol)?;
-    // What may leave the corpus is what the datasheet describes.
-    let parts: Vec<RoaringBitmap> = if scope.override_policy {
-        parts
-    } else {
-        kept.parts.into_iter().map(|(_, bm)| bm).collect()
+    // What may leave the corpus is what the datasheet describes: for a
+    // mixture, what its stream emits (bound to the policy already).
+    let parts: Vec<RoaringBitmap> = match &scope.training {
+        Some(t) => t.parts.clone(),
+        None if scope.override_policy => parts,
+        None => kept.parts.into_iter().map(|(_, bm)| bm).collect(),
+    };
+    let counts_all = counts;
+    let counts: &[Arc<Vec<u32>>] = match &scope.training {
+        Some(t) => &t.tokens,
+        None => &counts_all,
     };
     let policy = Some(PolicySummary {
         allowed_classes: pol.allowed(),
@@ -186,7 +196,7 @@ pub fn license_datasheet(scope: &Scope<'_>, since_generation: Option<u64>) -> Re
         if corpus.schema().resolve(field).is_none() {
             continue;
         }
-        let map = group_by(corpus, &parts, field, &counts)?;
+        let map = group_by(corpus, &parts, field, counts)?;
         breakdowns.push(Breakdown {
             facet: field.to_string(),
             rows: rows_of(map, field == LICENSE_ID),
@@ -222,7 +232,7 @@ pub fn license_datasheet(scope: &Scope<'_>, since_generation: Option<u64>) -> Re
             .any(|id| corpus.segments().iter().any(|s| s.entry.id == *id))
     };
     let (kept, dropped): (Vec<_>, Vec<_>) = withdrawals.into_iter().partition(|w| in_files(w));
-    let withdrawal = withdrawal(scope, &counts, totals, &kept, since_generation)?;
+    let withdrawal = withdrawal(scope, &counts_all, totals, &kept, since_generation)?;
     let dropped: std::collections::BTreeSet<u64> = dropped.iter().map(|w| w.generation).collect();
     let withdrawal_log = withdrawal_log(corpus, since_generation, &dropped)?;
     let mut notes = Vec::new();
@@ -251,6 +261,7 @@ pub fn license_datasheet(scope: &Scope<'_>, since_generation: Option<u64>) -> Re
         withdrawal_log,
         signals: Vec::new(),
         notes,
+        training: scope.training.as_ref().map(|t| t.summary.clone()),
     })
 }
 
@@ -631,5 +642,6 @@ pub fn signal_datasheet(scope: &Scope<'_>, max_sources: usize) -> Result<Datashe
         withdrawal_log: Vec::new(),
         signals,
         notes,
+        training: None,
     })
 }

@@ -147,6 +147,9 @@ pub fn to_html(d: &Datasheet) -> String {
         o.push_str("</ul></section>\n");
     }
     totals(o, d);
+    if let Some(t) = &d.training {
+        training(o, t);
+    }
     if let Some(p) = &d.policy {
         policy(o, d, p);
     }
@@ -205,6 +208,57 @@ fn header(o: &mut String, d: &Datasheet) {
         let _ = write!(o, "<a href=\"#{}\">{}</a>", esc(&id), esc(&label));
     }
     o.push_str("</nav></header>\n");
+}
+
+/// A mixture's training set: per component its tokens, share, documents
+/// and epochs; per phase the tokens of each component.
+fn training(o: &mut String, t: &crate::train::training::TrainingSummary) {
+    let _ = write!(
+        o,
+        "<section id=\"training\"><h2>Training set</h2><p class=\"lead\">The stream emits {} sequences of {} tokens ({} tokens); the totals and breakdowns count exactly its documents and the tokens it takes from them, repeats included.</p>\
+         <div class=\"wrap\"><table><thead><tr><th>Component</th><th class=\"n\">Tokens</th><th class=\"n\">Share</th><th class=\"n\">Documents</th><th class=\"n\">Epochs</th><th>Query</th></tr></thead><tbody>",
+        esc(&fmt_int(t.sequences)),
+        t.seq_len,
+        esc(&fmt_int(t.tokens))
+    );
+    for c in &t.components {
+        let _ = write!(
+            o,
+            "<tr data-component=\"{}\" data-tokens=\"{}\"><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.2}%</td><td class=\"n\">{}</td><td class=\"n\">{:.2}</td><td><code>{}</code></td></tr>",
+            esc(&c.name),
+            c.tokens,
+            esc(&c.name),
+            esc(&fmt_int(c.tokens)),
+            100.0 * c.share,
+            esc(&fmt_int(c.docs)),
+            c.epochs,
+            esc(&c.query)
+        );
+    }
+    o.push_str("</tbody></table></div>");
+    if t.phases.len() > 1 || !t.weight_changes.is_empty() {
+        o.push_str("<div class=\"wrap\"><table><thead><tr><th>Phase</th><th class=\"n\">First sequence</th><th class=\"n\">Sequences</th>");
+        for c in &t.components {
+            let _ = write!(o, "<th class=\"n\">{}</th>", esc(&c.name));
+        }
+        o.push_str("</tr></thead><tbody>");
+        for p in &t.phases {
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>",
+                esc(&p.name),
+                esc(&fmt_int(p.first_sequence)),
+                esc(&fmt_int(p.sequences))
+            );
+            for c in &t.components {
+                let n = p.tokens_by_component.get(&c.name).copied().unwrap_or(0);
+                let _ = write!(o, "<td class=\"n\">{}</td>", esc(&fmt_int(n)));
+            }
+            o.push_str("</tr>");
+        }
+        o.push_str("</tbody></table></div>");
+    }
+    o.push_str("</section>\n");
 }
 
 fn totals(o: &mut String, d: &Datasheet) {

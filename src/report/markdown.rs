@@ -34,6 +34,9 @@ pub fn to_markdown(d: &Datasheet) -> String {
     }
 
     totals(o, d);
+    if let Some(t) = &d.training {
+        training(o, t);
+    }
     if let Some(p) = &d.policy {
         policy(o, d, p);
     }
@@ -83,6 +86,84 @@ fn totals(o: &mut String, d: &Datasheet) {
         .collect();
     if !distinct.is_empty() {
         let _ = writeln!(o, "\n{}.", distinct.join(", "));
+    }
+    o.push('\n');
+}
+
+/// A mixture's training set: tokens, share, documents and epochs per
+/// component, and per phase the tokens of each component.
+fn training(o: &mut String, t: &crate::train::training::TrainingSummary) {
+    let _ = writeln!(
+        o,
+        "## Training set
+"
+    );
+    let _ = writeln!(
+        o,
+        "The stream emits {} sequences of {} tokens ({} tokens); the totals and breakdowns below count exactly its documents and the tokens it takes from them, repeats included.\n",
+        fmt_int(t.sequences),
+        fmt_int(t.seq_len as u64),
+        fmt_int(t.tokens)
+    );
+    table_head(
+        o,
+        &[
+            "Component",
+            "Tokens",
+            "Share",
+            "Documents",
+            "Epochs",
+            "Query",
+        ],
+        &[false, true, true, true, true, false],
+    );
+    for c in &t.components {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {:.2}% | {} | {:.2} | {} |",
+            cell(&c.name),
+            fmt_int(c.tokens),
+            100.0 * c.share,
+            fmt_int(c.docs),
+            c.epochs,
+            code(&c.query)
+        );
+    }
+    if t.phases.len() > 1 || !t.weight_changes.is_empty() {
+        o.push('\n');
+        let mut head = vec!["Phase", "First sequence", "Sequences"];
+        head.extend(t.components.iter().map(|c| c.name.as_str()));
+        let mut right = vec![false, true, true];
+        right.extend(t.components.iter().map(|_| true));
+        table_head(o, &head, &right);
+        for p in &t.phases {
+            let cols: Vec<String> = t
+                .components
+                .iter()
+                .map(|c| fmt_int(p.tokens_by_component.get(&c.name).copied().unwrap_or(0)))
+                .collect();
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                cell(&p.name),
+                fmt_int(p.first_sequence),
+                fmt_int(p.sequences),
+                cols.join(" | ")
+            );
+        }
+    }
+    for w in &t.weight_changes {
+        let ws: Vec<String> = w
+            .weights
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        let _ = writeln!(
+            o,
+            "\nFrom sequence {} the weights were changed to {} (to the end of its phase).",
+            fmt_int(w.from_sequence),
+            text(&ws.join(", "))
+        );
     }
     o.push('\n');
 }

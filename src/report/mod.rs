@@ -57,6 +57,11 @@ pub struct Datasheet {
     pub signals: Vec<SignalSummary>,
     /// Warnings for the reader, e.g. documents with unknown licenses.
     pub notes: Vec<String>,
+    /// For a mixture: its training set per component and phase (the
+    /// totals and breakdowns then describe exactly the documents and tokens
+    /// its stream emits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<crate::train::training::TrainingSummary>,
 }
 
 /// Documents, bytes and tokens of a set of documents.
@@ -803,6 +808,7 @@ mod tests {
                 }],
             }],
             notes: vec!["12 documents have an unknown license".into()],
+            training: None,
         }
     }
 

@@ -127,6 +127,8 @@ mod tests {
             rows,
             seq_len,
             sequences: (0..rows as u64).collect(),
+            components: vec![0; rows],
+            locals: (0..rows as u64).collect(),
             doc_starts: vec![Vec::new(); rows],
             spans: Vec::new(),
         }

@@ -1,12 +1,14 @@
 //! The engine: turns the schedule into batches of packed sequences. For
-//! each batch it gathers the scheduled documents that overlap the batch's
-//! sequences, reads (in parallel) only the blocks holding the documents that
-//! overlap this rank's own sequences, tokenizes them (in parallel), joins
-//! them by end-of-document ids and cuts the token stream into rows of
-//! `seq_len`. Positions come from exact token counts alone, so a rank never
-//! tokenizes a document that lies wholly in other ranks' sequences. It also
-//! attributes the emitted tokens to components (and, on request, to
-//! licenses and sources) for reports.
+//! each batch it places this rank's sequences ([`Schedule::place`]: the
+//! component and the pieces of documents filling each), reads (in
+//! parallel) only the blocks holding those documents, tokenizes them (in
+//! parallel; a document spread over several sequences of a window is
+//! tokenized once and kept until its window is passed) and copies the
+//! pieces into rows of `seq_len`. Positions come from exact token counts
+//! alone, so a rank never tokenizes a document that lies wholly in other
+//! ranks' sequences. It also attributes the emitted tokens to components
+//! (and, on request, to licenses and sources, and to document keys for
+//! provenance).
 //!
 //! The engine is synchronous; [`super::stream::Stream`] runs it on a
 //! prefetch thread.
@@ -17,8 +19,8 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::mixture::{self, Mixture, Resolved};
-use super::schedule::{Scheduled, Scheduler, Shard, WorkerSplit};
+use super::mixture::{self, Mixture, Resolved, WeightChange};
+use super::schedule::{Placed, Schedule, Shard, WorkerSplit};
 use super::state::{selection_fingerprint, StreamState, STATE_VERSION};
 use super::stream::{Batch, Span};
 use crate::corpus::Corpus;
@@ -74,7 +76,7 @@ pub struct Emitted {
 
 /// The `license` and `source` of every document of the snapshot, as small
 /// indexes into per-segment name tables (`u16::MAX`: absent).
-pub(super) struct Facets {
+pub(crate) struct Facets {
     /// Per segment: the license column, then the source column.
     cols: Vec<[Vec<u16>; 2]>,
     /// Per segment: the names the indexes point to.
@@ -82,7 +84,7 @@ pub(super) struct Facets {
 }
 
 impl Facets {
-    fn load(corpus: &Corpus) -> Result<Facets> {
+    pub(crate) fn load(corpus: &Corpus) -> Result<Facets> {
         let mut cols = Vec::new();
         let mut names = Vec::new();
         for s in corpus.segments() {
@@ -134,7 +136,7 @@ impl Facets {
 
 /// Running totals behind [`Emitted`]: what the batches counted so far hold.
 #[derive(Default)]
-pub(super) struct Tally {
+pub(crate) struct Tally {
     sequences: u64,
     tokens: u64,
     checksum: u64,
@@ -145,7 +147,7 @@ pub(super) struct Tally {
 
 impl Tally {
     /// Counts `b`'s rows and tokens (and their facets, given the tables).
-    pub(super) fn add(&mut self, b: &Batch, facets: Option<&Facets>) {
+    pub(crate) fn add(&mut self, b: &Batch, facets: Option<&Facets>) {
         self.sequences += b.rows as u64;
         self.tokens += (b.rows * b.seq_len) as u64;
         self.checksum = self
@@ -166,7 +168,7 @@ impl Tally {
     }
 
     /// The totals, named.
-    pub(super) fn emitted(&self, m: &Mixture, facets: Option<&Facets>) -> Emitted {
+    pub(crate) fn emitted(&self, m: &Mixture, facets: Option<&Facets>) -> Emitted {
         let mut e = Emitted {
             sequences: self.sequences,
             tokens: self.tokens,
@@ -201,7 +203,9 @@ pub struct Engine {
     resolved: Resolved,
     /// See [`StreamState::selection`].
     selection: String,
-    sched: std::iter::Peekable<Scheduler>,
+    /// Weight changes in force (recorded in the state).
+    changes: Vec<WeightChange>,
+    sched: Schedule,
     shard: Shard,
     /// Global sequences end here (exclusive).
     end: u64,
@@ -214,18 +218,25 @@ pub struct Engine {
     cache_cap: usize,
     facets: Option<Arc<Facets>>,
     tally: Tally,
-    pending: Vec<PendingDoc>,
+    /// Tokens (and, with provenance, keys) of the documents of the current
+    /// windows, by (component, index in its stream).
+    docs: HashMap<(u32, u64), AtHand>,
+    provenance: bool,
 }
 
-struct PendingDoc {
-    s: Scheduled,
-    tokens: Option<Tokens>,
-}
+/// A document's tokens and, with provenance, its key.
+type AtHand = (Tokens, Option<Arc<str>>);
+
+/// A document's tokens (and key), or why it could not be had, with the
+/// count the schedule expects: what a tokenizing job gives back.
+type Encoded = ((u32, u64), Result<Tokens>, Option<Arc<str>>, usize);
 
 /// A document's tokens, end-of-document included.
 enum Tokens {
     /// Ids from a tokenizer.
     Ids(Vec<u32>),
+    /// Ids kept from the count pass (or read from stored ids).
+    Shared(Arc<Vec<u32>>),
     /// The byte tokenizer: the text's bytes in a block, then EOS.
     Bytes(Arc<Block>, usize),
 }
@@ -235,6 +246,7 @@ impl Tokens {
     fn copy_into(&self, dst: &mut [u32], from: usize, eos: u32) {
         match self {
             Tokens::Ids(v) => dst.copy_from_slice(&v[from..from + dst.len()]),
+            Tokens::Shared(v) => dst.copy_from_slice(&v[from..from + dst.len()]),
             Tokens::Bytes(block, i) => {
                 let text = block.text_bytes(*i);
                 let end = (from + dst.len()).min(text.len());
@@ -253,6 +265,27 @@ impl Tokens {
 impl Engine {
     /// Prepares a stream of `m` on `corpus` (plans it, refusing bad plans).
     pub fn new(corpus: &Corpus, m: &Mixture, opts: EngineOptions) -> Result<Engine> {
+        Engine::with_changes(corpus, m, opts, Vec::new())
+    }
+
+    /// [`Engine::new`] with the weight changes `changes` in force (a resume
+    /// state's, or the trainer's): refused unless each names components of
+    /// `m` with at least one positive weight.
+    pub fn with_changes(
+        corpus: &Corpus,
+        m: &Mixture,
+        opts: EngineOptions,
+        mut changes: Vec<WeightChange>,
+    ) -> Result<Engine> {
+        for ch in &changes {
+            m.check_weights(&ch.weights).map_err(|e| {
+                Error::Invalid(format!(
+                    "weight change from sequence {}: {e}",
+                    ch.from_sequence
+                ))
+            })?;
+        }
+        changes.sort_by_key(|c| c.from_sequence);
         if opts.world == 0 || opts.rank >= opts.world {
             return Err(Error::Invalid(format!(
                 "rank {} of world {} is not a valid rank",
@@ -261,8 +294,9 @@ impl Engine {
         }
         let m = &m.bound(corpus)?;
         let (plan, resolved) = mixture::plan(corpus, m)?;
-        let end = plan.sequences;
         let policy = plan.policy;
+        let sched = Schedule::new(corpus, m, &resolved, &changes);
+        let end = sched.end();
         opts.split.check()?;
         let shard = Shard {
             start: opts.start,
@@ -273,7 +307,6 @@ impl Engine {
         // A resume state may name any `next_sequence`; past the end is done.
         let total = shard.total(end, opts.stop_after);
         let selection = selection_fingerprint(corpus, &resolved);
-        let sched = Scheduler::new(corpus, m, &resolved).peekable();
         let cache_cap = (m.components.len() * m.shuffle_window_blocks * 2).max(64);
         Ok(Engine {
             corpus: corpus.clone(),
@@ -281,6 +314,7 @@ impl Engine {
             policy,
             resolved,
             selection,
+            changes,
             sched,
             shard,
             end,
@@ -291,14 +325,38 @@ impl Engine {
             cache_cap,
             facets: None,
             tally: Tally::default(),
-            pending: Vec::new(),
+            docs: HashMap::new(),
+            provenance: false,
         })
+    }
+
+    /// Also name the document of every piece of every row
+    /// ([`Batch::pieces`] then carry keys): what `--provenance` writes.
+    pub fn track_provenance(&mut self) {
+        self.provenance = true;
+    }
+
+    /// The weight changes in force.
+    pub fn weight_changes(&self) -> &[WeightChange] {
+        &self.changes
+    }
+
+    /// Counts the first `done` sequences of this engine's share as handed
+    /// out (they are not produced again): how a stream rebuilt with new
+    /// weights carries on where it was.
+    pub(crate) fn skip(&mut self, done: u64) {
+        self.done = done.min(self.total);
     }
 
     /// Also attribute emitted tokens to licenses and sources (for reports).
     pub fn track_facets(&mut self) -> Result<()> {
         self.facets = Some(Arc::new(Facets::load(&self.corpus)?));
         Ok(())
+    }
+
+    /// Tracks facets with tables already loaded.
+    pub(super) fn set_facets(&mut self, f: Arc<Facets>) {
+        self.facets = Some(f);
     }
 
     /// The facet tables, when tracked.
@@ -347,6 +405,7 @@ impl Engine {
             seq_len: self.mixture.seq_len,
             next_sequence: self.shard.next_sequence(self.done),
             selection: Some(self.selection.clone()),
+            weight_changes: self.changes.clone(),
         }
     }
 
@@ -361,13 +420,6 @@ impl Engine {
             &self.mixture,
             &self.resolved.tokenizer.id(),
         )
-    }
-
-    /// The row of global sequence `s` in the batch of `rows` rows starting at
-    /// this rank's `k0`-th sequence, if `s` is there.
-    fn row_of(&self, s: u64, k0: u64, rows: usize) -> Option<usize> {
-        let k = self.shard.local(s)?;
-        (k >= k0 && k < k0 + rows as u64).then(|| (k - k0) as usize)
     }
 
     fn block(&mut self, part: u32, block: u32) -> Result<Arc<Block>> {
@@ -408,37 +460,44 @@ impl Engine {
         let seqs: Vec<u64> = (0..rows as u64)
             .map(|k| self.shard.global(k0 + k))
             .collect();
-        let lo = seqs[0] * l;
-        let hi = (seqs[rows - 1] + 1) * l;
-        // Gather every document overlapping [lo, hi), reading only those that
-        // overlap one of this batch's sequences.
-        self.pending.retain(|p| p.s.start + p.s.tokens as u64 > lo);
-        while let Some(s) = self.sched.peek().copied() {
-            if s.start >= hi {
-                break;
-            }
-            self.sched.next();
-            if s.start + s.tokens as u64 <= lo {
-                continue;
-            }
-            self.pending.push(PendingDoc { s, tokens: None });
-        }
-        let need: Vec<usize> = (0..self.pending.len())
-            .filter(|&i| {
-                let p = &self.pending[i];
-                p.tokens.is_none()
-                    && (p.s.start / l..=(p.s.start + p.s.tokens as u64 - 1) / l)
-                        .any(|s| self.row_of(s, k0, rows).is_some())
+        let placed: Vec<Placed> = seqs
+            .iter()
+            .map(|&s| {
+                self.sched.place(s).ok_or_else(|| {
+                    Error::Invalid(format!("internal: sequence {s} lies past the schedule"))
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
+        // The documents not yet at hand, once each.
+        let mut need: Vec<(u32, u64, u32, u32, u32)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for p in &placed {
+            for x in &p.pieces {
+                let k = (p.component, x.doc);
+                if !self.docs.contains_key(&k) && seen.insert(k) {
+                    need.push((p.component, x.doc, x.part, x.ord, x.doc_tokens));
+                }
+            }
+        }
+        // Ids the count pass kept need no block (unless keys are wanted).
+        if !self.provenance {
+            let kept = self.resolved.kept.clone();
+            need.retain(|&(c, doc, part, ord, expected)| match kept.get(part, ord) {
+                Some(v) if v.len() == expected as usize => {
+                    self.docs
+                        .insert((c, doc), (Tokens::Shared(v.clone()), None));
+                    false
+                }
+                _ => true,
+            });
+        }
         // Decompress the blocks needed (in parallel), then tokenize.
         let mut wanted: Vec<(u32, u32)> = Vec::new();
-        for &i in &need {
-            let s = self.pending[i].s;
-            let seg = &self.corpus.segments()[s.part as usize].segment;
-            let b = seg.block_of(s.ord) as u32;
-            if !self.cache.contains_key(&(s.part, b)) && !wanted.contains(&(s.part, b)) {
-                wanted.push((s.part, b));
+        for &(_, _, part, ord, _) in &need {
+            let seg = &self.corpus.segments()[part as usize].segment;
+            let b = seg.block_of(ord) as u32;
+            if !self.cache.contains_key(&(part, b)) && !wanted.contains(&(part, b)) {
+                wanted.push((part, b));
             }
         }
         let corpus = &self.corpus;
@@ -455,81 +514,85 @@ impl Engine {
             self.insert_block(k.0, k.1, Arc::new(b?));
         }
         let mut jobs = Vec::with_capacity(need.len());
-        for &i in &need {
-            let s = self.pending[i].s;
-            let seg = self.corpus.segments()[s.part as usize].segment.clone();
-            let bi = seg.block_of(s.ord);
-            let block = self.block(s.part, bi as u32)?;
-            let local = (s.ord - seg.blocks()[bi].first_doc) as usize;
-            jobs.push((i, block, local));
+        for &(c, doc, part, ord, expected) in &need {
+            let seg = self.corpus.segments()[part as usize].segment.clone();
+            let bi = seg.block_of(ord);
+            let block = self.block(part, bi as u32)?;
+            let local = (ord - seg.blocks()[bi].first_doc) as usize;
+            jobs.push(((c, doc), block, local, expected as usize, part, ord));
         }
         let tok = &self.resolved.tokenizer;
         let eos = tok.eos();
+        let provenance = self.provenance;
+        let key_of = |block: &Block, i: usize| provenance.then(|| Arc::<str>::from(block.key(i)));
         if let Tokenizer::Bytes = tok {
             // Byte tokens are the text's bytes: packing reads them straight
             // from the block, with no intermediate ids and no re-validation.
-            for (i, block, local) in jobs {
+            for (k, block, local, expected, _, _) in jobs {
                 let n = block.text_bytes(local).len() + 1;
-                let expected = self.pending[i].s.tokens as usize;
                 if n != expected {
                     return Err(Error::Invalid(format!(
                         "document length changed ({n} byte tokens now, {expected} recorded): the corpus snapshot is inconsistent"
                     )));
                 }
-                self.pending[i].tokens = Some(Tokens::Bytes(block, local));
+                let key = key_of(&block, local);
+                self.docs.insert(k, (Tokens::Bytes(block, local), key));
             }
         } else {
-            let encoded: Vec<(usize, Result<Vec<u32>>)> = jobs
+            let kept = &self.resolved.kept;
+            let encoded: Vec<Encoded> = jobs
                 .par_iter()
-                .map(|(i, block, local)| {
+                .map(|(k, block, local, expected, part, ord)| {
+                    if let Some(v) = kept.get(*part, *ord) {
+                        let t = Ok(Tokens::Shared(v.clone()));
+                        return (*k, t, key_of(block, *local), *expected);
+                    }
                     let text = block.text(*local);
                     let mut v = Vec::with_capacity(text.len() / 3 + 1);
                     let r = tok.encode(text, &mut v).map(|_| {
                         v.push(eos);
-                        v
+                        Tokens::Ids(v)
                     });
-                    (*i, r)
+                    (*k, r, key_of(block, *local), *expected)
                 })
                 .collect();
-            for (i, r) in encoded {
-                let v = r?;
-                let expected = self.pending[i].s.tokens as usize;
-                if v.len() != expected {
+            for (k, r, key, expected) in encoded {
+                let t = r?;
+                let n = match &t {
+                    Tokens::Ids(v) => v.len(),
+                    Tokens::Shared(v) => v.len(),
+                    Tokens::Bytes(..) => expected,
+                };
+                if n != expected {
                     return Err(Error::Invalid(format!(
-                        "document token count changed ({} now, {expected} recorded): the token-count file is stale; delete the *.cqc files and rerun",
-                        v.len()
+                        "document token count changed ({n} now, {expected} recorded): the token-count file is stale; delete the *.cqc files and rerun"
                     )));
                 }
-                self.pending[i].tokens = Some(Tokens::Ids(v));
+                self.docs.insert(k, (t, key));
             }
         }
-        // Pack, rows in parallel: each row takes the tokens of the pending
-        // documents (sorted by position) that overlap it.
+        // Pack, rows in parallel: each row copies its pieces.
         let mut tokens = vec![0u32; rows * l as usize];
-        let pending = &self.pending;
+        let docs = &self.docs;
         let filled: Vec<(u64, Vec<u32>)> = tokens
             .par_chunks_mut(l as usize)
-            .zip(seqs.par_iter())
-            .map(|(row, &s)| {
-                let (sa, sb) = (s * l, (s + 1) * l);
-                let first = pending.partition_point(|p| p.s.start + p.s.tokens as u64 <= sa);
+            .zip(placed.par_iter())
+            .map(|(row, p)| {
                 let mut covered = 0u64;
                 let mut starts = Vec::new();
-                for p in &pending[first..] {
-                    let (a, b) = (p.s.start, p.s.start + p.s.tokens as u64);
-                    if a >= sb {
-                        break;
-                    }
-                    let Some(t) = &p.tokens else { continue };
-                    let (x, y) = (a.max(sa), b.min(sb));
+                for x in &p.pieces {
+                    let Some((t, _)) = docs.get(&(p.component, x.doc)) else {
+                        continue;
+                    };
+                    let at = x.at as usize;
                     t.copy_into(
-                        &mut row[(x - sa) as usize..(y - sa) as usize],
-                        (x - a) as usize,
+                        &mut row[at..at + x.len as usize],
+                        x.doc_offset as usize,
                         eos,
                     );
-                    covered += y - x;
-                    if a >= sa {
-                        starts.push((a - sa) as u32);
+                    covered += x.len as u64;
+                    if x.doc_offset == 0 {
+                        starts.push(x.at);
                     }
                 }
                 (covered, starts)
@@ -542,28 +605,35 @@ impl Engine {
                 seqs[r], covered[r]
             )));
         }
-        // Attribution: tokens of each document inside this batch's rows.
+        // Attribution: each piece of each row.
         let mut spans = Vec::new();
-        for p in &self.pending {
-            let (a, b) = (p.s.start, p.s.start + p.s.tokens as u64);
-            for s in a / l..=(b - 1) / l {
-                let Some(row) = self.row_of(s, k0, rows) else {
-                    continue;
-                };
+        for (row, p) in placed.iter().enumerate() {
+            for x in &p.pieces {
                 spans.push(Span {
                     row,
-                    component: p.s.component,
-                    part: p.s.part,
-                    ord: p.s.ord,
-                    tokens: b.min((s + 1) * l) - a.max(s * l),
+                    component: p.component,
+                    part: x.part,
+                    ord: x.ord,
+                    tokens: x.len as u64,
+                    doc_offset: x.doc_offset as u64,
+                    key: self
+                        .docs
+                        .get(&(p.component, x.doc))
+                        .and_then(|(_, k)| k.clone()),
                 });
             }
         }
+        // Documents no later sequence can hold.
+        let sched = &self.sched;
+        self.docs
+            .retain(|&(c, doc), _| doc >= sched.first_kept(c as usize));
         self.done += rows as u64;
         let batch = Batch {
             tokens,
             rows,
             seq_len: l as usize,
+            components: placed.iter().map(|p| p.component).collect(),
+            locals: placed.iter().map(|p| p.local).collect(),
             sequences: seqs,
             doc_starts,
             spans,
@@ -606,35 +676,38 @@ mod tests {
         let m = mix();
         let (_, resolved) = mixture::plan(&corpus, &m).unwrap();
         let mut got = Vec::new();
-        for s in Scheduler::new(&corpus, &m, &resolved).take(16) {
-            let seg = &corpus.segments()[s.part as usize].segment;
-            let bi = seg.block_of(s.ord);
+        let mut sched = Schedule::new(&corpus, &m, &resolved, &[]);
+        for s in 0..16 {
+            let p = sched.place(s).unwrap();
+            let x = p.pieces[0];
+            let seg = &corpus.segments()[x.part as usize].segment;
+            let bi = seg.block_of(x.ord);
             let b = seg.read_block(bi).unwrap();
             let key = b
-                .key((s.ord - seg.blocks()[bi].first_doc) as usize)
+                .key((x.ord - seg.blocks()[bi].first_doc) as usize)
                 .to_string();
-            got.push((s.component, key, s.tokens, s.start));
+            got.push((p.component, p.local, key, x.doc_offset, p.pieces.len()));
         }
-        let want: Vec<(u32, String, u32, u64)> = [
-            (0, "d0432", 1005, 0),
-            (1, "d0563", 1352, 1005),
-            (0, "d0177", 570, 2357),
-            (0, "d0309", 954, 2927),
-            (1, "d0191", 1088, 3881),
-            (0, "d0372", 285, 4969),
-            (0, "d0240", 1401, 5254),
-            (1, "d0538", 427, 6655),
-            (0, "d0246", 123, 7082),
-            (1, "d0202", 1495, 7205),
-            (0, "d0396", 1173, 8700),
-            (0, "d0357", 1230, 9873),
-            (1, "d0236", 1253, 11103),
-            (0, "d0354", 1119, 12356),
-            (0, "d0192", 1125, 13475),
-            (1, "d0482", 1355, 14600),
+        let want: Vec<(u32, u64, String, u32, usize)> = [
+            (0, 0, "d0432", 0, 1),
+            (1, 250, "d0193", 467, 1),
+            (0, 23, "d0177", 467, 1),
+            (1, 481, "d0596", 741, 1),
+            (0, 800, "d0267", 362, 1),
+            (0, 77, "d0396", 590, 1),
+            (1, 820, "d0229", 399, 1),
+            (0, 333, "d0318", 255, 1),
+            (1, 370, "d0241", 1047, 1),
+            (0, 625, "d0264", 193, 1),
+            (0, 940, "d0249", 103, 1),
+            (1, 211, "d0475", 434, 1),
+            (0, 215, "d0225", 617, 1),
+            (1, 573, "d0190", 842, 1),
+            (0, 642, "d0300", 255, 1),
+            (0, 962, "d0414", 92, 1),
         ]
         .into_iter()
-        .map(|(c, k, t, s)| (c, k.to_string(), t, s))
+        .map(|(c, j, k, o, n)| (c, j, k.to_string(), o, n))
         .collect();
         assert_eq!(got, want);
         let mut e = Engine::new(&corpus, &m, EngineOptions::default()).unwrap();
@@ -647,9 +720,9 @@ mod tests {
             rows += b.rows();
         }
         assert_eq!(rows, 4687);
-        assert_eq!(format!("{:016x}", h.digest()), "62026f56c1022b12");
+        assert_eq!(format!("{:016x}", h.digest()), "cefb20574e0781e9");
         let st = e.state();
-        assert_eq!(st.mixture_hash, "dd2bc5af36add366");
+        assert_eq!(st.mixture_hash, "ebe82b8f3dfe1f67");
         assert_eq!(
             st.selection.as_deref(),
             Some("21e9c10916cde00173d367117278cbf1")

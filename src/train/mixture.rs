@@ -2,7 +2,11 @@
 //! tokens, a seed, a tokenizer and a sequence length — read from TOML or
 //! given inline — and the plan that measures them on a corpus snapshot:
 //! documents, tokens available and targeted, epochs, and breakdowns by
-//! license, source and language. Weights are shares of tokens.
+//! license, source and language. Weights are shares of tokens; a mixture
+//! may change them over training in `[[phase]]`s, each with its own budget
+//! and weights, and the trainer may change them while it trains
+//! ([`WeightChange`]). [`Mixture::stretches`] turns both into the stretches
+//! of global sequences the schedule blends with fixed shares.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +17,7 @@ use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::policy::PolicyOutcome;
 use crate::select::Selection;
-use crate::tokenize::{corpus_counts, Tokenizer};
+use crate::tokenize::{selected_counts, Tokenizer};
 
 /// One component of a mixture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +28,9 @@ pub struct Component {
     /// The query selecting its documents.
     pub query: String,
     /// Share of the budget's tokens (weights are normalized to sum to 1).
+    /// Required without phases; with `[[phase]]`s each phase gives the
+    /// weights and this one must be left out (0).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub weight: f64,
     /// Refuse plans that would repeat the component more often than this.
     #[serde(default)]
@@ -49,9 +56,17 @@ pub struct Mixture {
     /// Documents shuffled together: blocks per shuffle window.
     #[serde(default = "default_window")]
     pub shuffle_window_blocks: usize,
+    /// Sequences of one component shuffled together (Megatron's shuffle
+    /// index, bounded): a long document spreads over this many sequences.
+    #[serde(default = "default_sequence_window")]
+    pub shuffle_window_sequences: u64,
     /// The components.
     #[serde(rename = "component")]
     pub components: Vec<Component>,
+    /// Phases of training, in order, each with its budget and weights
+    /// (empty: one phase, the top-level budget and component weights).
+    #[serde(rename = "phase", default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<Phase>,
     /// License classes the corpus policy allows (set by commands from the
     /// corpus's `policy.toml`, never read from a mixture file); `None`
     /// allows every class.
@@ -76,6 +91,53 @@ fn default_tokenizer() -> String {
 }
 fn default_window() -> usize {
     16
+}
+fn default_sequence_window() -> u64 {
+    1024
+}
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+/// One phase of training: a budget and the components' weights during it
+/// (curriculum, or the annealing phase at the end of a pretraining run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    /// Name, unique in the mixture (default `phase-N`, from 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Tokens of this phase (whole sequences of it are streamed).
+    pub tokens: u64,
+    /// Weight per component name; a component left out gets none.
+    pub weights: BTreeMap<String, f64>,
+}
+
+/// A change of the weights decided while training (DoReMi / ADO style
+/// online mixing): from global sequence `from_sequence` to the end of the
+/// phase it falls in, the components get these weights (left out: none).
+/// Recorded in the stream state, so a resume replays it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightChange {
+    /// First global sequence with the new weights.
+    pub from_sequence: u64,
+    /// Weight per component name.
+    pub weights: BTreeMap<String, f64>,
+}
+
+/// A stretch of global sequences blended with fixed shares: a phase, or the
+/// part of one after a [`WeightChange`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stretch {
+    /// First global sequence.
+    pub start: u64,
+    /// One past the last.
+    pub end: u64,
+    /// Normalized share of each component (0 for none).
+    pub shares: Vec<f64>,
+    /// The phase it belongs to.
+    pub phase: usize,
 }
 
 impl Mixture {
@@ -107,12 +169,14 @@ impl Mixture {
             seq_len,
             tokenizer: tokenizer.into(),
             shuffle_window_blocks: default_window(),
+            shuffle_window_sequences: default_sequence_window(),
             components: vec![Component {
                 name: "query".into(),
                 query: query.into(),
                 weight: 1.0,
                 max_epochs: None,
             }],
+            phases: Vec::new(),
             policy_allow: None,
             policy_bound: false,
             redact_pii: false,
@@ -162,10 +226,19 @@ impl Mixture {
         if self.shuffle_window_blocks == 0 {
             return bad("shuffle_window_blocks must be positive".into());
         }
+        if self.shuffle_window_sequences == 0 {
+            return bad("shuffle_window_sequences must be positive".into());
+        }
         for (i, c) in self.components.iter().enumerate() {
-            if !(c.weight.is_finite() && c.weight > 0.0) {
+            if self.phases.is_empty() && !(c.weight.is_finite() && c.weight > 0.0) {
                 return bad(format!(
                     "component `{}`: weight must be a positive number",
+                    c.name
+                ));
+            }
+            if !self.phases.is_empty() && c.weight != 0.0 {
+                return bad(format!(
+                    "component `{}`: with [[phase]]s the weights are given per phase; drop its `weight`",
                     c.name
                 ));
             }
@@ -179,7 +252,149 @@ impl Mixture {
                 ));
             }
         }
+        if self.phases.is_empty() {
+            return Ok(());
+        }
+        let total: u64 = self.phases.iter().map(|p| p.tokens).sum();
+        if self.tokens.is_some_and(|t| t != total) {
+            return bad(format!(
+                "`tokens` ({}) is not the sum of the phases' tokens ({total}); leave it out or make them agree",
+                self.tokens.unwrap_or(0)
+            ));
+        }
+        for (i, p) in self.phases.iter().enumerate() {
+            let name = self.phase_name(i);
+            if self.phases[..i]
+                .iter()
+                .enumerate()
+                .any(|(j, _)| self.phase_name(j) == name)
+            {
+                return bad(format!("phase name `{name}` appears twice"));
+            }
+            if (p.tokens as u128) < self.seq_len as u128 {
+                return bad(format!(
+                    "phase `{name}`: tokens ({}) must hold at least one sequence of {}",
+                    p.tokens, self.seq_len
+                ));
+            }
+            self.check_weights(&p.weights)
+                .or_else(|e| bad(format!("phase `{name}`: {e}")))?;
+        }
         Ok(())
+    }
+
+    /// Checks a table of weights by component name: known names, finite
+    /// non-negative weights, at least one positive.
+    pub fn check_weights(&self, w: &BTreeMap<String, f64>) -> std::result::Result<(), String> {
+        for (name, x) in w {
+            if !self.components.iter().any(|c| &c.name == name) {
+                let names: Vec<&str> = self.components.iter().map(|c| c.name.as_str()).collect();
+                return Err(format!(
+                    "no component is named `{name}` (components: {})",
+                    names.join(", ")
+                ));
+            }
+            if !(x.is_finite() && *x >= 0.0) {
+                return Err(format!("weight of `{name}` must be a non-negative number"));
+            }
+        }
+        if !w.values().any(|&x| x > 0.0) {
+            return Err("at least one weight must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// The name of phase `i` (its own, or `phase-N` from 1).
+    pub fn phase_name(&self, i: usize) -> String {
+        self.phases
+            .get(i)
+            .and_then(|p| p.name.clone())
+            .unwrap_or_else(|| format!("phase-{}", i + 1))
+    }
+
+    /// Normalized shares of a table of weights, in component order.
+    fn shares_of(&self, w: &BTreeMap<String, f64>) -> Vec<f64> {
+        let total: f64 = w.values().sum();
+        self.components
+            .iter()
+            .map(|c| w.get(&c.name).copied().unwrap_or(0.0) / total)
+            .collect()
+    }
+
+    /// The budget in tokens: the phases' sum, or the top-level `tokens`.
+    pub fn budget(&self) -> Option<u64> {
+        if self.phases.is_empty() {
+            self.tokens
+        } else {
+            Some(self.phases.iter().map(|p| p.tokens).sum())
+        }
+    }
+
+    /// The stretches of global sequences and their shares: one per phase
+    /// (whole sequences of its budget), split where a weight change
+    /// applies. Without a budget, one stretch of `once_sequences` (every
+    /// document once). `changes` must be sorted by `from_sequence`; a change
+    /// past the end changes nothing.
+    pub fn stretches(&self, once_sequences: u64, changes: &[WeightChange]) -> Vec<Stretch> {
+        let l = self.seq_len as u64;
+        let mut out: Vec<Stretch> = if self.phases.is_empty() {
+            let end = match self.tokens {
+                Some(t) => t / l,
+                None => once_sequences,
+            };
+            vec![Stretch {
+                start: 0,
+                end,
+                shares: self.base_shares(),
+                phase: 0,
+            }]
+        } else {
+            let mut at = 0;
+            self.phases
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let n = p.tokens / l;
+                    at += n;
+                    Stretch {
+                        start: at - n,
+                        end: at,
+                        shares: self.shares_of(&p.weights),
+                        phase: i,
+                    }
+                })
+                .collect()
+        };
+        for ch in changes {
+            let s = ch.from_sequence;
+            let Some(i) = out.iter().position(|x| x.start <= s && s < x.end) else {
+                continue;
+            };
+            if out[i].start < s {
+                let mut tail = out[i].clone();
+                tail.start = s;
+                out[i].end = s;
+                out.insert(i + 1, tail);
+            }
+            // From `s` to the end of its phase (later changes override).
+            let (phase, shares) = (out[i].phase, self.shares_of(&ch.weights));
+            for x in out.iter_mut().filter(|x| x.start >= s && x.phase == phase) {
+                x.shares = shares.clone();
+            }
+        }
+        out.retain(|x| x.end > x.start);
+        out
+    }
+
+    /// Shares from the component weights (equal shares with phases, which
+    /// give theirs per phase).
+    fn base_shares(&self) -> Vec<f64> {
+        let total: f64 = self.components.iter().map(|c| c.weight).sum();
+        if total > 0.0 {
+            self.components.iter().map(|c| c.weight / total).collect()
+        } else {
+            vec![1.0 / self.components.len() as f64; self.components.len()]
+        }
     }
 
     /// Hash of the canonical form (what a stream state is bound to).
@@ -188,10 +403,20 @@ impl Mixture {
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&canon))
     }
 
-    /// Normalized token shares.
+    /// Normalized token shares of the whole budget (over every phase,
+    /// weighted by their budgets).
     pub fn shares(&self) -> Vec<f64> {
-        let total: f64 = self.components.iter().map(|c| c.weight).sum();
-        self.components.iter().map(|c| c.weight / total).collect()
+        if self.phases.is_empty() {
+            return self.base_shares();
+        }
+        let total: f64 = self.phases.iter().map(|p| p.tokens as f64).sum();
+        let mut out = vec![0.0; self.components.len()];
+        for p in &self.phases {
+            for (o, s) in out.iter_mut().zip(self.shares_of(&p.weights)) {
+                *o += s * p.tokens as f64 / total;
+            }
+        }
+        out
     }
 }
 
@@ -246,10 +471,28 @@ pub struct Plan {
     pub sequences: u64,
     /// Components.
     pub components: Vec<ComponentPlan>,
+    /// The phases, in order (absent from JSON without `[[phase]]`s).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<PhasePlan>,
     /// What the corpus policy holds back from the components (or lets
     /// through, when overridden); absent from JSON when no policy is set.
     #[serde(skip_serializing_if = "PolicyOutcome::is_unset")]
     pub policy: PolicyOutcome,
+}
+
+/// One phase of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhasePlan {
+    /// Name (`phase-N` when the file gives none).
+    pub name: String,
+    /// Its budget in tokens.
+    pub tokens: u64,
+    /// Its whole sequences.
+    pub sequences: u64,
+    /// Its first global sequence.
+    pub first_sequence: u64,
+    /// Normalized share per component name (components with none left out).
+    pub shares: BTreeMap<String, f64>,
 }
 
 /// A component's selection and per-document token counts, ready to stream.
@@ -257,10 +500,14 @@ pub struct Plan {
 pub struct Resolved {
     /// Selections, one per component.
     pub selections: Vec<Selection>,
-    /// Token counts per segment of the snapshot.
+    /// Token counts per segment of the snapshot (of the selected
+    /// documents at least; others may read
+    /// [`crate::tokenize::NOT_COUNTED`]).
     pub counts: Vec<std::sync::Arc<Vec<u32>>>,
     /// The tokenizer.
     pub tokenizer: Tokenizer,
+    /// Ids computed while counting, for the stream to reuse.
+    pub kept: std::sync::Arc<crate::tokenize::KeptIds>,
 }
 
 /// Runs each component's query and loads token counts.
@@ -268,7 +515,6 @@ pub(crate) fn resolve(corpus: &Corpus, m: &Mixture) -> Result<Resolved> {
     // An inline mixture was never checked: a zero seq_len would divide by zero.
     m.check("mixture")?;
     let tokenizer = Tokenizer::load(&m.tokenizer)?.redacting(m.redact_pii);
-    let counts = corpus_counts(corpus, &tokenizer)?;
     let policy = crate::policy::Policy {
         allow: m.policy_allow.clone(),
         note: None,
@@ -288,10 +534,24 @@ pub(crate) fn resolve(corpus: &Corpus, m: &Mixture) -> Result<Resolved> {
             Ok(crate::policy::apply(corpus, &sel, &policy)?.0)
         })
         .collect::<Result<Vec<_>>>()?;
+    // Count only what the components select (each document once).
+    let need: Vec<RoaringBitmap> = (0..corpus.segments().len())
+        .map(|i| {
+            let mut u = RoaringBitmap::new();
+            for sel in &selections {
+                if let Some((_, bm)) = sel.parts().get(i) {
+                    u |= bm;
+                }
+            }
+            u
+        })
+        .collect();
+    let (counts, kept) = selected_counts(corpus, &tokenizer, &need)?;
     Ok(Resolved {
         selections,
         counts,
         tokenizer,
+        kept: std::sync::Arc::new(kept),
     })
 }
 
@@ -315,11 +575,12 @@ pub fn plan(corpus: &Corpus, m: &Mixture) -> Result<(Plan, Resolved)> {
                 .sum()
         })
         .collect();
-    let budget = m.tokens.unwrap_or_else(|| available.iter().sum());
+    let l = m.seq_len as u64;
+    let budget = m.budget().unwrap_or_else(|| available.iter().sum());
     let mut comps = Vec::new();
     for (i, c) in m.components.iter().enumerate() {
         let sel = &r.selections[i];
-        let target = if m.tokens.is_some() {
+        let target = if m.budget().is_some() {
             (shares[i] * budget as f64).round() as u64
         } else {
             available[i]
@@ -376,7 +637,30 @@ pub fn plan(corpus: &Corpus, m: &Mixture) -> Result<(Plan, Resolved)> {
             tokenizer: r.tokenizer.id(),
             seq_len: m.seq_len,
             tokens: budget,
-            sequences: budget / m.seq_len as u64,
+            sequences: match m.budget() {
+                Some(_) => m.stretches(0, &[]).last().map_or(0, |x| x.end),
+                // Every document once: each component packs its own
+                // sequences and drops its partial last one.
+                None => available.iter().map(|a| a / l).sum(),
+            },
+            phases: m
+                .stretches(0, &[])
+                .iter()
+                .filter(|_| !m.phases.is_empty())
+                .map(|x| PhasePlan {
+                    name: m.phase_name(x.phase),
+                    tokens: m.phases[x.phase].tokens,
+                    sequences: x.end - x.start,
+                    first_sequence: x.start,
+                    shares: m
+                        .components
+                        .iter()
+                        .zip(&x.shares)
+                        .filter(|(_, &s)| s > 0.0)
+                        .map(|(c, &s)| (c.name.clone(), s))
+                        .collect(),
+                })
+                .collect(),
             components: comps,
             policy: crate::policy::mixture_outcome(corpus, m)?,
         },
@@ -448,6 +732,88 @@ mod tests {
         ] {
             let e = Mixture::from_toml(text, "m.toml").unwrap_err().to_string();
             assert!(e.starts_with("m.toml: "), "{e}");
+            assert!(e.contains(needle), "`{needle}` not in {e}");
+        }
+    }
+
+    const PHASED: &str = "seq_len = 10\n\
+        [[component]]\nname = \"a\"\nquery = \"*\"\n\
+        [[component]]\nname = \"b\"\nquery = \"*\"\n\
+        [[phase]]\nname = \"main\"\ntokens = 1000\nweights = { a = 3, b = 1 }\n\
+        [[phase]]\ntokens = 505\nweights = { b = 1 }\n";
+
+    #[test]
+    fn phases_give_stretches_and_weight_changes_split_them() {
+        let m = Mixture::parse(PHASED).unwrap();
+        assert_eq!(m.budget(), Some(1505));
+        assert_eq!(m.phase_name(1), "phase-2");
+        // Overall shares weigh each phase by its budget.
+        let sh = m.shares();
+        assert!((sh[0] - 0.75 * 1000.0 / 1505.0).abs() < 1e-12, "{sh:?}");
+        let st = m.stretches(0, &[]);
+        assert_eq!(
+            st.iter()
+                .map(|x| (x.start, x.end, x.phase))
+                .collect::<Vec<_>>(),
+            vec![(0, 100, 0), (100, 150, 1)]
+        );
+        assert_eq!(st[0].shares, vec![0.75, 0.25]);
+        assert_eq!(st[1].shares, vec![0.0, 1.0]);
+        // A change inside phase 1 holds to its end; phase 2 keeps its own.
+        let ch = |s, a: f64, b: f64| WeightChange {
+            from_sequence: s,
+            weights: [("a".to_string(), a), ("b".to_string(), b)].into(),
+        };
+        let st = m.stretches(0, &[ch(40, 1.0, 1.0), ch(70, 0.0, 1.0)]);
+        assert_eq!(
+            st.iter()
+                .map(|x| (x.start, x.end, x.shares[0]))
+                .collect::<Vec<_>>(),
+            vec![
+                (0, 40, 0.75),
+                (40, 70, 0.5),
+                (70, 100, 0.0),
+                (100, 150, 0.0)
+            ]
+        );
+        // A change past the end, or at a phase's start, splits nothing.
+        let st = m.stretches(0, &[ch(100, 1.0, 0.0), ch(500, 1.0, 1.0)]);
+        assert_eq!(st.len(), 2);
+        assert_eq!(st[1].shares, vec![1.0, 0.0]);
+    }
+
+    #[test]
+    fn bad_phases_are_refused() {
+        for (text, needle) in [
+            (
+                PHASED.replace("seq_len = 10", "seq_len = 10\ntokens = 7"),
+                "sum of the phases",
+            ),
+            (
+                PHASED.replace("weights = { b = 1 }", "weights = { c = 1 }"),
+                "no component is named `c`",
+            ),
+            (
+                PHASED.replace("weights = { b = 1 }", "weights = { b = 0 }"),
+                "at least one weight",
+            ),
+            (
+                PHASED.replace("tokens = 505", "tokens = 5"),
+                "at least one sequence",
+            ),
+            (
+                PHASED.replace("name = \"main\"", "name = \"phase-2\""),
+                "appears twice",
+            ),
+            (
+                PHASED.replace(
+                    "query = \"*\"\n[[phase]]",
+                    "query = \"*\"\nweight = 1\n[[phase]]",
+                ),
+                "given per phase",
+            ),
+        ] {
+            let e = Mixture::from_toml(&text, "p.toml").unwrap_err().to_string();
             assert!(e.contains(needle), "`{needle}` not in {e}");
         }
     }

@@ -11,6 +11,8 @@
 //!   refuses a foreign one.
 //! - [`encode`]: token ids as `u16`/`u32` bytes and `.npy` headers.
 //! - [`mod@trace`]: the documents behind a position of a stream.
+//! - [`training`]: the training set a stream emits (documents, tokens per
+//!   component and phase), for its datasheet.
 //!
 //! Data flows mixture → schedule → engine → stream → encode; `state` and
 //! `trace` read the schedule.
@@ -22,13 +24,14 @@ pub mod schedule;
 pub mod state;
 pub mod stream;
 pub mod trace;
+pub mod training;
 
 pub use encode::{npy_header, Encoding};
 pub use engine::{Emitted, Engine, EngineOptions};
-pub use mixture::{Mixture, Plan};
-pub use schedule::{Scheduled, Scheduler, WorkerSplit};
+pub use mixture::{Mixture, Phase, Plan, WeightChange};
+pub use schedule::{Blend, Piece, Placed, Schedule, WorkerSplit};
 pub use state::{StreamState, STATE_VERSION};
-pub use stream::{Batch, Stream, StreamOptions};
+pub use stream::{Batch, Span, Stream, StreamOptions};
 pub use trace::{trace, TraceHit};
 
 /// A small corpus for the unit tests of this module: 600 documents in

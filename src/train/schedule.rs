@@ -1,27 +1,41 @@
-//! Which document comes next: the global schedule of a stream, computed
+//! What each sequence of a stream holds: the global schedule, computed
 //! from token counts alone, and the split of its sequences across ranks.
 //!
 //! ## Order
-//! For each component and epoch, the blocks holding its documents are
-//! ordered by a keyed hash of (seed, component, epoch, segment id, block);
-//! consecutive groups of `shuffle_window_blocks` blocks form windows inside
-//! which documents are ordered by a hash of (seed, component, epoch,
-//! segment id, ordinal). Nothing is shuffled in memory beyond one window,
-//! and a deleted document simply drops out without moving the others.
-//! Components are interleaved by deficit: the next document comes from the
-//! component furthest below its token share. The hashes are
-//! [`crate::hash::mix64`] and the constants below; changing either
-//! reorders every stream (the known-answer tests pin them).
+//! Each component is a stream of its own documents ([`Lane`]): for each
+//! epoch, the blocks holding its documents are ordered by a keyed hash of
+//! (seed, component, epoch, segment id, block); consecutive groups of
+//! `shuffle_window_blocks` blocks form windows inside which documents are
+//! ordered by a hash of (seed, component, epoch, segment id, ordinal).
+//! Nothing is shuffled in memory beyond one window, and a deleted document
+//! simply drops out without moving the others. A component's documents,
+//! each followed by its end-of-document id, are cut into the component's
+//! own sequences of `seq_len` tokens.
+//!
+//! ## Blend
+//! Global sequences are blended from the components' sequences, as
+//! Megatron's `BlendedDataset` does ([`Blend`]): in each stretch of fixed
+//! shares (a phase, or its part after a weight change), global sequence
+//! `t` of the stretch goes to the component furthest below its share
+//! (`share * (t + 1) - taken` largest, the first component on ties), so
+//! every component is within one sequence of its share at every point, and
+//! every sequence belongs to one component. A component's `k`-th sequence
+//! is its sequence `permute(k)` inside its window of
+//! `shuffle_window_sequences` (a keyed Feistel permutation): a long
+//! document spreads over the window instead of filling consecutive
+//! sequences. The hashes are [`crate::hash::mix64`] and the constants
+//! below; changing either reorders every stream (the known-answer tests
+//! pin them).
 //!
 //! ## Ranks
 //! The global token stream is cut into sequences of `seq_len`; sequence `s`
 //! goes to rank `s mod world` counted from the resume point ([`Shard`]), so
 //! the global order never depends on the number of ranks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use super::mixture::{Mixture, Resolved};
+use super::mixture::{Mixture, Resolved, Stretch, WeightChange};
 use crate::corpus::Corpus;
 use crate::hash::{mix64, GOLDEN_GAMMA};
 
@@ -33,21 +47,8 @@ const EPOCH_WINDOW: u64 = 0x0051_afd7_ed55_8ccd;
 const SEGMENT_BLOCKS: u64 = 0x0100_0000_01b3;
 /// Multiplies a segment id in the document-order hash.
 const SEGMENT_DOCS: u64 = 0xff51_afd7_ed55_8ccd;
-
-/// One scheduled document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Scheduled {
-    /// Component index.
-    pub component: u32,
-    /// Segment index in the snapshot.
-    pub part: u32,
-    /// Ordinal in the segment.
-    pub ord: u32,
-    /// Tokens (end-of-document included).
-    pub tokens: u32,
-    /// Global position of its first token.
-    pub start: u64,
-}
+/// Mixed into a component's key for the order of its sequences.
+const SEQUENCE_WINDOW: u64 = 0x2545_f491_4f6c_dd1d;
 
 /// One component's walk over its documents, epoch after epoch.
 struct Cursor {
@@ -153,20 +154,235 @@ impl Cursor {
     }
 }
 
-/// Produces the global schedule of documents: which document, from which
-/// component, at which token position. Needs token counts only.
-pub struct Scheduler {
-    cursors: Vec<Cursor>,
-    shares: Vec<f64>,
-    emitted: Vec<u64>,
-    counts: Vec<Arc<Vec<u32>>>,
-    position: u64,
+/// A keyed permutation of `0..n`: where `i` goes. A 4-round Feistel
+/// network on the smallest even number of bits holding `n - 1`, walked
+/// until it lands below `n` (at most a few steps on average). No table is
+/// built, so any window size costs nothing to hold.
+pub fn permute(key: u64, i: u64, n: u64) -> u64 {
+    if n <= 1 {
+        return 0;
+    }
+    let bits = 64 - (n - 1).leading_zeros();
+    let half = bits.div_ceil(2);
+    let mask = (1u64 << half) - 1;
+    let mut x = i;
+    loop {
+        let (mut l, mut r) = (x >> half, x & mask);
+        for round in 0..4u64 {
+            let f = mix64(key ^ mix64(r ^ (round << 56))) & mask;
+            (l, r) = (r, l ^ f);
+        }
+        x = (l << half) | r;
+        if x < n {
+            return x;
+        }
+    }
 }
 
-impl Scheduler {
-    /// A scheduler for a resolved mixture.
-    pub fn new(corpus: &Corpus, m: &Mixture, r: &Resolved) -> Scheduler {
-        let once = m.tokens.is_none();
+/// Which component each global sequence comes from (see the module doc):
+/// a replay from the start, cheap arithmetic per sequence.
+#[derive(Debug, Clone)]
+pub struct Blend {
+    stretches: Vec<Stretch>,
+    /// Sequences each component can give (`u64::MAX`: endless).
+    limits: Vec<u64>,
+    cur: usize,
+    in_stretch: Vec<u64>,
+    taken: Vec<u64>,
+    next: u64,
+}
+
+impl Blend {
+    /// A blend of `stretches`, component `c` giving at most `limits[c]`
+    /// sequences.
+    pub fn new(stretches: Vec<Stretch>, limits: Vec<u64>) -> Blend {
+        let n = limits.len();
+        Blend {
+            stretches,
+            limits,
+            cur: 0,
+            in_stretch: vec![0; n],
+            taken: vec![0; n],
+            next: 0,
+        }
+    }
+
+    /// One past the last global sequence.
+    pub fn end(&self) -> u64 {
+        self.stretches.last().map_or(0, |x| x.end)
+    }
+
+    /// The next global sequence [`Blend::step`] places.
+    pub fn next_sequence(&self) -> u64 {
+        self.next
+    }
+
+    /// Sequences taken from each component so far.
+    pub fn taken(&self) -> &[u64] {
+        &self.taken
+    }
+
+    /// The stretch of the next sequence (its index among the stretches).
+    pub fn stretch(&self) -> usize {
+        self.cur
+    }
+
+    /// The stretches blended.
+    pub fn stretches(&self) -> &[Stretch] {
+        &self.stretches
+    }
+
+    /// Places the next global sequence: its component and that component's
+    /// sequence count before it (`k`). `None` past the end.
+    pub fn step(&mut self) -> Option<(u32, u64)> {
+        loop {
+            let st = self.stretches.get(self.cur)?;
+            if self.next >= st.end {
+                self.cur += 1;
+                self.in_stretch.fill(0);
+                continue;
+            }
+            let t = (self.next - st.start + 1) as f64;
+            let mut best: Option<(usize, f64)> = None;
+            for (c, &share) in st.shares.iter().enumerate() {
+                if share <= 0.0 || self.taken[c] >= self.limits[c] {
+                    continue;
+                }
+                let d = share * t - self.in_stretch[c] as f64;
+                if best.is_none_or(|(_, b)| d > b) {
+                    best = Some((c, d));
+                }
+            }
+            // Every component with a share is spent (a component without
+            // documents, or the end of a pass): the others fill in.
+            let c = match best {
+                Some((c, _)) => c,
+                None => (0..self.limits.len()).find(|&c| self.taken[c] < self.limits[c])?,
+            };
+            self.in_stretch[c] += 1;
+            let k = self.taken[c];
+            self.taken[c] += 1;
+            self.next += 1;
+            return Some((c as u32, k));
+        }
+    }
+
+    /// Steps over the global sequences before `s`.
+    pub fn skip_to(&mut self, s: u64) {
+        while self.next < s {
+            if self.step().is_none() {
+                break;
+            }
+        }
+    }
+}
+
+/// A document of a component's stream, at its position in that stream.
+#[derive(Debug, Clone, Copy)]
+struct LaneDoc {
+    part: u32,
+    ord: u32,
+    tokens: u32,
+    start: u64,
+}
+
+/// One component's stream of documents, epoch after epoch, with their
+/// token positions; documents are generated as sequences need them and
+/// dropped once no later sequence can.
+struct Lane {
+    cursor: Cursor,
+    docs: VecDeque<LaneDoc>,
+    /// Index in the component's stream of `docs[0]`.
+    first: u64,
+    /// Token position after the last document generated.
+    end: u64,
+}
+
+impl Lane {
+    /// Generates documents until `pos` tokens are covered (or the
+    /// component's documents end).
+    fn extend_to(&mut self, pos: u64, counts: &[Arc<Vec<u32>>]) {
+        while self.end < pos {
+            let Some((part, ord)) = self.cursor.next() else {
+                return;
+            };
+            let tokens = counts[part as usize][ord as usize];
+            self.docs.push_back(LaneDoc {
+                part,
+                ord,
+                tokens,
+                start: self.end,
+            });
+            self.end += tokens as u64;
+        }
+    }
+
+    /// Drops the documents that end at or before `pos`.
+    fn drop_before(&mut self, pos: u64) {
+        while self
+            .docs
+            .front()
+            .is_some_and(|d| d.start + d.tokens as u64 <= pos)
+        {
+            self.docs.pop_front();
+            self.first += 1;
+        }
+    }
+}
+
+/// A stretch of one document inside one sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    /// Index of the document in its component's stream (a document
+    /// repeated in a later epoch has another index).
+    pub doc: u64,
+    /// Segment index in the snapshot.
+    pub part: u32,
+    /// Ordinal in the segment.
+    pub ord: u32,
+    /// Tokens of the document (end-of-document included).
+    pub doc_tokens: u32,
+    /// Offset of the piece's first token in the document's tokens.
+    pub doc_offset: u32,
+    /// Tokens of the piece.
+    pub len: u32,
+    /// Offset of the piece's first token in the sequence.
+    pub at: u32,
+}
+
+/// One global sequence: its component, the component's own sequence it
+/// is, and the pieces of documents filling it, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    /// Global sequence index.
+    pub sequence: u64,
+    /// Component index.
+    pub component: u32,
+    /// The component's sequence index.
+    pub local: u64,
+    /// The pieces, covering the sequence exactly.
+    pub pieces: Vec<Piece>,
+}
+
+/// The schedule of a stream: what global sequence `s` holds, from token
+/// counts alone (see the module doc). Sequences are asked for in
+/// increasing order.
+pub struct Schedule {
+    blend: Blend,
+    lanes: Vec<Lane>,
+    keys: Vec<u64>,
+    limits: Vec<u64>,
+    window: u64,
+    seq_len: u64,
+    counts: Vec<Arc<Vec<u32>>>,
+}
+
+impl Schedule {
+    /// The schedule of resolved mixture `m` with the weight changes
+    /// `changes` (sorted by `from_sequence`).
+    pub fn new(corpus: &Corpus, m: &Mixture, r: &Resolved, changes: &[WeightChange]) -> Schedule {
+        let once = m.budget().is_none();
+        let l = m.seq_len as u64;
         let all: Arc<Vec<(u32, u64, u32)>> = Arc::new(
             corpus
                 .segments()
@@ -177,74 +393,124 @@ impl Scheduler {
                 })
                 .collect(),
         );
-        let cursors = m
-            .components
-            .iter()
-            .zip(&r.selections)
-            .map(|(c, sel)| {
-                let matched = sel
-                    .jobs()
-                    .into_iter()
-                    .map(|j| {
-                        let first = corpus.segments()[j.part].segment.blocks()[j.block].first_doc;
-                        (
-                            (j.part as u32, j.block as u32),
-                            j.docs.iter().map(|d| d + first).collect(),
-                        )
-                    })
-                    .collect();
-                let key = mix64(m.seed ^ xxhash_rust::xxh3::xxh3_64(c.name.as_bytes()));
-                Cursor::new(all.clone(), matched, key, once, m.shuffle_window_blocks)
-            })
-            .collect::<Vec<_>>();
-        Scheduler {
-            emitted: vec![0; cursors.len()],
-            cursors,
-            shares: m.shares(),
+        let mut lanes = Vec::new();
+        let mut limits = Vec::new();
+        let mut keys = Vec::new();
+        for (c, sel) in m.components.iter().zip(&r.selections) {
+            let matched: HashMap<(u32, u32), Vec<u32>> = sel
+                .jobs()
+                .into_iter()
+                .map(|j| {
+                    let first = corpus.segments()[j.part].segment.blocks()[j.block].first_doc;
+                    (
+                        (j.part as u32, j.block as u32),
+                        j.docs.iter().map(|d| d + first).collect(),
+                    )
+                })
+                .collect();
+            let available: u64 = sel
+                .parts()
+                .iter()
+                .enumerate()
+                .map(|(i, (_, bm))| {
+                    bm.iter()
+                        .map(|o| r.counts[i][o as usize] as u64)
+                        .sum::<u64>()
+                })
+                .sum();
+            limits.push(if available == 0 {
+                0
+            } else if once {
+                available / l
+            } else {
+                u64::MAX
+            });
+            let key = mix64(m.seed ^ xxhash_rust::xxh3::xxh3_64(c.name.as_bytes()));
+            keys.push(mix64(key ^ SEQUENCE_WINDOW));
+            lanes.push(Lane {
+                cursor: Cursor::new(all.clone(), matched, key, once, m.shuffle_window_blocks),
+                docs: VecDeque::new(),
+                first: 0,
+                end: 0,
+            });
+        }
+        let once_sequences = limits.iter().filter(|&&n| n != u64::MAX).sum();
+        Schedule {
+            blend: Blend::new(m.stretches(once_sequences, changes), limits.clone()),
+            lanes,
+            keys,
+            limits,
+            window: m.shuffle_window_sequences.max(1),
+            seq_len: l,
             counts: r.counts.clone(),
-            position: 0,
         }
     }
 
-    /// Tokens scheduled so far.
-    pub fn position(&self) -> u64 {
-        self.position
+    /// One past the last global sequence.
+    pub fn end(&self) -> u64 {
+        self.blend.end()
     }
 
-    /// Tokens scheduled per component.
-    pub fn emitted(&self) -> &[u64] {
-        &self.emitted
+    /// The blend behind the schedule.
+    pub fn blend(&self) -> &Blend {
+        &self.blend
     }
-}
 
-impl Iterator for Scheduler {
-    type Item = Scheduled;
+    /// The component's own sequence its `k`-th sequence of the stream is.
+    fn local(&self, c: usize, k: u64) -> u64 {
+        let w = k / self.window;
+        let base = w * self.window;
+        let size = self.window.min(self.limits[c].saturating_sub(base));
+        base + permute(self.keys[c] ^ mix64(w), k - base, size)
+    }
 
-    fn next(&mut self) -> Option<Scheduled> {
-        loop {
-            let c = (0..self.cursors.len())
-                .filter(|&c| !self.cursors[c].done && !self.cursors[c].is_empty())
-                .min_by(|&a, &b| {
-                    let pa = self.emitted[a] as f64 / self.shares[a];
-                    let pb = self.emitted[b] as f64 / self.shares[b];
-                    pa.partial_cmp(&pb)
-                        .unwrap_or(std::cmp::Ordering::Equal)
-                        .then(a.cmp(&b))
-                })?;
-            if let Some((part, ord)) = self.cursors[c].next() {
-                let tokens = self.counts[part as usize][ord as usize];
-                let s = Scheduled {
-                    component: c as u32,
-                    part,
-                    ord,
-                    tokens,
-                    start: self.position,
-                };
-                self.position += tokens as u64;
-                self.emitted[c] += tokens as u64;
-                return Some(s);
+    /// Index in component `c`'s stream of the oldest document still kept:
+    /// no later sequence holds one before it.
+    pub fn first_kept(&self, c: usize) -> u64 {
+        self.lanes.get(c).map_or(0, |l| l.first)
+    }
+
+    /// Global sequence `s` (at least the previous one asked for), or `None`
+    /// past the end.
+    pub fn place(&mut self, s: u64) -> Option<Placed> {
+        self.blend.skip_to(s);
+        if self.blend.next_sequence() != s {
+            return None;
+        }
+        let (c, k) = self.blend.step()?;
+        let j = self.local(c as usize, k);
+        let l = self.seq_len;
+        let lane = &mut self.lanes[c as usize];
+        // Every later sequence of this component lies in this window or
+        // after it.
+        lane.drop_before(k / self.window * self.window * l);
+        let (lo, hi) = (j * l, (j + 1) * l);
+        lane.extend_to(hi, &self.counts);
+        let first = lane
+            .docs
+            .partition_point(|d| d.start + d.tokens as u64 <= lo);
+        let mut pieces = Vec::new();
+        for (i, d) in lane.docs.iter().enumerate().skip(first) {
+            if d.start >= hi {
+                break;
             }
+            let (a, b) = (d.start.max(lo), (d.start + d.tokens as u64).min(hi));
+            pieces.push(Piece {
+                doc: lane.first + i as u64,
+                part: d.part,
+                ord: d.ord,
+                doc_tokens: d.tokens,
+                doc_offset: (a - d.start) as u32,
+                len: (b - a) as u32,
+                at: (a - lo) as u32,
+            });
         }
+        Some(Placed {
+            sequence: s,
+            component: c,
+            local: j,
+            pieces,
+        })
     }
 }
 
@@ -393,6 +659,7 @@ impl Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::mixture::Stretch;
 
     fn cursor(once: bool) -> Cursor {
         let all = Arc::new(vec![
@@ -496,6 +763,89 @@ mod tests {
         };
         assert_eq!(run(0x1234), run(0x1234));
         assert_ne!(run(0x1234), run(0x1235));
+    }
+
+    #[test]
+    fn permute_is_a_keyed_permutation() {
+        for n in [1u64, 2, 3, 5, 16, 17, 255, 1000, 1024, 4099] {
+            for key in [0u64, 1, 0xdead_beef] {
+                let mut seen: Vec<u64> = (0..n).map(|i| permute(key, i, n)).collect();
+                seen.sort_unstable();
+                assert_eq!(seen, (0..n).collect::<Vec<_>>(), "n {n} key {key}");
+            }
+            if n > 4 {
+                let a: Vec<u64> = (0..n).map(|i| permute(1, i, n)).collect();
+                let b: Vec<u64> = (0..n).map(|i| permute(2, i, n)).collect();
+                assert_ne!(a, b, "the key changes the order (n {n})");
+                assert_ne!(a, (0..n).collect::<Vec<_>>(), "it shuffles (n {n})");
+            }
+        }
+    }
+
+    fn stretch(start: u64, end: u64, shares: &[f64], phase: usize) -> Stretch {
+        Stretch {
+            start,
+            end,
+            shares: shares.to_vec(),
+            phase,
+        }
+    }
+
+    #[test]
+    fn the_blend_holds_every_share_within_one_sequence_in_each_stretch() {
+        let st = vec![
+            stretch(0, 7000, &[0.5, 0.3, 0.2], 0),
+            stretch(7000, 10_000, &[0.0, 0.9, 0.1], 1),
+        ];
+        let mut b = Blend::new(st.clone(), vec![u64::MAX; 3]);
+        let mut in_stretch = [0u64; 3];
+        let mut ks = [0u64; 3];
+        for s in 0..10_000u64 {
+            let x = &st[usize::from(s >= 7000)];
+            if s == 7000 {
+                in_stretch = [0; 3];
+            }
+            let (c, k) = b.step().unwrap();
+            assert_eq!(k, ks[c as usize], "k counts the component's sequences");
+            ks[c as usize] += 1;
+            in_stretch[c as usize] += 1;
+            let t = (s - x.start + 1) as f64;
+            for (i, (&n, &share)) in in_stretch.iter().zip(&x.shares).enumerate() {
+                let off = n as f64 - share * t;
+                assert!(
+                    off.abs() < 1.0 + 1e-9,
+                    "sequence {s}: component {i} off by {off}"
+                );
+            }
+        }
+        assert_eq!(b.step(), None);
+        assert_eq!(b.end(), 10_000);
+        // Skipping ahead lands where stepping does.
+        let mut c = Blend::new(st, vec![u64::MAX; 3]);
+        c.skip_to(7100);
+        let mut d = Blend::new(c.stretches().to_vec(), vec![u64::MAX; 3]);
+        for _ in 0..7100 {
+            d.step();
+        }
+        assert_eq!(c.step(), d.step());
+        assert_eq!(c.taken(), d.taken());
+    }
+
+    #[test]
+    fn a_spent_component_leaves_its_sequences_to_the_others() {
+        // Every document once: component 1 has only 10 sequences.
+        let st = vec![stretch(0, 110, &[0.5, 0.5], 0)];
+        let mut b = Blend::new(st, vec![100, 10]);
+        let got: Vec<(u32, u64)> = std::iter::from_fn(|| b.step()).collect();
+        assert_eq!(got.len(), 110);
+        assert_eq!(b.taken(), &[100, 10]);
+        // Interleaved while both last.
+        assert!(got[..20].iter().filter(|x| x.0 == 1).count() >= 9);
+        // A share of 0 for a component that still has sequences: it fills
+        // in only when no other can.
+        let mut b = Blend::new(vec![stretch(0, 4, &[1.0, 0.0], 0)], vec![2, 2]);
+        let got: Vec<u32> = std::iter::from_fn(|| b.step()).map(|x| x.0).collect();
+        assert_eq!(got, vec![0, 0, 1, 1]);
     }
 
     #[test]

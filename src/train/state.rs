@@ -11,10 +11,10 @@ use crate::corpus::Corpus;
 use crate::error::{Error, Result, ResumeField};
 
 /// The version of [`StreamState`] this build writes.
-pub const STATE_VERSION: u32 = 2;
+pub const STATE_VERSION: u32 = 3;
 
 /// A resumable position in a stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamState {
     /// State format version.
     pub version: u32,
@@ -34,6 +34,10 @@ pub struct StreamState {
     /// neither, such as one that only added tag signals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selection: Option<String>,
+    /// The weight changes in force (version 3 on), in order: a resume
+    /// applies them again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weight_changes: Vec<super::mixture::WeightChange>,
 }
 
 impl StreamState {
@@ -73,11 +77,11 @@ impl StreamState {
                 current,
             })
         };
-        if !(1..=STATE_VERSION).contains(&self.version) {
+        if self.version != STATE_VERSION {
             return refuse(
                 ResumeField::Version,
                 self.version.to_string(),
-                format!("1 to {STATE_VERSION}"),
+                STATE_VERSION.to_string(),
             );
         }
         match &self.selection {
@@ -167,6 +171,7 @@ mod tests {
             seq_len: m.seq_len,
             next_sequence: 12_345,
             selection: Some("ab".repeat(16)),
+            weight_changes: Vec::new(),
         }
     }
 
@@ -218,13 +223,19 @@ mod tests {
     #[test]
     fn refusal_names_the_version() {
         let m = mixture();
-        let mut st = state(&m);
-        st.version = 3;
-        let f = st.selection.clone().unwrap();
-        let (what, s, now, msg) = mismatch(st.check(7, &f, &m, "bytes"));
-        assert_eq!(what, ResumeField::Version);
-        assert_eq!((s.as_str(), now.as_str()), ("3", "1 to 2"));
-        assert!(msg.contains("version"), "{msg}");
+        // Older states (whole documents blended) and future ones.
+        for v in [1, 2, 4] {
+            let mut st = state(&m);
+            st.version = v;
+            let f = st.selection.clone().unwrap();
+            let (what, s, now, msg) = mismatch(st.check(7, &f, &m, "bytes"));
+            assert_eq!(what, ResumeField::Version);
+            assert_eq!((s, now.as_str()), (v.to_string(), "3"));
+            assert!(
+                msg.contains("version") && msg.contains("start the stream again"),
+                "{msg}"
+            );
+        }
     }
 
     #[test]
@@ -237,22 +248,6 @@ mod tests {
         assert!(s.contains(&"ab".repeat(16)) && now.contains("0123"));
         assert!(
             msg.contains("generation") && msg.contains("changed"),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn refusal_names_the_generation_of_a_version_1_state() {
-        let m = mixture();
-        let mut st = state(&m);
-        st.version = 1;
-        st.selection = None;
-        st.check(7, "anything", &m, "bytes").unwrap();
-        let (what, s, now, msg) = mismatch(st.check(8, "anything", &m, "bytes"));
-        assert_eq!(what, ResumeField::Generation);
-        assert_eq!((s.as_str(), now.as_str()), ("7", "8"));
-        assert!(
-            msg.starts_with("cannot resume: the corpus generation differs (state: 7, now: 8)"),
             "{msg}"
         );
     }

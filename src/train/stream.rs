@@ -26,7 +26,7 @@ use crate::policy::PolicyOutcome;
 use crate::tokenize::Tokenizer;
 
 /// How to open a [`Stream`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StreamOptions {
     /// This process's rank, below `world`.
     pub rank: u64,
@@ -51,6 +51,9 @@ pub struct StreamOptions {
     /// several processes (DataLoader workers); the whole rank by default.
     /// [`Stream::state`] is the rank's position only for a whole rank.
     pub split: WorkerSplit,
+    /// Name the document of every piece of every row ([`Batch::pieces`]
+    /// carry keys); costs a key lookup per document.
+    pub provenance: bool,
 }
 
 impl Default for StreamOptions {
@@ -64,18 +67,30 @@ impl Default for StreamOptions {
             override_policy: false,
             track_facets: false,
             split: WorkerSplit::default(),
+            provenance: false,
         }
     }
 }
 
-/// Tokens of one document inside one row of a batch (for attribution).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Span {
-    pub(super) row: usize,
-    pub(super) component: u32,
-    pub(super) part: u32,
-    pub(super) ord: u32,
-    pub(super) tokens: u64,
+/// Tokens of one document inside one row of a batch: what the row holds,
+/// for attribution and provenance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    /// Row of the batch.
+    pub row: usize,
+    /// Component index (in the mixture's order).
+    pub component: u32,
+    /// Segment index of the document in the snapshot.
+    pub part: u32,
+    /// Its ordinal in the segment.
+    pub ord: u32,
+    /// Tokens of the document in the row.
+    pub tokens: u64,
+    /// Offset of the first of them in the document's tokens.
+    pub doc_offset: u64,
+    /// The document's key, when the stream tracks provenance
+    /// ([`StreamOptions::provenance`]).
+    pub key: Option<Arc<str>>,
 }
 
 /// A batch of packed sequences: `rows` rows of `seq_len` token ids each.
@@ -85,6 +100,8 @@ pub struct Batch {
     pub(super) rows: usize,
     pub(super) seq_len: usize,
     pub(super) sequences: Vec<u64>,
+    pub(super) components: Vec<u32>,
+    pub(super) locals: Vec<u64>,
     pub(super) doc_starts: Vec<Vec<u32>>,
     pub(super) spans: Vec<Span>,
 }
@@ -116,6 +133,26 @@ impl Batch {
         &self.sequences
     }
 
+    /// Per row, the component (index in the mixture's components) it comes
+    /// from: every sequence belongs to one component, for per-component loss.
+    pub fn components(&self) -> &[u32] {
+        &self.components
+    }
+
+    /// Per row, the component's own sequence it is: a component's
+    /// documents, end to end, cut into sequences of `seq_len`, are its
+    /// sequences `0, 1, 2, ...` (shuffled within windows of
+    /// `shuffle_window_sequences` in the stream).
+    pub fn component_sequences(&self) -> &[u64] {
+        &self.locals
+    }
+
+    /// The documents' pieces of every row, in row order and, inside a row,
+    /// in token order: their tokens add up to `rows * seq_len`.
+    pub fn pieces(&self) -> &[Span] {
+        &self.spans
+    }
+
     /// Rows in this batch.
     pub fn rows(&self) -> usize {
         self.rows
@@ -136,6 +173,8 @@ impl Batch {
             rows: self.rows - at,
             seq_len: self.seq_len,
             sequences: self.sequences.split_off(at),
+            components: self.components.split_off(at),
+            locals: self.locals.split_off(at),
             doc_starts: self.doc_starts.split_off(at),
             spans: rest
                 .into_iter()
@@ -154,6 +193,8 @@ impl Batch {
         let base = self.rows;
         self.tokens.extend(other.tokens);
         self.sequences.extend(other.sequences);
+        self.components.extend(other.components);
+        self.locals.extend(other.locals);
         self.doc_starts.extend(other.doc_starts);
         self.spans.extend(other.spans.into_iter().map(|s| Span {
             row: s.row + base,
@@ -212,6 +253,10 @@ pub struct Stream {
     /// The pool the prefetch thread's work runs in (rayon's global pool
     /// when `None`).
     pool: Option<Arc<rayon::ThreadPool>>,
+    /// What a new engine needs (after a weight change).
+    corpus: Corpus,
+    engine_opts: EngineOptions,
+    provenance: bool,
 }
 
 impl Stream {
@@ -233,24 +278,33 @@ impl Stream {
     pub fn open(corpus: &Corpus, m: &Mixture, opts: StreamOptions) -> Result<Stream> {
         let m = &m.clone().under_policy(corpus.dir(), opts.override_policy)?;
         let start = opts.resume.as_ref().map_or(0, |s| s.next_sequence);
-        let mut engine = Engine::new(
-            corpus,
-            m,
-            EngineOptions {
-                rank: opts.rank,
-                world: opts.world,
-                start,
-                stop_after: opts.stop_after,
-                split: opts.split,
-            },
-        )?;
+        let changes = opts
+            .resume
+            .as_ref()
+            .map(|s| s.weight_changes.clone())
+            .unwrap_or_default();
+        let engine_opts = EngineOptions {
+            rank: opts.rank,
+            world: opts.world,
+            start,
+            stop_after: opts.stop_after,
+            split: opts.split,
+        };
         if let Some(st) = &opts.resume {
-            engine.check_resume(st)?;
+            // Checked before the weight changes it carries are applied.
+            Engine::new(corpus, m, engine_opts)?.check_resume(st)?;
         }
+        let mut engine = Engine::with_changes(corpus, m, engine_opts, changes)?;
         if opts.track_facets {
             engine.track_facets()?;
         }
+        if opts.provenance {
+            engine.track_provenance();
+        }
         Ok(Stream {
+            corpus: corpus.clone(),
+            engine_opts,
+            provenance: opts.provenance,
             carry: None,
             want: Arc::new(AtomicUsize::new(1)),
             prefetch: opts.prefetch,
@@ -426,6 +480,61 @@ impl Stream {
             next_sequence: self.shard.next_sequence(self.done),
             ..self.template.clone()
         }
+    }
+
+    /// Changes the components' weights from global sequence `from_sequence`
+    /// to the end of the phase it falls in (online mixing, DoReMi / ADO
+    /// style; a component left out of `weights` gets none). Every rank
+    /// calls it with the same arguments. `from_sequence` must not be below
+    /// the state's `next_sequence` (the point every rank has reached; for a
+    /// worker of a rank, past its last sequence handed out). The change is
+    /// recorded in [`Stream::state`], so a resume from any later state
+    /// replays it; batches computed ahead are dropped and computed again.
+    pub fn set_weights(
+        &mut self,
+        weights: std::collections::BTreeMap<String, f64>,
+        from_sequence: u64,
+    ) -> Result<()> {
+        let floor = if self.shard.split.workers == 1 {
+            self.shard.next_sequence(self.done)
+        } else if self.done == 0 {
+            self.shard.start
+        } else {
+            self.shard.global(self.done - 1) + 1
+        };
+        if from_sequence < floor {
+            return Err(Error::Invalid(format!(
+                "cannot change the weights from sequence {from_sequence}: this stream has reached sequence {floor}; give a sequence at or after it"
+            )));
+        }
+        self.mixture
+            .check_weights(&weights)
+            .map_err(|e| Error::Invalid(format!("set_weights: {e}")))?;
+        let mut changes = self.template.weight_changes.clone();
+        changes.retain(|c| c.from_sequence != from_sequence);
+        changes.push(super::mixture::WeightChange {
+            from_sequence,
+            weights,
+        });
+        changes.sort_by_key(|c| c.from_sequence);
+        let mut engine = Engine::with_changes(
+            &self.corpus,
+            &self.mixture,
+            self.engine_opts,
+            changes.clone(),
+        )?;
+        engine.skip(self.done);
+        if let Some(f) = &self.facets {
+            engine.set_facets(f.clone());
+        }
+        if self.provenance {
+            engine.track_provenance();
+        }
+        self.stop();
+        self.carry = None;
+        self.source = Source::Here(Box::new(engine));
+        self.template.weight_changes = changes;
+        Ok(())
     }
 
     /// What the batches handed out so far hold: sequences, tokens and their

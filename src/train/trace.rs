@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::mixture::{self, Mixture};
-use super::schedule::Scheduler;
+use super::schedule::Schedule;
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 
@@ -41,7 +41,7 @@ pub fn trace(
     sequence: u64,
     offset: Option<u64>,
 ) -> Result<Vec<TraceHit>> {
-    Ok(trace_with_policy(corpus, m, sequence, offset)?.0)
+    Ok(trace_with_policy(corpus, m, sequence, offset, &[])?.0)
 }
 
 /// [`trace`], with what the corpus policy held back from the stream traced
@@ -51,13 +51,15 @@ pub(crate) fn trace_with_policy(
     m: &Mixture,
     sequence: u64,
     offset: Option<u64>,
+    changes: &[super::mixture::WeightChange],
 ) -> Result<(Vec<TraceHit>, crate::policy::PolicyOutcome)> {
     let m = &m.bound(corpus)?;
     let (plan, resolved) = mixture::plan(corpus, m)?;
-    if sequence >= plan.sequences {
+    let mut sched = Schedule::new(corpus, m, &resolved, changes);
+    if sequence >= sched.end() {
         return Err(Error::Invalid(format!(
             "sequence {sequence} is beyond the stream, which has {} sequences",
-            plan.sequences
+            sched.end()
         )));
     }
     let l = m.seq_len as u64;
@@ -67,16 +69,18 @@ pub(crate) fn trace_with_policy(
         )));
     }
     let (lo, hi) = match offset {
-        Some(k) => (sequence * l + k, sequence * l + k + 1),
-        None => (sequence * l, (sequence + 1) * l),
+        Some(k) => (k, k + 1),
+        None => (0, l),
     };
+    let placed = sched.place(sequence).ok_or_else(|| {
+        Error::Invalid(format!(
+            "internal: sequence {sequence} lies past the schedule"
+        ))
+    })?;
     let mut hits = Vec::new();
-    for s in Scheduler::new(corpus, m, &resolved) {
-        let (a, b) = (s.start, s.start + s.tokens as u64);
-        if a >= hi {
-            break;
-        }
-        if b <= lo {
+    for s in &placed.pieces {
+        let (a, b) = (s.at as u64, s.at as u64 + s.len as u64);
+        if a >= hi || b <= lo {
             continue;
         }
         let seg = &corpus.segments()[s.part as usize].segment;
@@ -107,11 +111,11 @@ pub(crate) fn trace_with_policy(
         let (x, y) = (a.max(lo), b.min(hi));
         hits.push(TraceHit {
             sequence,
-            from: x - sequence * l,
-            to: y - sequence * l,
-            doc_offset: x - a,
-            doc_tokens: s.tokens,
-            component: m.components[s.component as usize].name.clone(),
+            from: x,
+            to: y,
+            doc_offset: s.doc_offset as u64 + (x - a),
+            doc_tokens: s.doc_tokens,
+            component: m.components[placed.component as usize].name.clone(),
             key: block.key(i).to_string(),
             facets,
         });
@@ -123,34 +127,42 @@ pub(crate) fn trace_with_policy(
 mod tests {
     use super::super::testing;
     use super::*;
+    use crate::train::schedule::Schedule;
 
     #[test]
     fn a_sequence_is_traced_to_the_documents_that_fill_it() {
         let (_dir, corpus) = testing::corpus();
         let m = Mixture::parse(testing::MIX).unwrap();
-        // Sequence 0 lies inside the first document (1005 tokens).
-        let hits = trace(&corpus, &m, 0, None).unwrap();
-        assert_eq!(hits.len(), 1);
-        assert_eq!(
-            (hits[0].key.as_str(), hits[0].component.as_str()),
-            ("d0432", "fr")
-        );
-        assert_eq!((hits[0].from, hits[0].to, hits[0].doc_offset), (0, 64, 0));
-        assert_eq!(hits[0].facets["lang"], "fr");
-        assert_eq!(hits[0].facets["license_id"], "pd");
-        // Sequence 15 spans the end of the first document (token 1005).
-        let hits = trace(&corpus, &m, 15, None).unwrap();
-        assert_eq!(hits[0].key, "d0432");
-        assert_eq!((hits[0].from, hits[0].to), (0, 1005 - 960));
-        assert_eq!(hits[0].doc_offset, 960);
-        assert_eq!(hits[1].key, "d0563");
-        assert_eq!((hits[1].from, hits[1].to, hits[1].doc_offset), (45, 64, 0));
-        let one = trace(&corpus, &m, 15, Some(50)).unwrap();
-        assert_eq!(one.len(), 1);
-        assert_eq!(
-            (one[0].key.as_str(), one[0].from, one[0].to),
-            ("d0563", 50, 51)
-        );
+        let (_, resolved) = mixture::plan(&corpus, &m).unwrap();
+        let mut sched = Schedule::new(&corpus, &m, &resolved, &[]);
+        // Every sequence of the first hundreds: the hits are its pieces, in
+        // order, covering it.
+        let mut several = 0;
+        for s in 0..400 {
+            let placed = sched.place(s).unwrap();
+            let hits = trace(&corpus, &m, s, None).unwrap();
+            assert_eq!(hits.len(), placed.pieces.len());
+            several += usize::from(hits.len() > 1);
+            let mut at = 0;
+            for (h, p) in hits.iter().zip(&placed.pieces) {
+                assert_eq!(h.sequence, s);
+                assert_eq!((h.from, h.to), (at, at + p.len as u64));
+                at = h.to;
+                assert_eq!(h.doc_offset, p.doc_offset as u64);
+                assert_eq!(h.doc_tokens, p.doc_tokens);
+                assert_eq!(h.component, m.components[placed.component as usize].name);
+                assert_eq!(h.facets["lang"] == "fr", h.component == "fr");
+            }
+            assert_eq!(at, 64);
+            // One token: the hit holding it.
+            let one = trace(&corpus, &m, s, Some(50)).unwrap();
+            assert_eq!(one.len(), 1);
+            let h = hits.iter().find(|h| h.from <= 50 && 50 < h.to).unwrap();
+            assert_eq!(one[0].key, h.key);
+            assert_eq!((one[0].from, one[0].to), (50, 51));
+            assert_eq!(one[0].doc_offset, h.doc_offset + 50 - h.from);
+        }
+        assert!(several > 10, "few sequences hold two documents: {several}");
     }
 
     #[test]
