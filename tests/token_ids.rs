@@ -575,3 +575,77 @@ fn cli_tokenize_keep_ids_end_to_end() {
     );
     drop(f.tmp);
 }
+
+// ---------------------------------------------------------------- golden
+
+/// The golden segment (`tests/data/golden-frames/segment-v2.cqs`, ten
+/// documents) under a segment's name in a temporary directory.
+fn golden_segment() -> (tempfile::TempDir, Segment) {
+    let tmp = tempfile::tempdir().unwrap();
+    let frames = common::test_data().join("golden-frames");
+    let seg_path = tmp.path().join("seg-0000000001.cqs");
+    std::fs::copy(frames.join("segment-v2.cqs"), &seg_path).unwrap();
+    let seg = Segment::open(&seg_path).unwrap();
+    (tmp, seg)
+}
+
+/// Writes the golden token-id file (format 1): the byte tokenizer's ids of
+/// every document of the golden segment.
+fn write_golden_ids(out: &Path) {
+    let (tmp, seg) = golden_segment();
+    write_segment_ids(
+        tmp.path(),
+        "seg-0000000001.cqs",
+        &seg,
+        &Tokenizer::Bytes,
+        None,
+        &|_| {},
+    )
+    .unwrap();
+    std::fs::copy(
+        ids_path(tmp.path(), "seg-0000000001.cqs", "bytes"),
+        out.join("ids-v1.cqi"),
+    )
+    .unwrap();
+}
+
+#[test]
+#[ignore = "rewrites tests/data/golden-frames/ids-v1.cqi; run by hand when the format changes"]
+fn regenerate_golden_ids() {
+    write_golden_ids(&common::test_data().join("golden-frames"));
+}
+
+#[test]
+fn the_golden_file_reads_forever_and_is_what_todays_writer_writes() {
+    use corpusql::raw::format::{self, FileKind};
+    let golden = std::fs::read(common::test_data().join("golden-frames/ids-v1.cqi")).unwrap();
+    // Framed as documented, and refused as any other kind.
+    let f = format::decode_whole(FileKind::TokenIds, &golden).unwrap();
+    assert_eq!((f.version, &golden[..8]), (1, &b"CQLTOKID"[..]));
+    for other in FileKind::ALL
+        .into_iter()
+        .filter(|k| *k != FileKind::TokenIds)
+    {
+        let e = format::decode(other, &golden).unwrap_err().to_string();
+        assert!(e.contains("token-id file"), "{e}");
+    }
+    // It reads: the ids of the byte tokenizer are the texts' bytes.
+    let (tmp, seg) = golden_segment();
+    std::fs::write(ids_path(tmp.path(), "seg-0000000001.cqs", "bytes"), &golden).unwrap();
+    let ids = SegmentIds::open(tmp.path(), "seg-0000000001.cqs", &seg, "bytes")
+        .unwrap()
+        .unwrap();
+    check_ids(&ids, &seg, &Tokenizer::Bytes, &seg.all());
+    assert_eq!(seg.doc_count(), 10);
+    // Today's writer writes the same bytes.
+    let out = tempfile::tempdir().unwrap();
+    write_golden_ids(out.path());
+    let today = std::fs::read(out.path().join("ids-v1.cqi")).unwrap();
+    assert!(
+        today == golden,
+        "today's writer differs from tests/data/golden-frames/ids-v1.cqi ({} vs {} bytes): \
+         a format change needs a new version (see docs/format.md)",
+        today.len(),
+        golden.len()
+    );
+}
