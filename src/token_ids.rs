@@ -95,6 +95,20 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     })
 }
 
+/// [`crate::storage::write_file_atomic_private`] that removes its temporary
+/// file when it fails (a full disk, an I/O error), so that a failed write
+/// leaves nothing behind for orphan collection to find.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut f = crate::storage::AtomicFile::create_private(path)?;
+    let tmp = f.tmp_path().to_path_buf();
+    let r = f.write_all(bytes).at(&tmp).and_then(|()| f.commit());
+    if r.is_err() {
+        let _ = crate::storage::remove_file(&tmp);
+    }
+    r
+}
+
 /// One chunk, compressed and ready to be written.
 struct EncodedChunk {
     first_doc: u32,
@@ -283,7 +297,7 @@ fn write_ids(
         },
         &chunks,
     )?;
-    crate::storage::write_file_atomic_private(&ids_path(dir, file, &id), &bytes)?;
+    write_private(&ids_path(dir, file, &id), &bytes)?;
     Ok((counts, bytes.len() as u64))
 }
 
@@ -903,7 +917,7 @@ pub fn keep_ids(
             let cp = counts_path(dir, file, &id);
             if fresh || !cp.exists() {
                 let b = encode_counts(&counts);
-                crate::storage::write_file_atomic_private(&cp, &b)?;
+                write_private(&cp, &b)?;
                 r.bytes_written += b.len() as u64;
             }
         }
@@ -1033,11 +1047,11 @@ pub(crate) fn carry(
         )?;
         let path = ids_path(dir, file, tokenizer);
         written.push(path.clone());
-        crate::storage::write_file_atomic_private(&path, &bytes)?;
+        write_private(&path, &bytes)?;
         if tokenizer != "bytes" && counts.iter().all(|&c| c != layout::NOT_COVERED) {
             let cp = counts_path(dir, file, tokenizer);
             written.push(cp.clone());
-            crate::storage::write_file_atomic_private(&cp, &encode_counts(&counts))?;
+            write_private(&cp, &encode_counts(&counts))?;
         }
     }
     Ok(())

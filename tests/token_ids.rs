@@ -649,3 +649,114 @@ fn the_golden_file_reads_forever_and_is_what_todays_writer_writes() {
         golden.len()
     );
 }
+
+// ---------------------------------------------------------------- faults
+
+/// The `seg-*` names in `dir`, sorted.
+fn seg_names(dir: &Path) -> Vec<String> {
+    common::segment_files(dir)
+}
+
+/// Token-id or token-count files in `dir` whose segment `corpus` does not list.
+fn stray_sidecars(dir: &Path, corpus: &Corpus) -> Vec<String> {
+    let listed: Vec<String> = corpus
+        .segments()
+        .iter()
+        .map(|s| s.entry.file.trim_end_matches(".cqs").to_string())
+        .collect();
+    seg_names(dir)
+        .into_iter()
+        .filter(|n| n.ends_with(".cqi") || n.ends_with(".cqc") || n.ends_with(".tmp"))
+        .filter(|n| n.ends_with(".tmp") || !listed.iter().any(|l| n.split('.').next() == Some(l)))
+        .collect()
+}
+
+#[test]
+fn a_failed_compaction_leaves_no_stray_token_id_file() {
+    use corpusql::raw::storage::{Fault, Injection};
+    let f = fixture(150);
+    let mut corpus = Corpus::open(&f.dir).unwrap();
+    let tok = load(&f);
+    keep_ids(&corpus, &tok, &|_| {}).unwrap();
+    corpus.delete("lang=de").unwrap();
+    let generation = corpus.generation();
+    drop(corpus);
+    let template = f.tmp.path().join("template");
+    common::copy_corpus(&f.dir, &template);
+    let compact = |d: &Path| corpusql::raw::maintain::compact(d, 64 << 10);
+    let counted = f.tmp.path().join("counted");
+    common::copy_corpus(&template, &counted);
+    let ops = {
+        let inj = Injection::count(&counted);
+        compact(&counted).unwrap();
+        inj.ops()
+    };
+    let first = ops
+        .iter()
+        .position(|(_, p)| p.to_string_lossy().contains(".cqi"))
+        .expect("compaction writes token-id files");
+    let mut runs = 0;
+    for fault in [Fault::Eio, Fault::NoSpace, Fault::RenameFails, Fault::Crash] {
+        let at: Vec<u64> = (first..ops.len())
+            .filter(|&i| fault.applies_to(ops[i].0))
+            .map(|i| i as u64)
+            .collect();
+        // Every token-id operation, and a spread of the later ones (the commit).
+        let at: Vec<u64> = at
+            .iter()
+            .enumerate()
+            .filter(|&(k, &i)| ops[i as usize].1.to_string_lossy().contains(".cq") || k % 15 == 0)
+            .map(|(_, &i)| i)
+            .collect();
+        for n in at {
+            runs += 1;
+            let d = f.tmp.path().join(format!("run-{runs}"));
+            common::copy_corpus(&template, &d);
+            let what = format!(
+                "{fault:?} at op {n} ({:?} {})",
+                ops[n as usize].0,
+                ops[n as usize].1.display()
+            );
+            let inj = Injection::fail(&d, n, fault);
+            let r = compact(&d);
+            if !inj.fired() {
+                continue;
+            }
+            if fault == Fault::Crash {
+                inj.crash().unwrap();
+            } else {
+                inj.disarm();
+            }
+            drop(inj);
+            // Token-id and token-count files (a segment writer's own
+            // temporary is its business, collected as an orphan).
+            let ours = |d: &Path| -> Vec<String> {
+                seg_names(d)
+                    .into_iter()
+                    .filter(|n| n.contains(".cqi") || n.contains(".cqc"))
+                    .collect()
+            };
+            let names = ours(&d);
+            let corpus = Corpus::open(&d).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let before_commit = matches!(&r, Err(e) if !matches!(e, Error::Catalog { .. }));
+            if before_commit && fault != Fault::Crash && corpus.generation() == generation {
+                // Failed before its commit: the files written were removed
+                // by the compaction itself. (After a failed commit whose
+                // database no longer reads, they are orphans, collected
+                // by the open below, as the new segments are.)
+                assert_eq!(names, ours(&template), "{what}: {r:?}");
+            }
+            // Whatever happened, nothing stray once the corpus is open.
+            assert_eq!(stray_sidecars(&d, &corpus), Vec::<String>::new(), "{what}");
+            for s in corpus.segments() {
+                if let Some(ids) = SegmentIds::open(&d, &s.entry.file, &s.segment, &tok.id())
+                    .unwrap_or_else(|e| panic!("{what}: {e}"))
+                {
+                    ids.verify().unwrap_or_else(|e| panic!("{what}: {e}"));
+                }
+            }
+            let _ = std::fs::remove_dir_all(&d);
+        }
+    }
+    assert!(runs > 5, "{runs} runs");
+}
