@@ -274,7 +274,8 @@ fn has_orphans(dir: &Path, st: &CatalogState) -> Result<bool> {
 }
 
 /// A file of ours that `st` does not reference: a segment, a temporary, or
-/// a token-count sidecar of a segment that is gone.
+/// a token-count (`.cqc`) or token-id (`.cqi`) sidecar of a segment that is
+/// gone.
 fn is_orphan(name: &str, st: &CatalogState) -> bool {
     if !name.starts_with("seg-") {
         return false;
@@ -286,7 +287,7 @@ fn is_orphan(name: &str, st: &CatalogState) -> bool {
         return !st.tags.values().flatten().any(|t| t.file == name);
     }
     let stem = name.split('.').next().unwrap_or(name);
-    (name.ends_with(".cqs") || name.ends_with(".cqc"))
+    (name.ends_with(".cqs") || name.ends_with(".cqc") || name.ends_with(".cqi"))
         && !st
             .segments
             .iter()

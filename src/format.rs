@@ -2,8 +2,8 @@
 //! version and section id corpusql writes, and of the frame that wraps every
 //! file it writes (specified byte by byte in `docs/format.md`).
 //!
-//! Every file corpusql writes — segments, tag sidecars, token-count files and
-//! `CURRENT` — is one [`FileKind`] framed the same way: a 16-byte header
+//! Every file corpusql writes — segments, tag sidecars, token-count files,
+//! token-id files and `CURRENT` — is one [`FileKind`] framed the same way: a 16-byte header
 //! (the kind's magic, a `u16` format version, a reserved `u16` and `u32`
 //! flags, all zero today) at the start, the kind's payload, and a 24-byte
 //! trailer at the end (payload length, CRC32C of everything before the
@@ -34,16 +34,19 @@ pub enum FileKind {
     Sidecar,
     /// Exact per-document token counts of one segment for one tokenizer (`*.cqc`).
     TokenCounts,
+    /// The token ids of one segment's documents for one tokenizer (`*.cqi`).
+    TokenIds,
     /// `CURRENT`: the readers' copy of the committed catalog state.
     Current,
 }
 
 impl FileKind {
     /// Every kind.
-    pub const ALL: [FileKind; 4] = [
+    pub const ALL: [FileKind; 5] = [
         FileKind::Segment,
         FileKind::Sidecar,
         FileKind::TokenCounts,
+        FileKind::TokenIds,
         FileKind::Current,
     ];
 
@@ -53,6 +56,7 @@ impl FileKind {
             FileKind::Segment => SEGMENT_MAGIC,
             FileKind::Sidecar => SIDECAR_MAGIC,
             FileKind::TokenCounts => COUNTS_MAGIC,
+            FileKind::TokenIds => IDS_MAGIC,
             FileKind::Current => CURRENT_MAGIC,
         }
     }
@@ -63,6 +67,7 @@ impl FileKind {
             FileKind::Segment => SEGMENT_VERSION,
             FileKind::Sidecar => SIDECAR_VERSION,
             FileKind::TokenCounts => COUNTS_VERSION,
+            FileKind::TokenIds => IDS_VERSION,
             FileKind::Current => CURRENT_VERSION,
         }
     }
@@ -73,6 +78,7 @@ impl FileKind {
             FileKind::Segment => "segment",
             FileKind::Sidecar => "tag sidecar",
             FileKind::TokenCounts => "token-count file",
+            FileKind::TokenIds => "token-id file",
             FileKind::Current => "CURRENT manifest",
         }
     }
@@ -95,6 +101,8 @@ pub const SEGMENT_MAGIC: [u8; 8] = *b"CORPUSQL";
 pub const SIDECAR_MAGIC: [u8; 8] = *b"CQLTAGSC";
 /// Magic of a token-count file (format 2 on; format 1 opened with [`v1::COUNTS_MAGIC`]).
 pub const COUNTS_MAGIC: [u8; 8] = *b"CQLTOKCT";
+/// Magic of a token-id file (format 1 on).
+pub const IDS_MAGIC: [u8; 8] = *b"CQLTOKID";
 /// Magic of `CURRENT` (format 3 on; formats 1 and 2 opened with [`v1::CURRENT_MAGIC_V1`]
 /// and [`v1::CURRENT_MAGIC_V2`]).
 pub const CURRENT_MAGIC: [u8; 8] = *b"CQLCURNT";
@@ -107,6 +115,8 @@ pub const SIDECAR_VERSION: u16 = 2;
 /// `u32::MAX` marks a document not counted yet, for files that hold only
 /// the documents a mixture selected).
 pub const COUNTS_VERSION: u16 = 3;
+/// The token-id file format version this build writes.
+pub const IDS_VERSION: u16 = 1;
 /// The `CURRENT` format version this build writes.
 pub const CURRENT_VERSION: u16 = 3;
 
@@ -572,6 +582,54 @@ pub mod v1 {
     pub const CURRENT_HEADER_LEN: usize = 16;
 }
 
+/// The payload of a token-id file (`seg-*.ids-*.cqi`, format 1, read and
+/// written by `src/token_ids.rs`): a fixed part, the tokenizer id, the
+/// per-document counts, the chunk table, then the chunks. Offsets in the
+/// fixed part are relative to the payload; chunk offsets are file offsets.
+pub mod ids {
+    /// Offset of the `u32` number of documents (the segment's `doc_count`).
+    pub const DOCS: usize = 0;
+    /// Offset of the `u32` number of chunks.
+    pub const CHUNKS: usize = DOCS + 4;
+    /// Offset of the `u8` id width in bytes: 2 (`u16` ids) or 4 (`u32` ids).
+    pub const WIDTH: usize = CHUNKS + 4;
+    /// Offset of a reserved `u8`, zero.
+    pub const RESERVED: usize = WIDTH + 1;
+    /// Offset of the `u16` length of the tokenizer id that follows the fixed part.
+    pub const ID_LEN: usize = RESERVED + 1;
+    /// Offset of the `u32` vocabulary size of the tokenizer (largest id + 1).
+    pub const VOCAB: usize = ID_LEN + 2;
+    /// Offset of the `u64` text bytes of the segment (a second identity check).
+    pub const TEXT_BYTES: usize = VOCAB + 4;
+    /// Offset of the `u64` number of ids stored (end-of-document ids excluded).
+    pub const TOKENS: usize = TEXT_BYTES + 8;
+    /// Length of the fixed part.
+    pub const FIXED_LEN: usize = TOKENS + 8;
+
+    /// Offset, inside a chunk entry, of the `u32` first document ordinal.
+    pub const CHUNK_FIRST_DOC: usize = 0;
+    /// Offset, inside a chunk entry, of the `u32` number of documents.
+    pub const CHUNK_DOCS: usize = CHUNK_FIRST_DOC + 4;
+    /// Offset, inside a chunk entry, of the `u64` file offset of the chunk.
+    pub const CHUNK_OFFSET: usize = CHUNK_DOCS + 4;
+    /// Offset, inside a chunk entry, of the `u32` compressed length.
+    pub const CHUNK_LEN: usize = CHUNK_OFFSET + 8;
+    /// Offset, inside a chunk entry, of the `u32` number of ids in the chunk.
+    pub const CHUNK_TOKENS: usize = CHUNK_LEN + 4;
+    /// Offset, inside a chunk entry, of the `u32` CRC32C of the compressed bytes.
+    pub const CHUNK_CRC: usize = CHUNK_TOKENS + 4;
+    /// Offset, inside a chunk entry, of a reserved `u32`, zero.
+    pub const CHUNK_RESERVED: usize = CHUNK_CRC + 4;
+    /// Length of a chunk entry.
+    pub const CHUNK_ENTRY_LEN: usize = CHUNK_RESERVED + 4;
+
+    /// The count of a document whose ids the file does not hold.
+    pub const NOT_COVERED: u32 = u32::MAX;
+    /// zstd level of the chunks (level 3: 10% smaller than level 1 on BPE
+    /// ids, decoding as fast; see docs/decisions.md).
+    pub const ZSTD_LEVEL: i32 = 3;
+}
+
 /// Version prefix of the postcard-encoded segment metadata.
 pub const META_VERSION: u16 = 1;
 /// Version of the catalog layout (stored in the catalog's `meta` table).
@@ -610,6 +668,8 @@ mod tests {
         assert_eq!(TRAILER_MAGIC + 8, TRAILER_LEN);
         assert_eq!(FOOTER_DOC_COUNT + 8, SEGMENT_FOOTER_LEN);
         assert_eq!(v1::FOOTER_MAGIC_OFFSET + 4, v1::FOOTER_LEN);
+        assert_eq!(ids::FIXED_LEN, 32);
+        assert_eq!(ids::CHUNK_ENTRY_LEN, 32);
     }
 
     #[test]

@@ -90,6 +90,7 @@ mod select;
 mod stats;
 mod storage;
 mod tag;
+mod token_ids;
 mod tokenize;
 mod train;
 
@@ -184,6 +185,10 @@ pub mod raw {
     /// Unstable: taggers and their runner.
     pub mod tag {
         pub use crate::tag::*;
+    }
+    /// Unstable: stored token ids (`corpusql tokenize --keep-ids`).
+    pub mod token_ids {
+        pub use crate::token_ids::*;
     }
     /// Unstable: tokenizers and per-document token counts.
     pub mod tokenize {

@@ -1,9 +1,13 @@
-//! `corpusql tokenize --tokenizer F`: precomputes exact token counts.
+//! `corpusql tokenize --tokenizer F [--keep-ids]`: precomputes exact token
+//! counts, and with `--keep-ids` stores every document's token ids beside
+//! the segments (`*.cqi`), so streams, plans and exports read them instead
+//! of tokenizing.
 
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
+use corpusql::raw::token_ids::keep_ids;
 use corpusql::raw::tokenize::{segment_counts_with, Tokenizer};
 use corpusql::Corpus;
 
@@ -13,6 +17,11 @@ pub struct Args {
     /// `bytes` or a tokenizer.json.
     #[arg(long)]
     pub tokenizer: String,
+    /// Also store each document's token ids (one `.cqi` file per segment,
+    /// compressed and checksummed), tokenizing each document once; segments
+    /// whose ids are kept already are skipped.
+    #[arg(long)]
+    pub keep_ids: bool,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -40,6 +49,22 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let t = std::time::Instant::now();
+    if a.keep_ids {
+        let r = keep_ids(&corpus, &tok, &|b| bar.inc(b))?;
+        bar.finish_and_clear();
+        println!(
+            "{} tokens of {} (end-of-document included) in {} live documents, {:.2}s",
+            r.tokens,
+            r.tokenizer,
+            r.documents,
+            t.elapsed().as_secs_f64()
+        );
+        println!(
+            "token ids kept for {} segments ({} written now, {} kept already): {} bytes written, {} bytes of token ids in all",
+            r.segments, r.written, r.kept, r.bytes_written, r.ids_bytes
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut tokens = 0u64;
     for s in corpus.segments() {
         let c = segment_counts_with(corpus.dir(), &s.entry.file, &s.segment, &tok, &|b| {

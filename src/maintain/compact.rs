@@ -1,7 +1,8 @@
 //! Compaction: every live document rewritten into new segments, clustered
 //! across the whole corpus by its cluster fields, deleted documents dropped,
 //! swapped in by one commit; signal columns carried over where they stay
-//! valid, deduplication recomputed.
+//! valid, stored token ids (`.cqi`) carried for the documents kept,
+//! deduplication recomputed.
 
 use std::path::Path;
 
@@ -104,10 +105,14 @@ pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
     let mut origin: Vec<(usize, u32)> = Vec::new();
     let mut carried: Vec<(u64, Vec<crate::catalog::TagEntry>)> = Vec::new();
     let generation = st.generation + 1;
+    // Token-id files of the old segments, carried into the new ones.
+    let id_sources = crate::token_ids::carry_sources(dir, all.parts())?;
+    let mut ids_written: Vec<std::path::PathBuf> = Vec::new();
     let mut flush = |builder: &mut Vec<DocRecord>,
                      origin: &mut Vec<(usize, u32)>,
                      written: &mut Vec<SegmentEntry>,
-                     carried: &mut Vec<(u64, Vec<crate::catalog::TagEntry>)>|
+                     carried: &mut Vec<(u64, Vec<crate::catalog::TagEntry>)>,
+                     ids_written: &mut Vec<std::path::PathBuf>|
      -> Result<()> {
         if builder.is_empty() {
             return Ok(());
@@ -129,11 +134,29 @@ pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
             file_bytes: w.file_bytes,
             added_generation: 0,
         });
-        let tags = carry_signals(dir, &all, &keys, &std::mem::take(origin), &file, generation)?;
+        let seg = Segment::open(&dir.join(&file))?;
+        let new_ord: Vec<u32> = keys
+            .iter()
+            .map(|k| {
+                seg.key_ordinal(k).ok_or_else(|| {
+                    Error::corrupt(seg.path(), format!("compacted segment lacks `{k}`"))
+                })
+            })
+            .collect::<Result<_>>()?;
+        let origin = std::mem::take(origin);
+        let tags = carry_signals(dir, &all, &seg, &new_ord, &origin, &file, generation)?;
         if !tags.is_empty() {
             carried.push((id, tags));
         }
-        Ok(())
+        crate::token_ids::carry(
+            dir,
+            &file,
+            &seg,
+            &origin,
+            &new_ord,
+            &id_sources,
+            ids_written,
+        )
     };
     let result = (|| -> Result<()> {
         for bms in groups.values() {
@@ -169,14 +192,26 @@ pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
                         origin.push((p, seg.blocks()[job.block].first_doc + i));
                         docs += 1;
                         if builder_bytes >= segment_bytes {
-                            flush(&mut builder, &mut origin, &mut written, &mut carried)?;
+                            flush(
+                                &mut builder,
+                                &mut origin,
+                                &mut written,
+                                &mut carried,
+                                &mut ids_written,
+                            )?;
                             builder_bytes = 0;
                         }
                     }
                 }
             }
         }
-        flush(&mut builder, &mut origin, &mut written, &mut carried)
+        flush(
+            &mut builder,
+            &mut origin,
+            &mut written,
+            &mut carried,
+            &mut ids_written,
+        )
     })();
     let cleanup = |w: &[SegmentEntry]| {
         for e in w {
@@ -184,6 +219,9 @@ pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
                 let _ = crate::storage::remove_file(&dir.join(&t.file));
             }
             let _ = crate::storage::remove_file(&dir.join(&e.file));
+        }
+        for p in &ids_written {
+            let _ = crate::storage::remove_file(p);
         }
     };
     if let Err(e) = result {
@@ -235,15 +273,17 @@ pub fn compact(dir: &Path, segment_bytes: usize) -> Result<CompactReport> {
     })
 }
 
-/// Carries the signal columns of the old segments into a new one written
-/// by compaction: `keys[i]` came from `origin[i]` (part, ordinal). A tagger
+/// Carries the signal columns of the old segments into `seg`, a new one
+/// written by compaction as `file`: its document `new_ord[i]` came from
+/// `origin[i]` (part, ordinal). A tagger
 /// is carried when every contributing segment has it at one version;
 /// deduplication is not (it depends on the whole corpus and is recomputed
 /// by the next `corpusql tag`).
 fn carry_signals(
     dir: &Path,
     all: &crate::select::Selection,
-    keys: &[String],
+    seg: &Segment,
+    new_ord: &[u32],
     origin: &[(usize, u32)],
     file: &str,
     generation: u64,
@@ -251,15 +291,7 @@ fn carry_signals(
     use crate::segment::sidecar::{self, Column, ColumnValues, Sidecar};
     use std::collections::{BTreeMap, BTreeSet, HashMap};
     use std::sync::Arc;
-    let seg = Segment::open(&dir.join(file))?;
     let n = seg.doc_count() as usize;
-    let new_ord: Vec<u32> = keys
-        .iter()
-        .map(|k| {
-            seg.key_ordinal(k)
-                .ok_or_else(|| Error::corrupt(seg.path(), format!("compacted segment lacks `{k}`")))
-        })
-        .collect::<Result<_>>()?;
     let parts: BTreeSet<usize> = origin.iter().map(|o| o.0).collect();
     // tagger -> (version, columns, sidecar per part); None when not carried.
     type Carry = Option<(
