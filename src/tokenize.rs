@@ -76,6 +76,9 @@ pub enum Tokenizer {
         hash: String,
         /// Where it was loaded from.
         path: PathBuf,
+        /// Whether [`fast_encode`] gives its ids (no truncation, padding or
+        /// BPE dropout).
+        fast: bool,
     },
     /// Another tokenizer applied to the text with personal data replaced
     /// by placeholders ([`crate::tag::pii::redact`]); its counts are kept
@@ -117,11 +120,18 @@ impl Tokenizer {
             .iter()
             .find_map(|t| tok.token_to_id(t))
             .unwrap_or(tok.get_vocab_size(true) as u32);
+        let fast = tok.get_truncation().is_none()
+            && tok.get_padding().is_none()
+            && match tok.get_model() {
+                tokenizers::ModelWrapper::BPE(b) => b.dropout.is_none(),
+                _ => true,
+            };
         Ok(Tokenizer::Hf {
             tok: Arc::new(tok),
             eos,
             hash: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes)),
             path,
+            fast,
         })
     }
 
@@ -167,6 +177,9 @@ impl Tokenizer {
         match self {
             Tokenizer::Redacted { inner } => inner.encode(&crate::tag::pii::redact(text), out)?,
             Tokenizer::Bytes => out.extend(text.bytes().map(u32::from)),
+            Tokenizer::Hf {
+                tok, fast: true, ..
+            } => fast_encode(tok, text, out)?,
             Tokenizer::Hf { tok, .. } => {
                 let enc = tok
                     .encode_fast(text, false)
@@ -182,6 +195,11 @@ impl Tokenizer {
         Ok(match self {
             Tokenizer::Redacted { inner } => inner.count(&crate::tag::pii::redact(text))?,
             Tokenizer::Bytes => text.len() as u32 + 1,
+            Tokenizer::Hf { fast: true, .. } => {
+                let mut v = Vec::new();
+                self.encode(text, &mut v)?;
+                v.len() as u32 + 1
+            }
             Tokenizer::Hf { tok, .. } => {
                 let enc = tok
                     .encode_fast(text, false)
@@ -204,6 +222,64 @@ impl Tokenizer {
                 .map_err(|e| Error::Invalid(format!("tokenizer: {e}"))),
         }
     }
+}
+
+/// Words (pre-tokenizer splits) already run through a tokenizer's model on
+/// this thread, with their ids: most words of a corpus repeat, and the
+/// model's own cache still builds a token (with its string) per id.
+type WordIds =
+    std::collections::HashMap<Box<str>, Box<[u32]>, xxhash_rust::xxh3::Xxh3DefaultBuilder>;
+
+/// Words a thread keeps before starting over.
+const WORD_CACHE: usize = 1 << 18;
+
+thread_local! {
+    /// The word cache of one tokenizer (by address) on this thread.
+    static WORDS: std::cell::RefCell<(usize, WordIds)> = std::cell::RefCell::new((0, WordIds::default()));
+}
+
+/// The ids `tok.encode_fast(text, false)` gives, without building an
+/// `Encoding`: the same pipeline (special tokens split off, normalizer,
+/// pre-tokenizer, model on each split) with the model's ids cached per
+/// word. For tokenizers without truncation, padding or dropout (which is
+/// when the ids are a function of the text alone).
+fn fast_encode(tok: &Arc<tokenizers::Tokenizer>, text: &str, out: &mut Vec<u32>) -> Result<()> {
+    use tokenizers::{Model, OffsetReferential, OffsetType, PreTokenizer};
+    let err = |e: tokenizers::Error| Error::Invalid(format!("tokenizer: {e}"));
+    let mut pre = tok
+        .get_added_vocabulary()
+        .extract_and_normalize(tok.get_normalizer(), text);
+    if let Some(pt) = tok.get_pre_tokenizer() {
+        pt.pre_tokenize(&mut pre).map_err(err)?;
+    }
+    let me = Arc::as_ptr(tok) as usize;
+    WORDS.with(|w| {
+        let mut w = w.borrow_mut();
+        if w.0 != me || w.1.len() >= WORD_CACHE {
+            w.0 = me;
+            w.1.clear();
+        }
+        for (word, _, tokens) in pre.get_splits(OffsetReferential::Original, OffsetType::None) {
+            if let Some(t) = tokens {
+                out.extend(t.iter().map(|t| t.id));
+                continue;
+            }
+            if let Some(ids) = w.1.get(word) {
+                out.extend_from_slice(ids);
+                continue;
+            }
+            let ids: Box<[u32]> = tok
+                .get_model()
+                .tokenize(word)
+                .map_err(err)?
+                .iter()
+                .map(|t| t.id)
+                .collect();
+            out.extend_from_slice(&ids);
+            w.1.insert(word.into(), ids);
+        }
+        Ok(())
+    })
 }
 
 /// Path of the token-count sidecar of `segment_file` for `tokenizer_id`.
@@ -369,6 +445,7 @@ pub fn selected_counts(
     corpus: &Corpus,
     tok: &Tokenizer,
     need: &[roaring::RoaringBitmap],
+    stored: &[Option<Arc<crate::token_ids::SegmentIds>>],
 ) -> Result<(Vec<Arc<Vec<u32>>>, KeptIds)> {
     let mut kept = KeptIds::default();
     let mut out = Vec::with_capacity(corpus.segments().len());
@@ -385,6 +462,16 @@ pub fn selected_counts(
             Some(c) => c,
             None => vec![NOT_COUNTED; seg.doc_count() as usize],
         };
+        // Stored ids hold their documents' counts.
+        if let Some(Some(ids)) = stored.get(i) {
+            for o in want.iter() {
+                if counts.get(o as usize) == Some(&NOT_COUNTED) {
+                    if let Some(n) = ids.count(o) {
+                        counts[o as usize] = n;
+                    }
+                }
+            }
+        }
         let missing: Vec<u32> = want
             .iter()
             .filter(|&o| counts.get(o as usize) == Some(&NOT_COUNTED))

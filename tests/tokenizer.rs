@@ -427,3 +427,79 @@ fn a_literal_end_of_text_in_a_document_is_not_an_end_of_document() {
     );
     assert_eq!(tok.decode(&ids).unwrap(), text);
 }
+
+/// The fast path (special tokens, normalizer, pre-tokenizer, model with a
+/// word cache) gives exactly the ids of `tokenizers`' own `encode_fast`, on
+/// every document of the corpus and on text holding special tokens.
+#[test]
+fn the_word_cached_encoder_equals_the_library_encoder() {
+    let f = fixture_or_skip!();
+    let ours = load(f);
+    let lib = tokenizers::Tokenizer::from_file(&f.tokenizer).unwrap();
+    let c = Corpus::open(&f.dir).unwrap();
+    let mut n = 0;
+    let mut texts: Vec<String> = c
+        .query("*")
+        .unwrap()
+        .documents()
+        .take(3000)
+        .map(|d| d.unwrap().text)
+        .collect();
+    texts.push("a <|endoftext|> b<|endoftext|><|endoftext|>c  \u{00e9}\u{0301} \t\n ".to_string());
+    texts.push(String::new());
+    // Twice: the second pass reads the word cache.
+    for _ in 0..2 {
+        for t in &texts {
+            let mut got = Vec::new();
+            ours.encode(t, &mut got).unwrap();
+            let want = lib.encode_fast(t.as_str(), false).unwrap();
+            assert_eq!(
+                got,
+                want.get_ids(),
+                "{:?}",
+                t.chars().take(60).collect::<String>()
+            );
+            n += 1;
+        }
+    }
+    assert!(n > 1000, "{n} texts");
+}
+
+/// A stream reading stored ids (`tokenize --keep-ids`) is the stream that
+/// tokenizes: same rows, same pieces, on a private copy of the corpus.
+#[test]
+fn a_stream_from_stored_ids_equals_a_tokenizing_stream() {
+    let f = fixture_or_skip!();
+    let m = mix(f);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    std::fs::create_dir(&dir).unwrap();
+    for e in std::fs::read_dir(&f.dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            // Not the count files: the first stream counts from scratch.
+            if !name.ends_with(".cqc") && name != "LOCK" {
+                std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    let rows = |dir: &Path| {
+        let corpus = Corpus::open(dir).unwrap();
+        let mut e = Engine::new(&corpus, &m, EngineOptions::default()).unwrap();
+        let mut out = Vec::new();
+        while let Some(b) = e.next_batch(100).unwrap() {
+            out.push((b.tokens().to_vec(), b.components().to_vec()));
+        }
+        out
+    };
+    let tokenized = rows(&dir);
+    let corpus = Corpus::open(&dir).unwrap();
+    let rep = corpusql::raw::token_ids::keep_ids(&corpus, &load(f), &|_| {}).unwrap();
+    assert!(rep.segments > 0);
+    assert!(std::fs::read_dir(&dir)
+        .unwrap()
+        .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".cqi")));
+    assert!(rows(&dir) == tokenized, "stored ids change the stream");
+}

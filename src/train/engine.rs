@@ -491,6 +491,57 @@ impl Engine {
                 _ => true,
             });
         }
+        // Stored ids: one decompression per block's chunk, chunks in
+        // parallel (with provenance the blocks are read for the keys and
+        // the ids taken below).
+        if !self.provenance && self.resolved.ids.iter().any(|x| x.is_some()) {
+            let ids = &self.resolved.ids;
+            let covered = |part: u32, ord: u32| {
+                ids.get(part as usize)
+                    .and_then(|x| x.as_ref())
+                    .is_some_and(|x| x.covers(ord))
+            };
+            let (stored, rest): (Vec<_>, Vec<_>) =
+                need.into_iter().partition(|x| covered(x.2, x.3));
+            need = rest;
+            // (component, document, ordinal, expected count) by (segment, block).
+            type Wanted = Vec<(u32, u64, u32, u32)>;
+            let mut groups: HashMap<(u32, usize), Wanted> = HashMap::new();
+            for (c, doc, part, ord, expected) in stored {
+                let b = self.corpus.segments()[part as usize].segment.block_of(ord);
+                groups
+                    .entry((part, b))
+                    .or_default()
+                    .push((c, doc, ord, expected));
+            }
+            let eos = self.resolved.tokenizer.eos();
+            type Read = Vec<((u32, u64), Vec<u32>, u32)>;
+            let read: Vec<Read> = groups
+                .into_par_iter()
+                .map(|((part, _), docs)| {
+                    let Some(Some(f)) = ids.get(part as usize) else {
+                        return Ok(Vec::new());
+                    };
+                    let ords: Vec<u32> = docs.iter().map(|d| d.2).collect();
+                    let mut got = Vec::with_capacity(ords.len());
+                    f.read_many(&ords, eos, &mut got)?;
+                    Ok(docs
+                        .into_iter()
+                        .zip(got)
+                        .map(|((c, doc, _, expected), v)| ((c, doc), v, expected))
+                        .collect())
+                })
+                .collect::<Result<_>>()?;
+            for (k, v, expected) in read.into_iter().flatten() {
+                if v.len() != expected as usize {
+                    return Err(Error::Invalid(format!(
+                        "document token count changed ({} stored ids, {expected} counted): the token files are stale; delete the *.cqc and *.cqi files and rerun",
+                        v.len()
+                    )));
+                }
+                self.docs.insert(k, (Tokens::Ids(v), None));
+            }
+        }
         // Decompress the blocks needed (in parallel), then tokenize.
         let mut wanted: Vec<(u32, u32)> = Vec::new();
         for &(_, _, part, ord, _) in &need {
@@ -540,12 +591,23 @@ impl Engine {
             }
         } else {
             let kept = &self.resolved.kept;
+            let stored = &self.resolved.ids;
             let encoded: Vec<Encoded> = jobs
                 .par_iter()
                 .map(|(k, block, local, expected, part, ord)| {
                     if let Some(v) = kept.get(*part, *ord) {
                         let t = Ok(Tokens::Shared(v.clone()));
                         return (*k, t, key_of(block, *local), *expected);
+                    }
+                    if let Some(Some(f)) = stored.get(*part as usize) {
+                        let mut v = Vec::new();
+                        match f.read(*ord, eos, &mut v) {
+                            Ok(true) => {
+                                return (*k, Ok(Tokens::Ids(v)), key_of(block, *local), *expected)
+                            }
+                            Ok(false) => {}
+                            Err(e) => return (*k, Err(e), None, *expected),
+                        }
                     }
                     let text = block.text(*local);
                     let mut v = Vec::with_capacity(text.len() / 3 + 1);

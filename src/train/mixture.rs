@@ -508,6 +508,9 @@ pub struct Resolved {
     pub tokenizer: Tokenizer,
     /// Ids computed while counting, for the stream to reuse.
     pub kept: std::sync::Arc<crate::tokenize::KeptIds>,
+    /// Stored ids per segment (`tokenize --keep-ids`), for a tokenizer
+    /// other than `bytes`: streams read them instead of tokenizing.
+    pub ids: Vec<Option<std::sync::Arc<crate::token_ids::SegmentIds>>>,
 }
 
 /// Runs each component's query and loads token counts.
@@ -546,12 +549,29 @@ pub(crate) fn resolve(corpus: &Corpus, m: &Mixture) -> Result<Resolved> {
             u
         })
         .collect();
-    let (counts, kept) = selected_counts(corpus, &tokenizer, &need)?;
+    let ids = match tokenizer {
+        Tokenizer::Bytes => vec![None; corpus.segments().len()],
+        _ => corpus
+            .segments()
+            .iter()
+            .map(|s| {
+                crate::token_ids::SegmentIds::open(
+                    corpus.dir(),
+                    &s.entry.file,
+                    &s.segment,
+                    &tokenizer.id(),
+                )
+                .map(|o| o.map(std::sync::Arc::new))
+            })
+            .collect::<Result<Vec<_>>>()?,
+    };
+    let (counts, kept) = selected_counts(corpus, &tokenizer, &need, &ids)?;
     Ok(Resolved {
         selections,
         counts,
         tokenizer,
         kept: std::sync::Arc::new(kept),
+        ids,
     })
 }
 
