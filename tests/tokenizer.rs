@@ -495,11 +495,31 @@ fn a_stream_from_stored_ids_equals_a_tokenizing_stream() {
         out
     };
     let tokenized = rows(&dir);
+    let export = |out: &Path| {
+        let corpus = Corpus::open(&dir).unwrap();
+        let opts = corpusql::TokenExportOptions {
+            format: corpusql::TokenFormat::Megatron,
+            tokenizer: f.tokenizer.to_str().unwrap().to_string(),
+            limit: None,
+            redact_pii: false,
+            override_policy: false,
+        };
+        let sel = corpus.query("lang=fr").unwrap();
+        corpus.export_tokens(&sel, &opts, out).unwrap();
+        std::fs::read(out.with_extension("bin")).unwrap()
+    };
+    let exported = export(&tmp.path().join("a"));
     let corpus = Corpus::open(&dir).unwrap();
     let rep = corpusql::raw::token_ids::keep_ids(&corpus, &load(f), &|_| {}).unwrap();
     assert!(rep.segments > 0);
-    assert!(std::fs::read_dir(&dir)
+    assert!(std::fs::read_dir(&dir).unwrap().any(|e| e
         .unwrap()
-        .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".cqi")));
+        .file_name()
+        .to_string_lossy()
+        .ends_with(".cqi")));
     assert!(rows(&dir) == tokenized, "stored ids change the stream");
+    assert!(
+        export(&tmp.path().join("b")) == exported,
+        "stored ids change the export"
+    );
 }

@@ -330,13 +330,15 @@ fn as_text(v: Option<&serde_json::Value>) -> Option<String> {
     }
 }
 
-/// Tokenizes the matched documents of one block into `dtype` bytes.
+/// Tokenizes the matched documents of one block into `dtype` bytes, or
+/// reads their stored ids (`stored`, with the block's first ordinal).
 fn tokenize_block(
     block: &crate::segment::Block,
     docs: &[u32],
     tok: &Tokenizer,
     dtype: TokenDtype,
     license_field: &str,
+    stored: Option<(&crate::token_ids::SegmentIds, u32)>,
 ) -> Result<BlockOut> {
     let mut ids = Vec::new();
     let mut out = BlockOut {
@@ -347,10 +349,16 @@ fn tokenize_block(
     let mut record = Vec::new();
     let eos = tok.eos();
     for &i in docs {
-        let i = i as usize;
         ids.clear();
-        tok.encode(block.text(i), &mut ids)?;
-        ids.push(eos);
+        let read = match stored {
+            Some((f, first)) => f.read(first + i, eos, &mut ids)?,
+            None => false,
+        };
+        let i = i as usize;
+        if !read {
+            tok.encode(block.text(i), &mut ids)?;
+            ids.push(eos);
+        }
         out.bytes.reserve(ids.len() * dtype.width());
         for &id in &ids {
             if id > dtype.max_id() {
@@ -444,8 +452,26 @@ pub fn write_token_files(
     let mut tokens = 0u64;
     let mut by_license: BTreeMap<String, Tally> = BTreeMap::new();
     let mut line = Vec::with_capacity(256);
+    // Stored ids (`tokenize --keep-ids`) are read instead of tokenizing.
+    let stored: Vec<Option<crate::token_ids::SegmentIds>> = match tok {
+        Tokenizer::Bytes => Vec::new(),
+        _ => sel
+            .parts()
+            .iter()
+            .map(|(seg, _)| {
+                let path = seg.path();
+                let dir = path.parent().unwrap_or(Path::new("."));
+                let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
+                crate::token_ids::SegmentIds::open(dir, file, seg, &tok.id())
+            })
+            .collect::<Result<_>>()?,
+    };
     sel.map_jobs(
-        |job, block| tokenize_block(block, &job.docs, tok, dtype, license_field),
+        |job, block| {
+            let first = sel.parts()[job.part].0.blocks()[job.block].first_doc;
+            let s = stored.get(job.part).and_then(|x| x.as_ref()).map(|f| (f, first));
+            tokenize_block(block, &job.docs, tok, dtype, license_field, s)
+        },
         |b| {
             data.write_all(&b.bytes).at(data_path)?;
             for d in b.docs {
