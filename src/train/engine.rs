@@ -74,63 +74,48 @@ pub struct Emitted {
     pub checksum: u64,
 }
 
-/// The `license` and `source` of every document of the snapshot, as small
-/// indexes into per-segment name tables (`u16::MAX`: absent).
+/// Where emitted tokens are attributed to licenses and sources: the
+/// snapshot whose facet columns are read, for the emitted documents only,
+/// when the totals are asked for (a stream emits a small part of a large
+/// corpus; reading every document's facets up front cost more than the
+/// stream).
 pub(crate) struct Facets {
-    /// Per segment: the license column, then the source column.
-    cols: Vec<[Vec<u16>; 2]>,
-    /// Per segment: the names the indexes point to.
-    names: Vec<Vec<String>>,
+    corpus: Corpus,
 }
 
 impl Facets {
     pub(crate) fn load(corpus: &Corpus) -> Result<Facets> {
-        let mut cols = Vec::new();
-        let mut names = Vec::new();
-        for s in corpus.segments() {
-            let mut seg_names: Vec<String> = Vec::new();
-            let mut pair: [Vec<u16>; 2] = [Vec::new(), Vec::new()];
-            for (field, col) in ["license", "source"].into_iter().zip(pair.iter_mut()) {
-                *col = vec![u16::MAX; s.segment.doc_count() as usize];
-                let (values, _) = s.segment.split_by_values(field, &s.segment.all(), true)?;
-                for (v, docs) in values {
-                    let idx = match seg_names.iter().position(|n| *n == v) {
-                        Some(i) => i,
-                        None => {
-                            seg_names.push(v);
-                            seg_names.len() - 1
-                        }
-                    };
-                    for o in docs.iter() {
-                        if let Some(c) = col.get_mut(o as usize) {
-                            *c = idx.min(u16::MAX as usize - 1) as u16;
-                        }
-                    }
+        Ok(Facets {
+            corpus: corpus.clone(),
+        })
+    }
+
+    /// Tokens per value of `field` of the documents in `docs` (segment,
+    /// ordinal -> tokens); `(none)` for documents without one.
+    fn tally(&self, field: &str, docs: &HashMap<(u32, u32), u64>) -> BTreeMap<String, u64> {
+        let mut parts: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for &(p, o) in docs.keys() {
+            parts.entry(p).or_default().push(o);
+        }
+        let mut out: BTreeMap<String, u64> = BTreeMap::new();
+        for (p, mut ords) in parts {
+            ords.sort_unstable();
+            let bm: roaring::RoaringBitmap = ords.iter().copied().collect();
+            let Some(s) = self.corpus.segments().get(p as usize) else {
+                continue;
+            };
+            let (values, rest) = match s.segment.split_by_values(field, &bm, true) {
+                Ok(x) => x,
+                Err(_) => (Vec::new(), bm.clone()),
+            };
+            for (v, sub) in values.into_iter().chain([("(none)".to_string(), rest)]) {
+                let n: u64 = sub.iter().map(|o| docs.get(&(p, o)).copied().unwrap_or(0)).sum();
+                if n > 0 {
+                    *out.entry(v).or_default() += n;
                 }
             }
-            cols.push(pair);
-            names.push(seg_names);
         }
-        Ok(Facets { cols, names })
-    }
-
-    fn index(&self, field: usize, part: u32, ord: u32) -> u16 {
-        self.cols
-            .get(part as usize)
-            .and_then(|c| c[field].get(ord as usize))
-            .copied()
-            .unwrap_or(u16::MAX)
-    }
-
-    fn name(&self, part: u32, idx: u16) -> String {
-        match self
-            .names
-            .get(part as usize)
-            .and_then(|n| n.get(idx as usize))
-        {
-            Some(n) if idx != u16::MAX => n.clone(),
-            _ => "(none)".to_string(),
-        }
+        out
     }
 }
 
@@ -141,12 +126,13 @@ pub(crate) struct Tally {
     tokens: u64,
     checksum: u64,
     components: Vec<u64>,
-    /// Tokens per (segment, name index), for licenses then sources.
-    facets: [HashMap<(u32, u16), u64>; 2],
+    /// Tokens per (segment, ordinal), when facets are tracked.
+    docs: HashMap<(u32, u32), u64>,
 }
 
 impl Tally {
-    /// Counts `b`'s rows and tokens (and their facets, given the tables).
+    /// Counts `b`'s rows and tokens (and its documents' tokens, when facets
+    /// are tracked).
     pub(crate) fn add(&mut self, b: &Batch, facets: Option<&Facets>) {
         self.sequences += b.rows as u64;
         self.tokens += (b.rows * b.seq_len) as u64;
@@ -159,10 +145,8 @@ impl Tally {
                 self.components.resize(c + 1, 0);
             }
             self.components[c] += s.tokens;
-            if let Some(f) = facets {
-                for (i, out) in self.facets.iter_mut().enumerate() {
-                    *out.entry((s.part, f.index(i, s.part, s.ord))).or_default() += s.tokens;
-                }
+            if facets.is_some() {
+                *self.docs.entry((s.part, s.ord)).or_default() += s.tokens;
             }
         }
     }
@@ -181,14 +165,8 @@ impl Tally {
             }
         }
         if let Some(f) = facets {
-            for (i, out) in [&mut e.by_license, &mut e.by_source]
-                .into_iter()
-                .enumerate()
-            {
-                for (&(part, idx), &n) in &self.facets[i] {
-                    *out.entry(f.name(part, idx)).or_default() += n;
-                }
-            }
+            e.by_license = f.tally("license", &self.docs);
+            e.by_source = f.tally("source", &self.docs);
         }
         e
     }
