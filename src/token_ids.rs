@@ -24,8 +24,8 @@
 //! The files are caches: written without the writers' `LOCK` (like the
 //! token-count files, to a temporary name private to the process, then
 //! renamed), recomputed when damaged, removed with their segment by orphan
-//! collection, and carried by compaction ([`carry`]) for the documents it
-//! keeps.
+//! collection, and carried by compaction (`carry`, called by
+//! `maintain::compact`) for the documents it keeps.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
