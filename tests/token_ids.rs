@@ -573,6 +573,33 @@ fn cli_tokenize_keep_ids_end_to_end() {
         )),
         "{out}"
     );
+    // `verify` checks every chunk: a flipped byte near the end of a file
+    // (inside its last chunk) is reported, naming the file.
+    let verify = || {
+        Command::new(env!("CARGO_BIN_EXE_corpusql"))
+            .arg("-C")
+            .arg(&f.dir)
+            .env_remove("CORPUSQL_DIR")
+            .arg("verify")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    assert!(verify().status.success());
+    let name = cqi_files(&f.dir).remove(0);
+    let path = f.dir.join(&name);
+    let mut b = std::fs::read(&path).unwrap();
+    let at = b.len() - 40;
+    b[at] ^= 0x5a;
+    std::fs::write(&path, &b).unwrap();
+    let o = verify();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!o.status.success(), "{text}");
+    assert!(text.contains(&name), "{text}");
     drop(f.tmp);
 }
 

@@ -109,7 +109,10 @@ impl Facets {
                 Err(_) => (Vec::new(), bm.clone()),
             };
             for (v, sub) in values.into_iter().chain([("(none)".to_string(), rest)]) {
-                let n: u64 = sub.iter().map(|o| docs.get(&(p, o)).copied().unwrap_or(0)).sum();
+                let n: u64 = sub
+                    .iter()
+                    .map(|o| docs.get(&(p, o)).copied().unwrap_or(0))
+                    .sum();
                 if n > 0 {
                     *out.entry(v).or_default() += n;
                 }
