@@ -72,6 +72,16 @@ impl FileKind {
         }
     }
 
+    /// The oldest framed version of the kind this build still reads
+    /// ([`decode`] takes any from it to [`FileKind::version`]): token-count
+    /// files of version 2 (every document counted) read as they are.
+    pub const fn oldest_framed(self) -> u16 {
+        match self {
+            FileKind::TokenCounts => 2,
+            k => k.version(),
+        }
+    }
+
     /// A human name for the kind ("segment", "tag sidecar", ...).
     pub const fn name(self) -> &'static str {
         match self {
@@ -392,11 +402,12 @@ pub fn check_header(kind: FileKind, bytes: &[u8]) -> Result<u16, FrameError> {
     Ok(le_u16(bytes, HEADER_VERSION_OFFSET))
 }
 
-/// Checks the header and trailer of a whole file of `kind` at the current
-/// version (not the CRC32C: see [`decode_whole`]) and returns its payload.
+/// Checks the header and trailer of a whole file of `kind` at a version it
+/// reads (the current one, or from [`FileKind::oldest_framed`]; not the
+/// CRC32C: see [`decode_whole`]) and returns its payload.
 pub fn decode(kind: FileKind, bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
     let version = check_header(kind, bytes)?;
-    if version != kind.version() {
+    if version < kind.oldest_framed() || version > kind.version() {
         return Err(FrameError::BadVersion {
             kind,
             found: version as u32,

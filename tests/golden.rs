@@ -26,7 +26,8 @@
 //! `tests/data/golden-frames/` holds one small file of every kind corpusql
 //! frames (see `docs/format.md`), as written today and as written before the
 //! common framing: `segment-v2.cqs` and `CURRENT-v3` (an ingest of the first
-//! ten golden lines), `sidecar-v2.cqt` and `counts-v2.cqc` (fixed values);
+//! ten golden lines), `sidecar-v2.cqt` and `counts-v3.cqc` (fixed values; `counts-v2.cqc`, the
+//! same counts before a count could mark a document not counted, reads too);
 //! `sidecar-v1.cqt`, `counts-v1.cqc` and `CURRENT-v2` were written by the
 //! code before it and must read forever. The tests check what each holds and
 //! that today's writers produce the committed bytes exactly; when a framing
@@ -374,7 +375,7 @@ const NEW_FRAMES: [&str; 4] = [
     "segment-v2.cqs",
     "CURRENT-v3",
     "sidecar-v2.cqt",
-    "counts-v2.cqc",
+    "counts-v3.cqc",
 ];
 
 /// The tagged set and columns of the golden sidecars (5 documents).
@@ -435,7 +436,7 @@ fn write_frames(out: &Path) {
     )
     .unwrap();
     std::fs::write(
-        out.join("counts-v2.cqc"),
+        out.join("counts-v3.cqc"),
         corpusql::raw::tokenize::encode_counts(&GOLDEN_COUNTS),
     )
     .unwrap();
@@ -473,7 +474,7 @@ fn golden_frames_are_framed_as_documented() {
         ("segment-v2.cqs", FileKind::Segment),
         ("CURRENT-v3", FileKind::Current),
         ("sidecar-v2.cqt", FileKind::Sidecar),
-        ("counts-v2.cqc", FileKind::TokenCounts),
+        ("counts-v3.cqc", FileKind::TokenCounts),
     ];
     for (name, kind) in kinds {
         let b = std::fs::read(frames_dir().join(name)).unwrap();
@@ -619,7 +620,7 @@ fn golden_sidecar_frames_read() {
 
 #[test]
 fn golden_token_count_frames_read() {
-    for name in ["counts-v1.cqc", "counts-v2.cqc"] {
+    for name in ["counts-v1.cqc", "counts-v2.cqc", "counts-v3.cqc"] {
         let path = frames_dir().join(name);
         let b = std::fs::read(&path).unwrap();
         let c = corpusql::raw::tokenize::decode_counts(&path, &b, 8).unwrap();
@@ -656,13 +657,13 @@ fn frames_of_another_kind_or_a_newer_format_are_refused_plainly() {
         "{e}"
     );
 
-    let mut counts = std::fs::read(frames_dir().join("counts-v2.cqc")).unwrap();
-    counts[corpusql::raw::format::HEADER_VERSION_OFFSET] = 3;
+    let mut counts = std::fs::read(frames_dir().join("counts-v3.cqc")).unwrap();
+    counts[corpusql::raw::format::HEADER_VERSION_OFFSET] = 4;
     let e = corpusql::raw::tokenize::decode_counts(&path, &counts, 8)
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("written by format version 3; this corpusql reads up to 2: upgrade corpusql"),
+        e.contains("written by format version 4; this corpusql reads up to 3: upgrade corpusql"),
         "{e}"
     );
     let mut segment = std::fs::read(frames_dir().join("segment-v2.cqs")).unwrap();
