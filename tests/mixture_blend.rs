@@ -118,6 +118,24 @@ fn rows(
     (out, s.state())
 }
 
+/// Runs the CLI on the corpus at `dir`; its stdout, after checking it
+/// succeeded.
+fn cli(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(env!("CARGO_BIN_EXE_corpusql"))
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env_remove("CORPUSQL_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 fn provenance() -> StreamOptions {
     StreamOptions {
         provenance: true,
@@ -328,19 +346,18 @@ fn a_weight_change_is_recorded_and_replayed_on_resume() {
     st.save(&state_file).unwrap();
     let mix_file = dir.path().join("mix.toml");
     std::fs::write(&mix_file, PHASED).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_corpusql"))
-        .args(["-C", dir.path().to_str().unwrap(), "trace"])
-        .arg(&mix_file)
-        .args(["--sequence", "700", "--state"])
-        .arg(&state_file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = cli(
+        dir.path(),
+        &[
+            "trace",
+            mix_file.to_str().unwrap(),
+            "--sequence",
+            "700",
+            "--state",
+            state_file.to_str().unwrap(),
+        ],
     );
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
+    for line in String::from_utf8(out).unwrap().lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["component"], "notes", "{line}");
     }
@@ -354,19 +371,20 @@ fn the_cli_writes_provenance_per_sequence() {
     std::fs::write(&mix_file, PHASED).unwrap();
     let prov = dir.path().join("prov.jsonl");
     let tokens = dir.path().join("tokens.u16");
-    let out = Command::new(env!("CARGO_BIN_EXE_corpusql"))
-        .args(["-C", dir.path().to_str().unwrap(), "stream"])
-        .arg(&mix_file)
-        .args(["--rank", "1", "--world", "2", "-o"])
-        .arg(&tokens)
-        .arg("--provenance")
-        .arg(&prov)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    cli(
+        dir.path(),
+        &[
+            "stream",
+            mix_file.to_str().unwrap(),
+            "--rank",
+            "1",
+            "--world",
+            "2",
+            "-o",
+            tokens.to_str().unwrap(),
+            "--provenance",
+            prov.to_str().unwrap(),
+        ],
     );
     let bytes = std::fs::read(&tokens).unwrap();
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&prov)

@@ -214,20 +214,25 @@ type Encoded = ((u32, u64), Result<Tokens>, Option<Arc<str>>, usize);
 
 /// A document's tokens, end-of-document included.
 enum Tokens {
-    /// Ids from a tokenizer.
-    Ids(Vec<u32>),
-    /// Ids kept from the count pass (or read from stored ids).
-    Shared(Arc<Vec<u32>>),
+    /// Ids from a tokenizer, from the count pass or from stored ids.
+    Ids(Arc<Vec<u32>>),
     /// The byte tokenizer: the text's bytes in a block, then EOS.
     Bytes(Arc<Block>, usize),
 }
 
 impl Tokens {
+    /// Tokens held.
+    fn len(&self) -> usize {
+        match self {
+            Tokens::Ids(v) => v.len(),
+            Tokens::Bytes(block, i) => block.text_bytes(*i).len() + 1,
+        }
+    }
+
     /// Copies tokens `from..from + dst.len()` into `dst`.
     fn copy_into(&self, dst: &mut [u32], from: usize, eos: u32) {
         match self {
             Tokens::Ids(v) => dst.copy_from_slice(&v[from..from + dst.len()]),
-            Tokens::Shared(v) => dst.copy_from_slice(&v[from..from + dst.len()]),
             Tokens::Bytes(block, i) => {
                 let text = block.text_bytes(*i);
                 let end = (from + dst.len()).min(text.len());
@@ -465,8 +470,7 @@ impl Engine {
             let kept = self.resolved.kept.clone();
             need.retain(|&(c, doc, part, ord, expected)| match kept.get(part, ord) {
                 Some(v) if v.len() == expected as usize => {
-                    self.docs
-                        .insert((c, doc), (Tokens::Shared(v.clone()), None));
+                    self.docs.insert((c, doc), (Tokens::Ids(v.clone()), None));
                     false
                 }
                 _ => true,
@@ -520,7 +524,7 @@ impl Engine {
                         v.len()
                     )));
                 }
-                self.docs.insert(k, (Tokens::Ids(v), None));
+                self.docs.insert(k, (Tokens::Ids(Arc::new(v)), None));
             }
         }
         // Decompress the blocks needed (in parallel), then tokenize.
@@ -577,14 +581,19 @@ impl Engine {
                 .par_iter()
                 .map(|(k, block, local, expected, part, ord)| {
                     if let Some(v) = kept.get(*part, *ord) {
-                        let t = Ok(Tokens::Shared(v.clone()));
+                        let t = Ok(Tokens::Ids(v.clone()));
                         return (*k, t, key_of(block, *local), *expected);
                     }
                     if let Some(Some(f)) = stored.get(*part as usize) {
                         let mut v = Vec::new();
                         match f.read(*ord, eos, &mut v) {
                             Ok(true) => {
-                                return (*k, Ok(Tokens::Ids(v)), key_of(block, *local), *expected)
+                                return (
+                                    *k,
+                                    Ok(Tokens::Ids(Arc::new(v))),
+                                    key_of(block, *local),
+                                    *expected,
+                                )
                             }
                             Ok(false) => {}
                             Err(e) => return (*k, Err(e), None, *expected),
@@ -594,18 +603,14 @@ impl Engine {
                     let mut v = Vec::with_capacity(text.len() / 3 + 1);
                     let r = tok.encode(text, &mut v).map(|_| {
                         v.push(eos);
-                        Tokens::Ids(v)
+                        Tokens::Ids(Arc::new(v))
                     });
                     (*k, r, key_of(block, *local), *expected)
                 })
                 .collect();
             for (k, r, key, expected) in encoded {
                 let t = r?;
-                let n = match &t {
-                    Tokens::Ids(v) => v.len(),
-                    Tokens::Shared(v) => v.len(),
-                    Tokens::Bytes(..) => expected,
-                };
+                let n = t.len();
                 if n != expected {
                     return Err(Error::Invalid(format!(
                         "document token count changed ({n} now, {expected} recorded): the token-count file is stale; delete the *.cqc files and rerun"
