@@ -261,17 +261,18 @@ impl Engine {
         corpus: &Corpus,
         m: &Mixture,
         opts: EngineOptions,
-        mut changes: Vec<WeightChange>,
+        changes: Vec<WeightChange>,
     ) -> Result<Engine> {
-        for ch in &changes {
-            m.check_weights(&ch.weights).map_err(|e| {
-                Error::Invalid(format!(
-                    "weight change from sequence {}: {e}",
-                    ch.from_sequence
-                ))
-            })?;
+        let mut e = Engine::build(corpus, m, opts)?;
+        if !changes.is_empty() {
+            e.set_weight_changes(changes)?;
         }
-        changes.sort_by_key(|c| c.from_sequence);
+        Ok(e)
+    }
+
+    /// The engine without weight changes.
+    fn build(corpus: &Corpus, m: &Mixture, opts: EngineOptions) -> Result<Engine> {
+        let changes: Vec<WeightChange> = Vec::new();
         if opts.world == 0 || opts.rank >= opts.world {
             return Err(Error::Invalid(format!(
                 "rank {} of world {} is not a valid rank",
@@ -314,6 +315,25 @@ impl Engine {
             docs: HashMap::new(),
             provenance: false,
         })
+    }
+
+    /// Puts the weight changes `changes` in force: validated, sorted, and
+    /// the schedule replayed with them (the plan, queries and counts stay).
+    /// The engine starts over from its resume point: call before a batch.
+    pub fn set_weight_changes(&mut self, mut changes: Vec<WeightChange>) -> Result<()> {
+        for ch in &changes {
+            self.mixture.check_weights(&ch.weights).map_err(|e| {
+                Error::Invalid(format!(
+                    "weight change from sequence {}: {e}",
+                    ch.from_sequence
+                ))
+            })?;
+        }
+        changes.sort_by_key(|c| c.from_sequence);
+        self.sched = Schedule::new(&self.corpus, &self.mixture, &self.resolved, &changes);
+        self.docs.clear();
+        self.changes = changes;
+        Ok(())
     }
 
     /// Also name the document of every piece of every row

@@ -290,11 +290,14 @@ impl Stream {
             stop_after: opts.stop_after,
             split: opts.split,
         };
+        let mut engine = Engine::new(corpus, m, engine_opts)?;
         if let Some(st) = &opts.resume {
             // Checked before the weight changes it carries are applied.
-            Engine::new(corpus, m, engine_opts)?.check_resume(st)?;
+            engine.check_resume(st)?;
         }
-        let mut engine = Engine::with_changes(corpus, m, engine_opts, changes)?;
+        if !changes.is_empty() {
+            engine.set_weight_changes(changes)?;
+        }
         if opts.track_facets {
             engine.track_facets()?;
         }
@@ -517,22 +520,30 @@ impl Stream {
             weights,
         });
         changes.sort_by_key(|c| c.from_sequence);
-        let mut engine = Engine::with_changes(
-            &self.corpus,
-            &self.mixture,
-            self.engine_opts,
-            changes.clone(),
-        )?;
-        engine.skip(self.done);
-        if let Some(f) = &self.facets {
-            engine.set_facets(f.clone());
+        if let Source::Here(engine) = &mut self.source {
+            // Not started on its thread yet (or no prefetch): replay only
+            // the schedule.
+            engine.set_weight_changes(changes.clone())?;
+            engine.skip(self.done);
+        } else {
+            // The engine went with the prefetch thread: a new one.
+            let mut engine = Engine::with_changes(
+                &self.corpus,
+                &self.mixture,
+                self.engine_opts,
+                changes.clone(),
+            )?;
+            engine.skip(self.done);
+            if let Some(f) = &self.facets {
+                engine.set_facets(f.clone());
+            }
+            if self.provenance {
+                engine.track_provenance();
+            }
+            self.stop();
+            self.source = Source::Here(Box::new(engine));
         }
-        if self.provenance {
-            engine.track_provenance();
-        }
-        self.stop();
         self.carry = None;
-        self.source = Source::Here(Box::new(engine));
         self.template.weight_changes = changes;
         Ok(())
     }
@@ -726,6 +737,37 @@ mod tests {
             Ok(_) => panic!("resumed"),
         }
         assert!(s.next_batch(0).is_err());
+    }
+
+    /// A weight change gives the same rows whether the engine is on its
+    /// prefetch thread (rebuilt) or not (its schedule replayed).
+    #[test]
+    fn set_weights_is_the_same_with_and_without_prefetch() {
+        let (_dir, corpus) = testing::corpus();
+        let run = |prefetch| {
+            let mut out = Vec::new();
+            let mut s = Stream::open(
+                &corpus,
+                &mix(),
+                StreamOptions {
+                    prefetch,
+                    ..StreamOptions::default()
+                },
+            )
+            .unwrap();
+            let b = s.next_batch(30).unwrap().unwrap();
+            out.extend((0..b.rows()).map(|r| b.row(r).unwrap().to_vec()));
+            let w = [("rest".to_string(), 1.0)].into_iter().collect();
+            s.set_weights(w, 40).unwrap();
+            let b = s.next_batch(30).unwrap().unwrap();
+            assert!(b.components()[10..].iter().all(|&c| c == 1));
+            out.extend((0..b.rows()).map(|r| b.row(r).unwrap().to_vec()));
+            assert_eq!(s.state().weight_changes.len(), 1);
+            out
+        };
+        let (with, without) = (run(2), run(0));
+        assert_eq!(with.len(), 60);
+        assert_eq!(with, without);
     }
 
     /// A stream can move to another thread (a DataLoader worker, a Python
