@@ -72,6 +72,7 @@ mod facade;
 mod format;
 mod hash;
 mod ingest;
+pub mod job;
 mod json;
 mod lang;
 mod license;
@@ -218,7 +219,8 @@ pub use facade::{
     TokenizerReport, Trace, TraceOptions,
 };
 pub use ingest::{
-    ingest, IngestOptions, IngestReport, Input, OnDuplicate, RecordOptions, Reject, WriterOptions,
+    ingest, ingest_task, IngestOptions, IngestReport, Input, OnDuplicate, RecordOptions, Reject,
+    WriterOptions,
 };
 pub use license::LicenseClass;
 pub use maintain::{CompactReport, SegmentCheck, VerifyReport};
@@ -227,7 +229,7 @@ pub use schema::{FieldKind, Schema};
 pub use select::{Document, Selection};
 pub use stats::{Group, Stats};
 pub use tag::dolma::{DolmaOptions, DolmaReport};
-pub use tag::{TagOptions, TagOutcome, TagReport, TagSettings, Tagger};
+pub use tag::{tag_task, TagOptions, TagOutcome, TagReport, TagSettings, Tagger};
 pub use tokenize::Tokenizer;
 pub use train::mixture::{ComponentPlan, PhasePlan, Plan as MixturePlan, Slice};
 pub use train::{

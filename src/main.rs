@@ -106,6 +106,8 @@ enum Command {
     Report(cmd::report::Args),
     /// Compute signals (language, quality, OCR, PII, toxicity, duplicates) as sidecar columns.
     Tag(cmd::tag::Args),
+    /// Commit every task of a job (`ingest`/`tag --job NAME --task I/N`) as one generation.
+    Commit(cmd::commit::Args),
 }
 
 /// Inserts `query` before a bare query: the first positional argument that
@@ -174,10 +176,11 @@ fn main() -> ExitCode {
     let dir = cli.corpus.clone();
     let writes = matches!(
         cli.command,
-        Command::Ingest(_)
+        Command::Ingest(cmd::ingest::Args { task: None, .. })
             | Command::Delete(_)
             | Command::Compact(_)
-            | Command::Tag(_)
+            | Command::Tag(cmd::tag::Args { task: None, .. })
+            | Command::Commit(_)
             | Command::Policy(_)
     );
     if writes && corpusql::raw::corpus::WriteLock::is_held(&dir) {
@@ -208,6 +211,7 @@ fn main() -> ExitCode {
         Command::Policy(a) => cmd::policy::run(&dir, a),
         Command::Report(a) => cmd::report::run(&dir, a),
         Command::Tag(a) => cmd::tag::run(&dir, a),
+        Command::Commit(a) => cmd::commit::run(&dir, a),
     };
     match r {
         Ok(code) => code,

@@ -552,6 +552,32 @@ pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Gives the file `from` a second name `to` (a job's staged file entering
+/// the corpus directory), or copies it where the file system has no hard
+/// links (the copy is fsynced). The new name is durable after [`sync_dir`].
+pub fn link_or_copy(from: &Path, to: &Path) -> io::Result<()> {
+    if let Some(inj) = injector_for(to) {
+        let mut m = inj.lock();
+        m.touch(from);
+        m.touch(to);
+        if let Decision::Fail(e) = m.decide(OpKind::Create, to) {
+            return Err(e);
+        }
+        std::fs::hard_link(from, to)?;
+        let id = m.live.get(from).copied().flatten();
+        m.live.insert(to.to_path_buf(), id);
+        return Ok(());
+    }
+    match std::fs::hard_link(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) => {
+            std::fs::copy(from, to)?;
+            File::open(to)?.sync_all()
+        }
+    }
+}
+
 /// Removes a file (durable after [`sync_dir`]).
 pub fn remove_file(path: &Path) -> io::Result<()> {
     let Some(inj) = injector_for(path) else {

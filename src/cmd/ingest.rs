@@ -56,6 +56,15 @@ pub struct Args {
     /// Do not run the taggers `tag --on-ingest` saved.
     #[arg(long, conflicts_with = "tag")]
     pub no_tag: bool,
+    /// Run as task I of N of a job (a Slurm array: `--task
+    /// $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT`, from 0): every task is
+    /// given the same inputs, takes its contiguous share of the files and
+    /// stages its segments; `corpusql commit --job NAME` commits them all.
+    #[arg(long, value_name = "I/N", requires = "job", conflicts_with = "tag")]
+    pub task: Option<corpusql::job::TaskId>,
+    /// The job a `--task` belongs to (a folder name under DIR/jobs/).
+    #[arg(long, value_name = "NAME", requires = "task")]
+    pub job: Option<String>,
 }
 
 /// Duplicate-key policy.
@@ -100,8 +109,9 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         writer: writer_options(),
     };
     // The taggers to run after the commit, read first: a broken
-    // tagging.toml stops the ingest before it changes anything.
-    let saved = if a.no_tag {
+    // tagging.toml stops the ingest before it changes anything. A job's
+    // task commits nothing: its tagging is a tagging job of its own.
+    let saved = if a.no_tag || a.task.is_some() {
         None
     } else {
         corpusql::TagSettings::load(dir)?
@@ -126,8 +136,12 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         (None, None) => None,
     };
     let inputs = a.files.into_iter().map(Input::Path).collect();
-    let r = corpusql::ingest(dir, inputs, &opts)
-        .with_context(|| format!("ingest into {}", dir.display()))?;
+    let r = match (&a.task, &a.job) {
+        (Some(task), Some(job)) => corpusql::ingest_task(dir, job, *task, inputs, &opts)
+            .with_context(|| format!("task {task} of ingest job {job} into {}", dir.display()))?,
+        _ => corpusql::ingest(dir, inputs, &opts)
+            .with_context(|| format!("ingest into {}", dir.display()))?,
+    };
     for rej in &r.rejects {
         eprintln!("rejected {rej}");
     }
@@ -196,7 +210,18 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    if !a.json {
+    if let (Some(task), Some(job), false) = (&a.task, &a.job, a.json) {
+        println!(
+            "task {task} of job {job}: staged {} documents ({}) from {} files, skipped {} duplicates, replaced {}, rejected {} in {:.2}s; `corpusql commit --job {job}` once every task has finished",
+            r.ingested,
+            super::human_bytes(r.text_bytes),
+            r.files.len(),
+            r.skipped,
+            r.replaced,
+            r.rejected,
+            r.seconds,
+        );
+    } else if !a.json {
         println!(
             "ingested {} documents ({}), skipped {} duplicates, replaced {}, rejected {} in {:.2}s -> {}",
             r.ingested,
@@ -238,6 +263,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             "rejected": r.rejected, "blank": r.blank, "text_bytes": r.text_bytes,
             "input_bytes": r.input_bytes, "segments": r.segments, "generation": r.generation,
             "committed": r.committed,
+            "task": a.task.map(|t| t.to_string()), "job": a.job,
             "seconds": r.seconds, "unknown_licenses": r.unknown_licenses,
             "unindexed": r.unindexed,
             "files": r.files.iter().map(|f| serde_json::json!({

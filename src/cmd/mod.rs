@@ -1,6 +1,7 @@
 //! One file per subcommand, each with its `Args` and a `run()`; shared
 //! helpers for output formatting live here.
 
+pub mod commit;
 pub mod compact;
 pub mod count;
 pub mod delete;

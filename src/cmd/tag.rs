@@ -49,6 +49,15 @@ pub struct Args {
     /// Stop tagging on ingest (removes `tagging.toml`); tags nothing.
     #[arg(long, conflicts_with = "on_ingest")]
     pub stop_on_ingest: bool,
+    /// Run as task I of N of a tagging job (a Slurm array, from 0): the
+    /// task tags its contiguous share of the segments and stages the
+    /// sidecars; `corpusql commit --job NAME` commits them all (and runs
+    /// `dedup`, which needs every document, once).
+    #[arg(long, value_name = "I/N", requires = "job", conflicts_with_all = ["on_ingest", "stop_on_ingest"])]
+    pub task: Option<corpusql::job::TaskId>,
+    /// The job a `--task` belongs to (a folder name under DIR/jobs/).
+    #[arg(long, value_name = "NAME", requires = "task")]
+    pub job: Option<String>,
     /// Print the result as one JSON object (`taggers`, `generation`,
     /// `seconds`, `bytes`, `on_ingest`).
     #[arg(long)]
@@ -158,6 +167,30 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         dedup_memory: a.dedup_memory_mb.max(1) << 20,
         force: a.force,
     };
+    if let (Some(task), Some(job)) = (a.task, &a.job) {
+        let r = corpusql::tag_task(dir, job, task, &opts)?;
+        if a.json {
+            super::print_json(&serde_json::json!({
+                "task": task.to_string(), "job": job,
+                "taggers": r.outcomes.iter().map(|o| serde_json::json!({
+                    "tagger": o.tagger, "version": o.version, "docs": o.docs, "sidecars": o.sidecars,
+                })).collect::<Vec<_>>(),
+                "seconds": r.seconds,
+            }))?;
+        } else {
+            let what: Vec<String> = r
+                .outcomes
+                .iter()
+                .map(|o| format!("{} ({} docs)", o.tagger, o.docs))
+                .collect();
+            println!(
+                "task {task} of job {job}: staged {} in {:.2}s; `corpusql commit --job {job}` once every task has finished",
+                if what.is_empty() { "nothing to tag".to_string() } else { what.join(", ") },
+                r.seconds
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let r = Corpus::open(dir)?.tag(&opts)?;
     let mut on_ingest = None;
     if a.on_ingest {

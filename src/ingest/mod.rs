@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use roaring::RoaringBitmap;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::catalog::{unix_now, Catalog, Commit, IngestLogEntry, SegmentEntry};
+use crate::catalog::{unix_now, Catalog, CatalogState, Commit, IngestLogEntry, SegmentEntry};
 use crate::corpus::{collect_orphans, segment_file_name, WriteLock, DEFAULT_CLUSTER_FIELDS};
 use crate::error::{Error, IoContext, Result};
 use crate::schema::Schema;
@@ -151,7 +151,9 @@ enum Loc {
 struct State<'a> {
     /// Signal columns of taggers (a record field may not take their names).
     signals: std::collections::BTreeMap<String, crate::catalog::SignalInfo>,
-    dir: &'a Path,
+    /// Where new segments are written: the corpus directory, or a job
+    /// task's staging folder.
+    seg_dir: &'a Path,
     opts: &'a IngestOptions,
     schema: Schema,
     schema_changed: bool,
@@ -250,7 +252,7 @@ impl State<'_> {
                 }
                 let e = &mut self.new_segs[s as usize];
                 if e.1.is_none() {
-                    e.1 = Some(Segment::open(&self.dir.join(&e.0.file))?);
+                    e.1 = Some(Segment::open(&self.seg_dir.join(&e.0.file))?);
                 }
                 let id = e.0.id;
                 let ord = e.1.as_ref().unwrap().key_ordinal(key);
@@ -442,7 +444,7 @@ impl State<'_> {
                 *l = Loc::New(s);
             }
         }
-        let path = self.dir.join(&file);
+        let path = self.seg_dir.join(&file);
         let cluster = self.cluster.clone();
         let options = self.opts.writer;
         self.writer = Some((
@@ -485,19 +487,199 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
     let _lock = WriteLock::acquire(dir)?;
     let catalog = Catalog::new(dir);
     if !catalog.exists() {
-        let schema = Schema {
-            key_field: opts.record.id_field().to_string(),
-            text_field: opts.record.text_field().to_string(),
-            ..Schema::default()
-        };
-        let cluster: Vec<String> = DEFAULT_CLUSTER_FIELDS
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        catalog.create(&schema, &cluster)?;
+        catalog.create(&new_schema(opts), &default_cluster())?;
     }
     let cstate = catalog.refresh_current()?;
     collect_orphans(dir, &cstate)?;
+    let mut built = build(dir, dir, &cstate, inputs, opts, cstate.next_segment_id)?;
+    let tombstoned: u64 = built.tombstones.iter().map(|(_, t)| t.len()).sum();
+    let detail = built
+        .log
+        .iter()
+        .map(|l| l.source.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let commit = Commit {
+        add: built.segments.clone(),
+        remove: vec![],
+        tombstones: std::mem::take(&mut built.tombstones),
+        schema: built.schema_changed.then(|| built.schema.clone()),
+        ingest_log: built.log.clone(),
+        op: "ingest".into(),
+        detail,
+        next_segment_id: built.next_id,
+        license_field: built.license_field_change(&cstate),
+        ..Default::default()
+    };
+    let mut report = built.report;
+    report.files = built.log;
+    let changes_nothing = commit.add.is_empty()
+        && commit.tombstones.is_empty()
+        && commit.schema.is_none()
+        && commit.license_field.is_none();
+    if changes_nothing {
+        report.generation = cstate.generation;
+        report.seconds = start.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+    let live = built.prior_live + report.ingested - tombstoned;
+    let license_field = built
+        .opts
+        .license_field
+        .clone()
+        .unwrap_or_else(|| cstate.license_field().to_string());
+    match catalog.commit(cstate.generation, commit, live) {
+        Ok(g) => {
+            report.generation = g;
+            report.committed = true;
+        }
+        Err(e) => {
+            crate::corpus::remove_unless_committed(dir, &catalog);
+            return Err(e);
+        }
+    }
+    report.unknown_licenses = unknown_licenses(
+        dir,
+        built.segments.iter().map(|e| e.file.as_str()),
+        &license_field,
+    )?;
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Runs task `task` of the ingest job `job` (see [`crate::job`]): takes
+/// its contiguous share of the files `inputs` expand to (every task is
+/// given the same inputs), reads them against the corpus as it is now and
+/// stages the segments in the job's folder, without committing. Running a
+/// task again replaces its staging. `corpusql commit --job` commits them.
+pub fn ingest_task(
+    dir: &Path,
+    job: &str,
+    task: crate::job::TaskId,
+    inputs: Vec<Input>,
+    opts: &IngestOptions,
+) -> Result<IngestReport> {
+    let start = Instant::now();
+    crate::job::check_name(job)?;
+    let mut inputs = expand_inputs(inputs)?;
+    if let Some(i) = inputs.iter().find(|i| !matches!(i, Input::Path(_))) {
+        return Err(Error::Invalid(format!(
+            "{}: a job task reads files (every task is given the same list and takes its share), not stdin",
+            i.name()
+        )));
+    }
+    check_corpus_dir(dir)?;
+    let share = task.share(inputs.len());
+    let mine: Vec<Input> = inputs.drain(share).collect();
+    let catalog = Catalog::new(dir);
+    let cstate = if catalog.exists() {
+        catalog.state()?
+    } else {
+        CatalogState {
+            schema: new_schema(opts),
+            cluster_fields: default_cluster(),
+            ..CatalogState::default()
+        }
+    };
+    let staging = crate::job::Staging::begin(dir, job, task)?;
+    let built = build(
+        dir,
+        staging.path(),
+        &cstate,
+        mine,
+        opts,
+        crate::job::STAGED_ID_BASE,
+    )?;
+    let mut m =
+        crate::job::Manifest::new(job, crate::job::JobKind::Ingest, task, cstate.generation);
+    m.segments = built.segments.clone();
+    m.tombstones = built
+        .tombstones
+        .iter()
+        .map(|(id, b)| (*id, b.iter().collect()))
+        .collect();
+    m.schema = Some(built.schema.clone());
+    m.on_duplicate = Some(
+        match opts.on_duplicate {
+            OnDuplicate::Skip => "skip",
+            OnDuplicate::Replace => "replace",
+            OnDuplicate::Error => "error",
+        }
+        .to_string(),
+    );
+    m.license_field = opts.license_field.clone();
+    m.ingest_log = built.log.clone();
+    let r = &built.report;
+    m.counts = [r.ingested, r.skipped, r.replaced, r.rejected];
+    staging.finish(&m)?;
+    let mut report = built.report;
+    report.files = built.log;
+    report.generation = cstate.generation;
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The schema of a corpus an ingest creates: its field mapping.
+pub(crate) fn new_schema(opts: &IngestOptions) -> Schema {
+    Schema {
+        key_field: opts.record.id_field().to_string(),
+        text_field: opts.record.text_field().to_string(),
+        ..Schema::default()
+    }
+}
+
+/// The facets a new corpus clusters its segments by.
+pub(crate) fn default_cluster() -> Vec<String> {
+    DEFAULT_CLUSTER_FIELDS
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// What [`build`] wrote and decided, not committed yet.
+pub(crate) struct Built {
+    /// Counts, rejects and per-file outcomes.
+    pub report: IngestReport,
+    /// The segments written (ids from `first_id` on).
+    pub segments: Vec<SegmentEntry>,
+    /// Documents to tombstone (older copies replaced, per segment id).
+    pub tombstones: Vec<(u64, RoaringBitmap)>,
+    /// The schema after the new documents.
+    pub schema: Schema,
+    /// Whether it differs from the corpus's.
+    pub schema_changed: bool,
+    /// One entry per input read.
+    pub log: Vec<IngestLogEntry>,
+    /// The next free segment id.
+    pub next_id: u64,
+    /// Live documents of the corpus before the ingest.
+    pub prior_live: u64,
+    /// The options with the corpus's saved field mapping filled in.
+    pub opts: IngestOptions,
+}
+
+impl Built {
+    /// The license field to record, when the ingest names a new one.
+    pub fn license_field_change(&self, cstate: &CatalogState) -> Option<String> {
+        self.opts
+            .license_field
+            .clone()
+            .filter(|f| f != cstate.license_field())
+    }
+}
+
+/// Reads `inputs` against the corpus state `cstate` (its segments in
+/// `dir`) and writes the new segments into `seg_dir`, numbered from
+/// `first_id`: everything an ingest does short of committing. On error
+/// the segments written are removed.
+pub(crate) fn build(
+    dir: &Path,
+    seg_dir: &Path,
+    cstate: &CatalogState,
+    inputs: Vec<Input>,
+    opts: &IngestOptions,
+    first_id: u64,
+) -> Result<Built> {
     // The saved field mapping applies unless this ingest names its own.
     let mut resolved = opts.clone();
     let rec = &mut resolved.record;
@@ -541,7 +723,7 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
         None => None,
     };
     let mut st = State {
-        dir,
+        seg_dir,
         opts,
         schema,
         signals: cstate.signals.clone(),
@@ -553,7 +735,7 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
         overflow: HashMap::new(),
         new_segs: Vec::new(),
         tombstones: HashMap::new(),
-        next_id: cstate.next_segment_id,
+        next_id: first_id,
         cluster: cstate.cluster_fields.clone(),
         report: IngestReport::default(),
         rejects_out,
@@ -567,7 +749,7 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
         Err(e) => {
             let _ = st.join_writer();
             for (e, _) in &st.new_segs {
-                let _ = crate::storage::remove_file(&dir.join(&e.file));
+                let _ = crate::storage::remove_file(&seg_dir.join(&e.file));
             }
             return Err(e);
         }
@@ -579,59 +761,17 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
             .sync_all()
             .at(p)?;
     }
-    let tombstoned: u64 = st.tombstones.values().map(|t| t.len()).sum();
-    let detail = log
-        .iter()
-        .map(|l| l.source.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let commit = Commit {
-        add: st.new_segs.iter().map(|(e, _)| e.clone()).collect(),
-        remove: vec![],
+    Ok(Built {
+        segments: st.new_segs.iter().map(|(e, _)| e.clone()).collect(),
         tombstones: st.tombstones.drain().collect(),
-        schema: st.schema_changed.then(|| st.schema.clone()),
-        ingest_log: log.clone(),
-        op: "ingest".into(),
-        detail,
-        next_segment_id: st.next_id,
-        license_field: opts
-            .license_field
-            .clone()
-            .filter(|f| f != cstate.license_field()),
-        ..Default::default()
-    };
-    st.report.files = log;
-    let changes_nothing = commit.add.is_empty()
-        && commit.tombstones.is_empty()
-        && commit.schema.is_none()
-        && commit.license_field.is_none();
-    if changes_nothing {
-        st.report.generation = cstate.generation;
-        st.report.seconds = start.elapsed().as_secs_f64();
-        return Ok(st.report);
-    }
-    let live = prior_live + st.report.ingested - tombstoned;
-    let license_field = opts
-        .license_field
-        .clone()
-        .unwrap_or_else(|| cstate.license_field().to_string());
-    match catalog.commit(cstate.generation, commit, live) {
-        Ok(g) => {
-            st.report.generation = g;
-            st.report.committed = true;
-        }
-        Err(e) => {
-            crate::corpus::remove_unless_committed(dir, &catalog);
-            return Err(e);
-        }
-    }
-    st.report.unknown_licenses = unknown_licenses(
-        dir,
-        st.new_segs.iter().map(|(e, _)| e.file.as_str()),
-        &license_field,
-    )?;
-    st.report.seconds = start.elapsed().as_secs_f64();
-    Ok(st.report)
+        schema_changed: st.schema_changed,
+        schema: st.schema,
+        log,
+        next_id: st.next_id,
+        prior_live,
+        report: st.report,
+        opts: resolved.clone(),
+    })
 }
 
 /// Expands directories (every file under it, recursively, hidden ones
@@ -639,7 +779,7 @@ pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<In
 /// expand them) into files in a deterministic (sorted) order, and refuses,
 /// before anything is created, a path that does not exist, a pattern that
 /// matches nothing and an empty directory, naming it.
-fn expand_inputs(inputs: Vec<Input>) -> Result<Vec<Input>> {
+pub(crate) fn expand_inputs(inputs: Vec<Input>) -> Result<Vec<Input>> {
     let mut out = Vec::with_capacity(inputs.len());
     for i in inputs {
         let Input::Path(p) = &i else {
@@ -731,11 +871,12 @@ fn is_corpus_debris(name: &str) -> bool {
         || name == crate::catalog::CURRENT_FILE
         || name.starts_with("seg-")
         || name.starts_with('.')
+        || name == crate::job::JOBS_DIR
 }
 
 /// Refuses to create a corpus in a directory that holds other things: a
 /// mistyped `--corpus /etc` must not scatter a catalog among its files.
-fn check_corpus_dir(dir: &Path) -> Result<()> {
+pub(crate) fn check_corpus_dir(dir: &Path) -> Result<()> {
     if Catalog::new(dir).exists() {
         return Ok(());
     }
@@ -774,7 +915,7 @@ fn check_corpus_dir(dir: &Path) -> Result<()> {
 }
 
 /// License values of freshly written segments that normalize to `unknown`.
-fn unknown_licenses<'a>(
+pub(crate) fn unknown_licenses<'a>(
     dir: &Path,
     files: impl Iterator<Item = &'a str>,
     field: &str,

@@ -27,7 +27,8 @@ pub mod toxicity;
 mod run;
 
 pub use dolma::{DolmaOptions, DolmaReport, OnUnknownId};
-pub use run::{dedup_columns, tag, TagOptions, TagOutcome, TagReport, Tagger};
+pub(crate) use run::commit_tag_job;
+pub use run::{dedup_columns, tag, tag_task, TagOptions, TagOutcome, TagReport, Tagger};
 pub use settings::TagSettings;
 
 /// MurmurHash3's 64-bit finalizer: spreads every input bit over the output.

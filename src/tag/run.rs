@@ -497,188 +497,24 @@ pub fn tag(dir: &Path, opts: &TagOptions) -> Result<TagReport> {
     let _lock = WriteLock::acquire(dir)?;
     let corpus = Corpus::open(dir)?;
     let st = corpus.state().clone();
-    let taggers = build_taggers(opts)?;
-    let mut all_cols: Vec<(String, FieldKind, Tagger, String)> = Vec::new();
-    for t in &taggers {
-        for (n, k) in t.columns() {
-            all_cols.push((n, k, t.tagger(), t.version()));
-        }
-    }
-    if opts.taggers.contains(&Tagger::Dedup) {
-        for (n, k) in dedup_columns() {
-            all_cols.push((n, k, Tagger::Dedup, dedup::VERSION.to_string()));
-        }
-    }
-    for (n, _, t, _) in &all_cols {
-        if st.schema.fields.contains_key(n) {
-            return Err(Error::Invalid(format!(
-                "the corpus has a field `{n}` of its own; the {} tagger would shadow it",
-                t.name()
-            )));
-        }
-    }
-    let sel = match &opts.query {
-        Some(q) => corpus.query(q)?,
-        None => corpus.all(),
-    };
-    let mut report = TagReport::default();
-    let mut new_tags: BTreeMap<u64, Vec<TagEntry>> = BTreeMap::new();
+    let mut run = Run::prepare(&corpus, opts)?;
     let generation = st.generation + 1;
-    let mut outcomes: BTreeMap<Tagger, TagOutcome> = BTreeMap::new();
-    for t in &taggers {
-        outcomes.insert(
-            t.tagger(),
-            TagOutcome {
-                tagger: t.tagger().name().into(),
-                version: t.version(),
-                docs: 0,
-                sidecars: 0,
-            },
-        );
+    let mut report = TagReport::default();
+    let all: Vec<usize> = (0..corpus.segments().len()).collect();
+    let written = run.tag_segments(dir, &corpus, &all, generation, opts, &mut report)?;
+    let mut new_tags: BTreeMap<u64, Vec<TagEntry>> = BTreeMap::new();
+    for (id, e) in written {
+        add_entry(&mut new_tags, &st, id, e);
     }
-    // Work per segment and tagger.
-    let mut plans = Vec::new();
-    let mut total = 0u64;
-    for (i, ls) in corpus.segments().iter().enumerate() {
-        let chosen = &sel.parts[i].1;
-        let mut per = Vec::new();
-        for t in &taggers {
-            let name = t.tagger().name();
-            let old = existing(&corpus, ls, name)
-                .filter(|(e, _)| e.version == t.version() && !opts.force);
-            let todo = match old {
-                Some((_, sc)) if !opts.force => chosen - sc.tagged()?,
-                _ => chosen.clone(),
-            };
-            per.push((todo, old.map(|(_, sc)| sc.clone())));
-        }
-        let union = per.iter().fold(RoaringBitmap::new(), |a, (t, _)| a | t);
-        total += union.len();
-        plans.push((i, per, union));
-    }
-    let pb = progress_bar(&opts.progress, total, "tagging");
-    for (i, per, union) in plans {
-        if union.is_empty() {
-            continue;
-        }
-        let ls = &corpus.segments()[i];
-        let seg = &ls.segment;
-        let n = seg.doc_count() as usize;
-        let langs = langs_of(seg)?;
-        let one = Selection {
-            parts: vec![(seg.clone(), union.clone())],
-            notes: Vec::new(),
-        };
-        let mut cols: Vec<Vec<ColumnValues>> = Vec::new();
-        for (t, (_, old)) in taggers.iter().zip(&per) {
-            cols.push(seed_columns(&t.columns(), n, old.as_ref())?);
-        }
-        let jobs = one.jobs();
-        let window = rayon::current_num_threads().max(1) * 4;
-        for chunk in jobs.chunks(window) {
-            let outs: Vec<Result<Vec<Row>>> = chunk
-                .par_iter()
-                .map_init(Scratch::default, |scratch, j| {
-                    let b = one.read(j)?;
-                    let first = seg.blocks()[j.block].first_doc;
-                    let mut rows = Vec::new();
-                    for &d in &j.docs {
-                        let ord = first + d;
-                        let text = b.text(d as usize);
-                        let lang = langs[ord as usize].as_deref();
-                        for (ti, t) in taggers.iter().enumerate() {
-                            if per[ti].0.contains(ord) {
-                                let mut out = Vec::new();
-                                t.score(text, lang, scratch, &mut out);
-                                rows.push((ord, ti, out));
-                            }
-                        }
-                    }
-                    Ok(rows)
-                })
-                .collect();
-            for o in outs {
-                for (ord, ti, vals) in o? {
-                    for (c, v) in cols[ti].iter_mut().zip(vals) {
-                        set_val(c, ord as usize, v);
-                    }
-                }
-            }
-            let docs: u64 = chunk.iter().map(|j| j.docs.len() as u64).sum();
-            crate::progress::with(&pb, |p| p.advance(docs));
-        }
-        report.bytes += match seg.numeric(crate::format::BYTES_FIELD)? {
-            Some(col) => union.iter().map(|o| col[o as usize] as u64).sum(),
-            None => 0,
-        };
-        let mut list = new_tags
-            .remove(&ls.entry.id)
-            .or_else(|| st.tags.get(&ls.entry.id).cloned())
-            .unwrap_or_default();
-        for ((t, (todo, old)), values) in taggers.iter().zip(&per).zip(cols) {
-            if todo.is_empty() {
-                continue;
-            }
-            let name = t.tagger().name();
-            let mut tagged = todo.clone();
-            if let Some(sc) = old {
-                tagged |= sc.tagged()?;
-            }
-            let file = sidecar::file_name(&ls.entry.file, name, generation);
-            let columns: Vec<(String, ColumnValues)> = t
-                .columns()
-                .into_iter()
-                .map(|(n, _)| n)
-                .zip(values)
-                .collect();
-            let bytes = sidecar::write(
-                &dir.join(&file),
-                name,
-                &t.version(),
-                n as u32,
-                &tagged,
-                &columns,
-            )?;
-            list.retain(|e| e.tagger != name);
-            list.push(TagEntry {
-                tagger: name.into(),
-                version: t.version(),
-                file,
-                tagged_docs: tagged.len() as u32,
-                columns: t.columns(),
-                file_bytes: bytes,
-            });
-            let o = outcomes.get_mut(&t.tagger()).expect("outcome");
-            o.docs += todo.len();
-            o.sidecars += 1;
-        }
-        new_tags.insert(ls.entry.id, list);
-    }
-    crate::progress::with(&pb, |p| p.finish());
+    let mut outcomes = run.outcomes.clone();
     if opts.taggers.contains(&Tagger::Dedup) {
         let o = run_dedup(dir, &corpus, opts, generation, &mut new_tags)?;
         outcomes.insert(Tagger::Dedup, o);
     }
     report.outcomes = outcomes.into_values().collect();
     if !new_tags.is_empty() {
-        let mut signals = st.signals.clone();
-        for (n, k, t, v) in &all_cols {
-            signals.insert(
-                n.clone(),
-                SignalInfo {
-                    kind: *k,
-                    tagger: t.name().into(),
-                    version: v.clone(),
-                },
-            );
-        }
-        let detail = report
-            .outcomes
-            .iter()
-            .filter(|o| o.docs > 0)
-            .map(|o| format!("{} ({} docs)", o.tagger, o.docs))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let signals = run.signals(&st.signals);
+        let detail = outcome_detail(&report.outcomes);
         let commit = Commit {
             tags: new_tags.into_iter().collect(),
             signals: Some(signals),
@@ -701,6 +537,453 @@ pub fn tag(dir: &Path, opts: &TagOptions) -> Result<TagReport> {
         }
     }
     report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Sets `e` in the tag list of segment `id` (replacing that tagger's
+/// earlier entry), starting from the catalog's list.
+fn add_entry(
+    new_tags: &mut BTreeMap<u64, Vec<TagEntry>>,
+    st: &crate::catalog::CatalogState,
+    id: u64,
+    e: TagEntry,
+) {
+    let list = new_tags
+        .entry(id)
+        .or_insert_with(|| st.tags.get(&id).cloned().unwrap_or_default());
+    list.retain(|x| x.tagger != e.tagger);
+    list.push(e);
+}
+
+/// A generation's detail: what each tagger tagged.
+fn outcome_detail(outcomes: &[TagOutcome]) -> String {
+    outcomes
+        .iter()
+        .filter(|o| o.docs > 0)
+        .map(|o| format!("{} ({} docs)", o.tagger, o.docs))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a tagging run (or task) works with: its per-document taggers, the
+/// signal columns they and deduplication add, the selected documents.
+struct Run {
+    taggers: Vec<Box<dyn DocTagger>>,
+    all_cols: Vec<(String, FieldKind, Tagger, String)>,
+    sel: Selection,
+    outcomes: BTreeMap<Tagger, TagOutcome>,
+}
+
+impl Run {
+    fn prepare(corpus: &Corpus, opts: &TagOptions) -> Result<Run> {
+        let st = corpus.state();
+        let taggers = build_taggers(opts)?;
+        let mut all_cols: Vec<(String, FieldKind, Tagger, String)> = Vec::new();
+        for t in &taggers {
+            for (n, k) in t.columns() {
+                all_cols.push((n, k, t.tagger(), t.version()));
+            }
+        }
+        if opts.taggers.contains(&Tagger::Dedup) {
+            for (n, k) in dedup_columns() {
+                all_cols.push((n, k, Tagger::Dedup, dedup::VERSION.to_string()));
+            }
+        }
+        check_shadowing(&st.schema, &all_cols)?;
+        let sel = match &opts.query {
+            Some(q) => corpus.query(q)?,
+            None => corpus.all(),
+        };
+        let mut outcomes: BTreeMap<Tagger, TagOutcome> = BTreeMap::new();
+        for t in &taggers {
+            outcomes.insert(
+                t.tagger(),
+                TagOutcome {
+                    tagger: t.tagger().name().into(),
+                    version: t.version(),
+                    docs: 0,
+                    sidecars: 0,
+                },
+            );
+        }
+        Ok(Run {
+            taggers,
+            all_cols,
+            sel,
+            outcomes,
+        })
+    }
+
+    /// The corpus's signal table with this run's columns set.
+    fn signals(&self, old: &BTreeMap<String, SignalInfo>) -> BTreeMap<String, SignalInfo> {
+        let mut signals = old.clone();
+        for (n, k, t, v) in &self.all_cols {
+            signals.insert(
+                n.clone(),
+                SignalInfo {
+                    kind: *k,
+                    tagger: t.name().into(),
+                    version: v.clone(),
+                },
+            );
+        }
+        signals
+    }
+
+    /// Runs the per-document taggers on the segments at `indices` (of
+    /// `corpus.segments()`), writing each new sidecar into `out_dir` under
+    /// the name it takes in `generation`; returns them per segment id.
+    fn tag_segments(
+        &mut self,
+        out_dir: &Path,
+        corpus: &Corpus,
+        indices: &[usize],
+        generation: u64,
+        opts: &TagOptions,
+        report: &mut TagReport,
+    ) -> Result<Vec<(u64, TagEntry)>> {
+        let taggers = &self.taggers;
+        let mut written = Vec::new();
+        // Work per segment and tagger.
+        let mut plans = Vec::new();
+        let mut total = 0u64;
+        for &i in indices {
+            let ls = &corpus.segments()[i];
+            let chosen = &self.sel.parts[i].1;
+            let mut per = Vec::new();
+            for t in taggers {
+                let name = t.tagger().name();
+                let old = existing(corpus, ls, name)
+                    .filter(|(e, _)| e.version == t.version() && !opts.force);
+                let todo = match old {
+                    Some((_, sc)) if !opts.force => chosen - sc.tagged()?,
+                    _ => chosen.clone(),
+                };
+                per.push((todo, old.map(|(_, sc)| sc.clone())));
+            }
+            let union = per.iter().fold(RoaringBitmap::new(), |a, (t, _)| a | t);
+            total += union.len();
+            plans.push((i, per, union));
+        }
+        let pb = progress_bar(&opts.progress, total, "tagging");
+        for (i, per, union) in plans {
+            if union.is_empty() {
+                continue;
+            }
+            let ls = &corpus.segments()[i];
+            let seg = &ls.segment;
+            let n = seg.doc_count() as usize;
+            let langs = langs_of(seg)?;
+            let one = Selection {
+                parts: vec![(seg.clone(), union.clone())],
+                notes: Vec::new(),
+            };
+            let mut cols: Vec<Vec<ColumnValues>> = Vec::new();
+            for (t, (_, old)) in taggers.iter().zip(&per) {
+                cols.push(seed_columns(&t.columns(), n, old.as_ref())?);
+            }
+            let jobs = one.jobs();
+            let window = rayon::current_num_threads().max(1) * 4;
+            for chunk in jobs.chunks(window) {
+                let outs: Vec<Result<Vec<Row>>> = chunk
+                    .par_iter()
+                    .map_init(Scratch::default, |scratch, j| {
+                        let b = one.read(j)?;
+                        let first = seg.blocks()[j.block].first_doc;
+                        let mut rows = Vec::new();
+                        for &d in &j.docs {
+                            let ord = first + d;
+                            let text = b.text(d as usize);
+                            let lang = langs[ord as usize].as_deref();
+                            for (ti, t) in taggers.iter().enumerate() {
+                                if per[ti].0.contains(ord) {
+                                    let mut out = Vec::new();
+                                    t.score(text, lang, scratch, &mut out);
+                                    rows.push((ord, ti, out));
+                                }
+                            }
+                        }
+                        Ok(rows)
+                    })
+                    .collect();
+                for o in outs {
+                    for (ord, ti, vals) in o? {
+                        for (c, v) in cols[ti].iter_mut().zip(vals) {
+                            set_val(c, ord as usize, v);
+                        }
+                    }
+                }
+                let docs: u64 = chunk.iter().map(|j| j.docs.len() as u64).sum();
+                crate::progress::with(&pb, |p| p.advance(docs));
+            }
+            report.bytes += match seg.numeric(crate::format::BYTES_FIELD)? {
+                Some(col) => union.iter().map(|o| col[o as usize] as u64).sum(),
+                None => 0,
+            };
+            for ((t, (todo, old)), values) in taggers.iter().zip(&per).zip(cols) {
+                if todo.is_empty() {
+                    continue;
+                }
+                let name = t.tagger().name();
+                let mut tagged = todo.clone();
+                if let Some(sc) = old {
+                    tagged |= sc.tagged()?;
+                }
+                let file = sidecar::file_name(&ls.entry.file, name, generation);
+                let columns: Vec<(String, ColumnValues)> = t
+                    .columns()
+                    .into_iter()
+                    .map(|(n, _)| n)
+                    .zip(values)
+                    .collect();
+                let bytes = sidecar::write(
+                    &out_dir.join(&file),
+                    name,
+                    &t.version(),
+                    n as u32,
+                    &tagged,
+                    &columns,
+                )?;
+                written.push((
+                    ls.entry.id,
+                    TagEntry {
+                        tagger: name.into(),
+                        version: t.version(),
+                        file,
+                        tagged_docs: tagged.len() as u32,
+                        columns: t.columns(),
+                        file_bytes: bytes,
+                    },
+                ));
+                let o = self.outcomes.get_mut(&t.tagger()).expect("outcome");
+                o.docs += todo.len();
+                o.sidecars += 1;
+            }
+        }
+        crate::progress::with(&pb, |p| p.finish());
+        Ok(written)
+    }
+}
+
+/// Refuses signal columns that would shadow a field of the corpus's own.
+fn check_shadowing(
+    schema: &crate::schema::Schema,
+    cols: &[(String, FieldKind, Tagger, String)],
+) -> Result<()> {
+    for (n, _, t, _) in cols {
+        if schema.fields.contains_key(n) {
+            return Err(Error::Invalid(format!(
+                "the corpus has a field `{n}` of its own; the {} tagger would shadow it",
+                t.name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Runs task `task` of the tagging job `job` (see [`crate::job`]): the
+/// per-document taggers over its contiguous share of the corpus's
+/// segments, sidecars staged in the job's folder, nothing committed.
+/// Deduplication, which compares every document with every other, runs
+/// once at the job's commit.
+pub fn tag_task(
+    dir: &Path,
+    job: &str,
+    task: crate::job::TaskId,
+    opts: &TagOptions,
+) -> Result<TagReport> {
+    let start = Instant::now();
+    crate::job::check_name(job)?;
+    let corpus = Corpus::open(dir)?;
+    let st = corpus.state().clone();
+    let mut run = Run::prepare(&corpus, opts)?;
+    let staging = crate::job::Staging::begin(dir, job, task)?;
+    let share: Vec<usize> = task.share(corpus.segments().len()).collect();
+    let mut report = TagReport::default();
+    let written = run.tag_segments(
+        staging.path(),
+        &corpus,
+        &share,
+        st.generation + 1,
+        opts,
+        &mut report,
+    )?;
+    let mut m = crate::job::Manifest::new(job, crate::job::JobKind::Tag, task, st.generation);
+    let mut by_seg: BTreeMap<u64, Vec<TagEntry>> = BTreeMap::new();
+    for (id, e) in written {
+        by_seg.entry(id).or_default().push(e);
+    }
+    for (id, entries) in by_seg {
+        let file = st
+            .segments
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.file.clone())
+            .unwrap_or_default();
+        m.tags.push(crate::job::StagedTags {
+            segment: id,
+            segment_file: file,
+            entries,
+        });
+    }
+    m.signals = run.signals(&BTreeMap::new());
+    m.dedup = opts.taggers.contains(&Tagger::Dedup);
+    m.outcomes = run
+        .outcomes
+        .values()
+        .map(|o| {
+            (
+                o.tagger.clone(),
+                o.version.clone(),
+                o.docs,
+                o.sidecars as u64,
+            )
+        })
+        .collect();
+    staging.finish(&m)?;
+    report.outcomes = run.outcomes.into_values().collect();
+    report.generation = None;
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Commits the finished tasks of a tagging job (called by
+/// [`crate::job::commit`] under the write lock): links their sidecars into
+/// the corpus under this generation's names, runs deduplication when the
+/// job asked for it, and commits one generation whose detail carries
+/// `mark`.
+pub(crate) fn commit_tag_job(
+    dir: &Path,
+    job: &str,
+    tasks: &[(PathBuf, crate::job::Manifest)],
+    mark: &str,
+    opts: &TagOptions,
+) -> Result<crate::job::JobReport> {
+    let corpus = Corpus::open(dir)?;
+    let st = corpus.state().clone();
+    let generation = st.generation + 1;
+    let mut new_tags: BTreeMap<u64, Vec<TagEntry>> = BTreeMap::new();
+    let mut signals = st.signals.clone();
+    let mut outcomes: BTreeMap<String, (String, String, u64, u64)> = BTreeMap::new();
+    let mut linked = Vec::new();
+    let mut segments = std::collections::BTreeSet::new();
+    let undo = |linked: &[PathBuf]| {
+        for p in linked {
+            let _ = crate::storage::remove_file(p);
+        }
+    };
+    for (p, m) in tasks {
+        for (n, info) in &m.signals {
+            if st.schema.fields.contains_key(n) {
+                undo(&linked);
+                return Err(Error::Invalid(format!(
+                    "job {job}: the corpus has a field `{n}` of its own; the {} tagger would shadow it",
+                    info.tagger
+                )));
+            }
+            signals.insert(n.clone(), info.clone());
+        }
+        for o in &m.outcomes {
+            let e = outcomes
+                .entry(o.0.clone())
+                .or_insert_with(|| (o.0.clone(), o.1.clone(), 0, 0));
+            e.2 += o.2;
+            e.3 += o.3;
+        }
+        for t in &m.tags {
+            if !st
+                .segments
+                .iter()
+                .any(|s| s.id == t.segment && s.file == t.segment_file)
+            {
+                undo(&linked);
+                return Err(Error::Invalid(format!(
+                    "job {job}: segment {} was compacted or removed after task {} read the corpus (generation {}); run the job's tasks again. Nothing was committed",
+                    t.segment_file, m.task, m.base_generation
+                )));
+            }
+            segments.insert(t.segment);
+            for e in &t.entries {
+                let name = sidecar::file_name(&t.segment_file, &e.tagger, generation);
+                let to = dir.join(&name);
+                if let Err(err) = crate::storage::link_or_copy(&p.join(&e.file), &to) {
+                    undo(&linked);
+                    return Err(Error::io(&to, err));
+                }
+                linked.push(to);
+                let mut e = e.clone();
+                e.file = name;
+                add_entry(&mut new_tags, &st, t.segment, e);
+            }
+        }
+    }
+    if let Err(e) = crate::storage::sync_dir(dir) {
+        undo(&linked);
+        return Err(Error::io(dir, e));
+    }
+    let mut report_outcomes: Vec<TagOutcome> = outcomes
+        .values()
+        .map(|o| TagOutcome {
+            tagger: o.0.clone(),
+            version: o.1.clone(),
+            docs: o.2,
+            sidecars: o.3 as usize,
+        })
+        .collect();
+    if tasks.iter().any(|(_, m)| m.dedup) {
+        let o = run_dedup(dir, &corpus, opts, generation, &mut new_tags)?;
+        for (n, k) in dedup_columns() {
+            signals.insert(
+                n,
+                SignalInfo {
+                    kind: k,
+                    tagger: Tagger::Dedup.name().into(),
+                    version: dedup::VERSION.into(),
+                },
+            );
+        }
+        report_outcomes.push(o);
+    }
+    let mut report = crate::job::JobReport {
+        segments: segments.len() as u64,
+        outcomes: report_outcomes
+            .iter()
+            .map(|o| {
+                (
+                    o.tagger.clone(),
+                    o.version.clone(),
+                    o.docs,
+                    o.sidecars as u64,
+                )
+            })
+            .collect(),
+        ..Default::default()
+    };
+    if new_tags.is_empty() {
+        return Ok(report);
+    }
+    let commit = Commit {
+        tags: new_tags.into_iter().collect(),
+        signals: Some(signals),
+        op: "tag".into(),
+        detail: format!(
+            "job {job}: {} tasks, {} {mark}",
+            tasks.len(),
+            outcome_detail(&report_outcomes)
+        ),
+        next_segment_id: st.next_segment_id,
+        ..Default::default()
+    };
+    match corpus.catalog().commit(st.generation, commit, corpus.len()) {
+        Ok(g) => report.generation = Some(g),
+        Err(e) => {
+            crate::corpus::remove_unless_committed(dir, corpus.catalog());
+            return Err(e);
+        }
+    }
+    if let Ok(st) = corpus.catalog().state() {
+        let _ = crate::corpus::collect_orphans(dir, &st);
+    }
     Ok(report)
 }
 
