@@ -274,6 +274,11 @@ impl Injection {
                 },
                 Some(i) => {
                     let bytes = m.inodes[i].durable.clone().unwrap_or_default();
+                    // A folder removed without the storage layer (a job's
+                    // staging once committed) comes back with the name.
+                    if let Some(parent) = path.parent() {
+                        std::fs::create_dir_all(parent)?;
+                    }
                     std::fs::write(&path, bytes)?;
                 }
             }

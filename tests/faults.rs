@@ -129,12 +129,16 @@ fn observe(dir: &Path) -> Result<Observed, String> {
     })
 }
 
+/// Copies a corpus directory, a job's staging folders included.
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
-        if e.file_type().unwrap().is_file() {
+        let t = e.file_type().unwrap();
+        if t.is_file() {
             std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        } else if t.is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
         }
     }
 }
@@ -362,6 +366,36 @@ fn faults_during_tag() {
         };
         corpusql::raw::tag::tag(d, &opts).map(|_| ())
     });
+}
+
+#[test]
+fn faults_during_a_job_commit() {
+    // Two staged ingest tasks, one file overlapping the corpus's keys: the
+    // commit links the staged segments in and commits one generation.
+    let tmp = tempfile::tempdir().unwrap();
+    let t = template(tmp.path());
+    let opts = IngestOptions {
+        segment_bytes: 40 << 10,
+        ..Default::default()
+    };
+    let files: Vec<PathBuf> = [("c-", 150, 3), ("a-", 120, 4), ("d-", 150, 5)]
+        .iter()
+        .enumerate()
+        .map(|(i, (prefix, n, seed))| {
+            let p = tmp.path().join(format!("in-{i}.jsonl"));
+            std::fs::write(&p, jsonl(prefix, *n, *seed)).unwrap();
+            p
+        })
+        .collect();
+    for i in 0..2 {
+        let task = corpusql::job::TaskId::new(i, 2).unwrap();
+        let inputs = files.iter().map(|p| Input::Path(p.clone())).collect();
+        corpusql::ingest_task(&t, "j", task, inputs, &opts).unwrap();
+    }
+    let (made, failures) = run_faults("job-commit", &t, tmp.path(), &|d| {
+        corpusql::job::commit(d, "j", &TagOptions::default()).map(|_| ())
+    });
+    assert_no_failures("job-commit", made, &failures);
 }
 
 #[test]
