@@ -73,20 +73,44 @@ impl TaskId {
     /// This task's contiguous share of `n` items: `[start, end)`. Contiguous
     /// shares keep the items' order across tasks, so a job decides
     /// duplicates as one ingest of the same inputs would.
+    /// An open task ([`TaskId::open`]) takes every item it is given.
     pub fn share(self, n: usize) -> std::ops::Range<usize> {
+        if self.is_open() {
+            return 0..n;
+        }
         let (i, c) = (self.index as u128, self.count as u128);
         let n128 = n as u128;
         ((n128 * i / c) as usize)..((n128 * (i + 1) / c) as usize)
     }
 
+    /// Task `index` of a job whose size its driver alone knows (a Ray
+    /// write: one task per block); [`commit`] of such a job names the
+    /// tasks it takes.
+    pub fn open(index: u32) -> TaskId {
+        TaskId { index, count: 0 }
+    }
+
+    /// Whether the job's size is left to its driver ([`TaskId::open`]).
+    pub fn is_open(self) -> bool {
+        self.count == 0
+    }
+
     fn dir_name(self) -> String {
-        format!("task-{:05}-of-{:05}", self.index, self.count)
+        if self.is_open() {
+            format!("task-{:05}", self.index)
+        } else {
+            format!("task-{:05}-of-{:05}", self.index, self.count)
+        }
     }
 }
 
 impl std::fmt::Display for TaskId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
+        if self.is_open() {
+            write!(f, "{}", self.index)
+        } else {
+            write!(f, "{}/{}", self.index, self.count)
+        }
     }
 }
 
@@ -444,6 +468,31 @@ pub struct JobReport {
 /// Commits every task of `job` in the corpus `dir` as one generation (see
 /// the module docs); refuses, naming them, while tasks are missing.
 pub fn commit(dir: &Path, job: &str, opts: &crate::tag::TagOptions) -> Result<JobReport> {
+    commit_tasks(dir, job, None, opts)
+}
+
+/// Removes the staging of `job` (a job given up: a failed Ray write, a
+/// Slurm array cancelled); the corpus is untouched. Returns whether there
+/// was any.
+pub fn abort(dir: &Path, job: &str) -> Result<bool> {
+    check_name(job)?;
+    let jd = job_dir(dir, job);
+    if !jd.exists() {
+        return Ok(false);
+    }
+    remove_job(&jd)?;
+    Ok(true)
+}
+
+/// [`commit`] of exactly the tasks `expect` (by index) when given: what a
+/// driver that ran an open job ([`TaskId::open`]) commits; other finished
+/// tasks of the job are left out (and removed with its staging).
+pub fn commit_tasks(
+    dir: &Path,
+    job: &str,
+    expect: Option<&[u32]>,
+    opts: &crate::tag::TagOptions,
+) -> Result<JobReport> {
     let start = Instant::now();
     check_name(job)?;
     let jd = job_dir(dir, job);
@@ -455,7 +504,10 @@ pub fn commit(dir: &Path, job: &str, opts: &crate::tag::TagOptions) -> Result<Jo
     }
     std::fs::create_dir_all(dir).at(dir)?;
     let _lock = WriteLock::acquire(dir)?;
-    let tasks = read_tasks(dir, job)?;
+    let mut tasks = read_tasks(dir, job)?;
+    if let Some(expect) = expect {
+        tasks.retain(|(_, m)| expect.contains(&m.task.index));
+    }
     let digest = job_digest(&tasks)?;
     let catalog = Catalog::new(dir);
     if catalog.exists() {
@@ -481,8 +533,19 @@ pub fn commit(dir: &Path, job: &str, opts: &crate::tag::TagOptions) -> Result<Jo
             jd.display()
         )));
     };
-    let count = m0.task.count;
-    let missing: Vec<u32> = (0..count)
+    let wanted: Vec<u32> = match expect {
+        Some(e) => e.to_vec(),
+        None if m0.task.is_open() => {
+            return Err(Error::Invalid(format!(
+                "job {job}: its tasks were run without a task count; its driver commits the tasks it ran"
+            )))
+        }
+        None => (0..m0.task.count).collect(),
+    };
+    let count = wanted.len() as u32;
+    let missing: Vec<u32> = wanted
+        .iter()
+        .copied()
         .filter(|i| !tasks.iter().any(|(_, m)| m.task.index == *i))
         .collect();
     if !missing.is_empty() {

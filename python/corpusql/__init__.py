@@ -48,6 +48,7 @@ __all__ = [
     "ResumeError",
     "Stream",
     "__version__",
+    "commit_job",
     "ingest",
     "open",
     "set_threads",
@@ -474,4 +475,14 @@ def ingest(
             license_field,
             allow_rejects,
         )
+    )
+
+
+def commit_job(path: PathLike, job: str, tasks: Optional[Sequence[int]] = None) -> Dict[str, Any]:
+    """Commits every task of ``job`` (run by ``corpusql ingest/tag --job JOB
+    --task I/N``, a Slurm array) as one generation, or exactly ``tasks``
+    when given; returns the report (as ``corpusql commit --json``). Raises,
+    naming them, while tasks are missing. ``corpusql.ray`` drives jobs on Ray."""
+    return json.loads(
+        _corpusql.commit_job_json(os.fspath(path), job, None if tasks is None else list(tasks))
     )

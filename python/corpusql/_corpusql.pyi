@@ -24,6 +24,29 @@ def ingest_json(
     allow_rejects: bool = True,
 ) -> str: ...
 
+def ingest_task_json(
+    path: Union[str, PathLike[str]],
+    job: str,
+    index: int,
+    count: int,
+    inputs: List[Union[str, PathLike[str]]],
+    on_duplicate: str = "skip",
+    text_field: Optional[str] = None,
+    id_field: Optional[str] = None,
+    license_field: Optional[str] = None,
+) -> str: ...
+def tag_task_json(
+    path: Union[str, PathLike[str]],
+    job: str,
+    index: int,
+    count: int,
+    taggers: Optional[str] = None,
+) -> str: ...
+def commit_job_json(
+    path: Union[str, PathLike[str]], job: str, tasks: Optional[List[int]] = None
+) -> str: ...
+def abort_job(path: Union[str, PathLike[str]], job: str) -> bool: ...
+
 class Mixture:
     @staticmethod
     def from_file(path: Union[str, PathLike[str]]) -> Mixture: ...

@@ -14,8 +14,11 @@ pub struct Args {
     #[arg(long)]
     pub job: String,
     /// Only say which tasks have finished; commit nothing.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "abort")]
     pub status: bool,
+    /// Give the job up: remove its staging, commit nothing.
+    #[arg(long)]
+    pub abort: bool,
     /// Memory deduplication may buffer before spilling (a tagging job with
     /// `dedup` runs it at commit), in MiB.
     #[arg(long, default_value_t = 256, value_parser = super::usize_in(1, 1 << 20))]
@@ -50,6 +53,17 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
                     }
                 ),
             }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.abort {
+        let had = job::abort(dir, &a.job)?;
+        if a.json {
+            super::print_json(&serde_json::json!({ "job": a.job, "aborted": had }))?;
+        } else if had {
+            println!("job {}: staging removed, nothing committed", a.job);
+        } else {
+            println!("job {}: nothing staged", a.job);
         }
         return Ok(ExitCode::SUCCESS);
     }

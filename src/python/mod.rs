@@ -927,6 +927,117 @@ fn ingest_json(
     }))
 }
 
+/// The JSON of a job task's ingest report.
+fn task_report_json(r: &crate::IngestReport) -> PyResult<String> {
+    let rejects: Vec<String> = r.rejects.iter().map(|x| x.to_string()).collect();
+    to_json(&serde_json::json!({
+        "ingested": r.ingested, "skipped": r.skipped, "replaced": r.replaced,
+        "rejected": r.rejected, "text_bytes": r.text_bytes, "segments": r.segments,
+        "seconds": r.seconds, "rejects": rejects,
+        "files": r.files.iter().map(|f| f.source.clone()).collect::<Vec<_>>(),
+    }))
+}
+
+fn task_id(index: u32, count: u32) -> PyResult<crate::job::TaskId> {
+    if count == 0 {
+        Ok(crate::job::TaskId::open(index))
+    } else {
+        crate::job::TaskId::new(index, count).map_err(py_err)
+    }
+}
+
+/// Runs task `index` of `count` (0: a job whose driver names its tasks at
+/// commit) of the ingest job `job` on the corpus at `path`: stages, commits
+/// nothing (`corpusql ingest --job --task`).
+#[pyfunction]
+#[pyo3(signature = (path, job, index, count, inputs, on_duplicate = "skip",
+                    text_field = None, id_field = None, license_field = None))]
+#[allow(clippy::too_many_arguments)]
+fn ingest_task_json(
+    py: Python<'_>,
+    path: PathBuf,
+    job: String,
+    index: u32,
+    count: u32,
+    inputs: Vec<PathBuf>,
+    on_duplicate: &str,
+    text_field: Option<String>,
+    id_field: Option<String>,
+    license_field: Option<String>,
+) -> PyResult<String> {
+    let mut opts = IngestOptions {
+        on_duplicate: self::on_duplicate(on_duplicate)?,
+        license_field,
+        ..IngestOptions::default()
+    };
+    opts.record.text_field = text_field;
+    opts.record.id_field = id_field;
+    let task = task_id(index, count)?;
+    let ins: Vec<Input> = inputs.into_iter().map(Input::Path).collect();
+    let r = run(py, || crate::ingest_task(&path, &job, task, ins, &opts))?;
+    task_report_json(&r)
+}
+
+/// Runs task `index` of `count` of the tagging job `job`: the taggers
+/// (comma-separated names) over its share of the segments, staged.
+#[pyfunction]
+#[pyo3(signature = (path, job, index, count, taggers = None))]
+fn tag_task_json(
+    py: Python<'_>,
+    path: PathBuf,
+    job: String,
+    index: u32,
+    count: u32,
+    taggers: Option<String>,
+) -> PyResult<String> {
+    let mut opts = TagOptions::default();
+    if let Some(t) = taggers {
+        opts.taggers = Tagger::parse_list(&t).map_err(py_err)?;
+    }
+    let task = task_id(index, count)?;
+    let r = run(py, || crate::tag_task(&path, &job, task, &opts))?;
+    to_json(&serde_json::json!({
+        "taggers": r.outcomes.iter().map(|o| serde_json::json!({
+            "tagger": o.tagger, "version": o.version, "docs": o.docs, "sidecars": o.sidecars,
+        })).collect::<Vec<_>>(),
+        "seconds": r.seconds,
+    }))
+}
+
+/// Commits job `job` (`corpusql commit --job`): every task of its count,
+/// or exactly `tasks` when given.
+#[pyfunction]
+#[pyo3(signature = (path, job, tasks = None))]
+fn commit_job_json(
+    py: Python<'_>,
+    path: PathBuf,
+    job: String,
+    tasks: Option<Vec<u32>>,
+) -> PyResult<String> {
+    let opts = TagOptions::default();
+    let r = run(py, || {
+        crate::job::commit_tasks(&path, &job, tasks.as_deref(), &opts)
+    })?;
+    to_json(&serde_json::json!({
+        "job": r.job, "kind": r.kind.map(|k| format!("{k:?}").to_lowercase()),
+        "tasks": r.tasks, "generation": r.generation,
+        "already_committed": r.already_committed,
+        "ingested": r.ingested, "skipped": r.skipped, "replaced": r.replaced,
+        "rejected": r.rejected, "commit_duplicates": r.commit_duplicates,
+        "segments": r.segments,
+        "taggers": r.outcomes.iter().map(|o| serde_json::json!({
+            "tagger": o.0, "version": o.1, "docs": o.2, "sidecars": o.3,
+        })).collect::<Vec<_>>(),
+        "seconds": r.seconds,
+    }))
+}
+
+/// Removes the staging of job `job`; returns whether there was any.
+#[pyfunction]
+fn abort_job(path: PathBuf, job: String) -> PyResult<bool> {
+    crate::job::abort(&path, &job).map_err(py_err)
+}
+
 #[pymodule]
 fn _corpusql(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -942,5 +1053,9 @@ fn _corpusql(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Records>()?;
     m.add_function(wrap_pyfunction!(ingest_json, m)?)?;
     m.add_function(wrap_pyfunction!(set_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(ingest_task_json, m)?)?;
+    m.add_function(wrap_pyfunction!(tag_task_json, m)?)?;
+    m.add_function(wrap_pyfunction!(commit_job_json, m)?)?;
+    m.add_function(wrap_pyfunction!(abort_job, m)?)?;
     Ok(())
 }
