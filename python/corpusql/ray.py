@@ -43,6 +43,12 @@ PathLike = Union[str, "os.PathLike[str]"]
 __all__ = ["CorpusqlDatasink", "write", "tag"]
 
 
+def _use_assigned_cpus() -> None:
+    """corpusql in a Ray task uses the CPUs Ray gave the task, not the node's."""
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+    _corpusql.set_threads(max(1, int(round(cpus))))
+
+
 def _new_job(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
@@ -82,6 +88,7 @@ class CorpusqlDatasink(Datasink):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        _use_assigned_cpus()
         tables = [BlockAccessor.for_block(b).to_arrow() for b in blocks]
         tables = [t for t in tables if t.num_rows > 0]
         index = int(ctx.task_idx)
@@ -142,6 +149,7 @@ def write(dataset: "ray.data.Dataset", path: PathLike, **options: Any) -> Dict[s
 
 @ray.remote(num_cpus=1, max_retries=2)
 def _tag_task(path: str, job: str, index: int, count: int, taggers: str) -> Dict[str, Any]:
+    _use_assigned_cpus()
     r = json.loads(_corpusql.tag_task_json(path, job, index, count, taggers))
     r["task"] = index
     r["node"] = ray.get_runtime_context().get_node_id()

@@ -82,7 +82,7 @@ def shards(tmp_path_factory) -> Path:
     per = DOCS // 4
     for i in range(4):
         chunk = b"".join(lines[i * per:(i + 1) * per])
-        table = paj.read_json(io.BytesIO(chunk))
+        table = paj.read_json(io.BytesIO(chunk), read_options=paj.ReadOptions(block_size=256 << 20))
         pq.write_table(table, out / f"part-{i}.parquet")
     return out
 
