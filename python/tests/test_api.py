@@ -1003,3 +1003,24 @@ def test_ingest_refuses_inputs_mixing_records_and_files(tmp_path: Path, small_js
     with pytest.raises(TypeError, match="records="):
         corpusql.ingest(tmp_path / "c", [small_jsonl, {"id": "x", "text": "y"}])
     assert not (tmp_path / "c" / "CURRENT").exists()
+
+
+def test_a_slurm_style_job_commits_from_python(tmp_path):
+    """Tasks run by the CLI (as a Slurm array's would), committed from Python."""
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for i in range(3):
+        rows = [{"id": f"s{i}-{j}", "text": f"document {j} of shard {i}", "license": "pd"} for j in range(20)]
+        rows.append({"id": "shared-key", "text": f"copy from shard {i}", "license": "pd"})
+        (shards / f"part-{i}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    c = tmp_path / "c"
+    cli("ingest", str(shards), "--job", "j", "--task", "0/2", "--quiet", corpus=c)
+    with pytest.raises(corpusql.CorpusqlError, match="have not finished"):
+        corpusql.commit_job(c, "j")
+    cli("ingest", str(shards), "--job", "j", "--task", "1/2", "--quiet", corpus=c)
+    r = corpusql.commit_job(c, "j")
+    assert r["kind"] == "ingest" and r["tasks"] == 2 and r["generation"] == 1
+    assert r["ingested"] == 61 and r["skipped"] == 2
+    corpus = corpusql.open(c)
+    assert corpus.count("*") == 61
+    assert corpus.get("shared-key")["text"] == "copy from shard 0"
