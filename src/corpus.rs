@@ -52,6 +52,7 @@ impl WriteLock {
     /// Takes the lock, waiting for another writer to finish (silently:
     /// a program that wants to say so checks [`WriteLock::is_held`] first).
     pub fn acquire(dir: &Path) -> Result<WriteLock> {
+        crate::remote::refuse_write(dir)?;
         let path = dir.join(LOCK_FILE);
         let file = crate::storage::open_lock(&path).at(&path)?;
         file.lock().at(&path)?;
@@ -86,6 +87,11 @@ pub fn segment_file_name(id: u64) -> String {
 impl Corpus {
     /// Opens the corpus in `dir` at its current generation.
     pub fn open(dir: impl AsRef<Path>) -> Result<Corpus> {
+        if let Some(uri) = crate::remote::as_uri(dir.as_ref()) {
+            // A corpus on object storage: its node-local mirror, refreshed.
+            let m = crate::remote::mirror(uri)?;
+            return Corpus::open(&m.dir);
+        }
         let dir = dir.as_ref().to_path_buf();
         let catalog = Catalog::new(&dir);
         if !catalog.exists() {
@@ -135,6 +141,7 @@ impl Corpus {
     /// Creates an empty corpus in `dir` (or opens it when one exists).
     pub fn create(dir: impl AsRef<Path>, schema: Schema) -> Result<Corpus> {
         let dir = dir.as_ref();
+        crate::remote::refuse_write(dir)?;
         std::fs::create_dir_all(dir).at(dir)?;
         let catalog = Catalog::new(dir);
         if !catalog.exists() {
@@ -209,6 +216,17 @@ impl Corpus {
     /// The catalog handle.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// How reports name the corpus: the URI a mirror mirrors (see
+    /// [`crate::remote`]), else the directory.
+    pub fn label(&self) -> String {
+        match std::fs::read_to_string(self.dir().join(crate::remote::ORIGIN_FILE)) {
+            Ok(uri) if crate::remote::as_uri(Path::new(uri.trim())).is_some() => {
+                uri.trim().to_string()
+            }
+            _ => self.dir().display().to_string(),
+        }
     }
 
     /// The catalog snapshot this corpus was opened at.

@@ -268,6 +268,7 @@ impl Staging {
     /// folder (a previous run of the same task stays in place until this
     /// one finishes).
     pub fn begin(dir: &Path, job: &str, task: TaskId) -> Result<Staging> {
+        crate::remote::refuse_write(dir)?;
         check_name(job)?;
         let jd = job_dir(dir, job);
         std::fs::create_dir_all(&jd).at(&jd)?;
@@ -494,6 +495,7 @@ pub fn commit_tasks(
     opts: &crate::tag::TagOptions,
 ) -> Result<JobReport> {
     let start = Instant::now();
+    crate::remote::refuse_write(dir)?;
     check_name(job)?;
     let jd = job_dir(dir, job);
     if !jd.exists() {

@@ -84,6 +84,7 @@ pub mod progress;
 #[cfg(feature = "python")]
 mod python;
 mod query;
+pub mod remote;
 pub mod report;
 mod schema;
 mod segment;

@@ -108,6 +108,8 @@ enum Command {
     Tag(cmd::tag::Args),
     /// Commit every task of a job (`ingest`/`tag --job NAME --task I/N`) as one generation.
     Commit(cmd::commit::Args),
+    /// Copy a corpus between a directory and a URI (s3://, gs://, az://, file://), checksums verified.
+    Copy(cmd::copy::Args),
 }
 
 /// Inserts `query` before a bare query: the first positional argument that
@@ -189,6 +191,23 @@ fn main() -> ExitCode {
             dir.display()
         );
     }
+    // A corpus at a URI: read commands work on its node-local mirror,
+    // refreshed now; commands that change a corpus refuse the URI (the
+    // library says how to write one).
+    let changes = (writes && !matches!(&cli.command, Command::Tag(t) if !t.changes()))
+        || matches!(&cli.command, Command::Policy(p) if p.changes());
+    let dir = match corpusql::remote::as_uri(&dir) {
+        Some(uri) if !changes && !matches!(cli.command, Command::Copy(_) | Command::Demo(_)) => {
+            match corpusql::remote::mirror(uri) {
+                Ok(m) => m.dir,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        _ => dir,
+    };
     let r = match cli.command {
         Command::Demo(a) => cmd::demo::run(&dir, a),
         Command::Ingest(a) => cmd::ingest::run(&dir, a),
@@ -212,6 +231,7 @@ fn main() -> ExitCode {
         Command::Report(a) => cmd::report::run(&dir, a),
         Command::Tag(a) => cmd::tag::run(&dir, a),
         Command::Commit(a) => cmd::commit::run(&dir, a),
+        Command::Copy(a) => cmd::copy::run(&dir, a),
     };
     match r {
         Ok(code) => code,

@@ -280,7 +280,7 @@ fn decode_tombstones(path: &Path, b: &[u8]) -> Result<RoaringBitmap> {
 /// The state in the bytes of a `CURRENT` file (format 3, or the older 1
 /// and 2), `None` when they do not read (`CURRENT` is a cache: the caller
 /// falls back to the database). `catalog` names the catalog in errors.
-fn decode_current(catalog: &Path, b: &[u8]) -> Option<CatalogState> {
+pub(crate) fn decode_current(catalog: &Path, b: &[u8]) -> Option<CatalogState> {
     let old = [format::v1::CURRENT_MAGIC_V1, format::v1::CURRENT_MAGIC_V2];
     let m2: Manifest2 = if b.len() >= 8 && old.iter().any(|m| b.starts_with(m)) {
         let h = format::v1::CURRENT_HEADER_LEN;

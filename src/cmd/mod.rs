@@ -3,6 +3,7 @@
 
 pub mod commit;
 pub mod compact;
+pub mod copy;
 pub mod count;
 pub mod delete;
 pub mod demo;

@@ -34,6 +34,16 @@ enum PolicyCommand {
     AllowAll,
 }
 
+impl Args {
+    /// Whether this changes the policy (rather than show it).
+    pub fn changes(&self) -> bool {
+        matches!(
+            self.command,
+            Some(PolicyCommand::Allow { .. } | PolicyCommand::AllowAll)
+        )
+    }
+}
+
 /// Runs `policy`.
 pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     match a.command.unwrap_or(PolicyCommand::Show) {

@@ -118,6 +118,13 @@ pub struct ReportArgs {
     pub sources: usize,
 }
 
+impl Args {
+    /// Whether this changes the corpus (`tag report` does not).
+    pub fn changes(&self) -> bool {
+        !matches!(self.command, Some(TagCommand::Report(_)))
+    }
+}
+
 /// Runs `tag`.
 pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     if let Some(TagCommand::Report(r)) = a.command {

@@ -481,6 +481,7 @@ enum DupAt {
 /// commits them as one new generation.
 pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<IngestReport> {
     let start = Instant::now();
+    crate::remote::refuse_write(dir)?;
     let inputs = expand_inputs(inputs)?;
     check_corpus_dir(dir)?;
     std::fs::create_dir_all(dir).at(dir)?;
@@ -560,6 +561,7 @@ pub fn ingest_task(
     opts: &IngestOptions,
 ) -> Result<IngestReport> {
     let start = Instant::now();
+    crate::remote::refuse_write(dir)?;
     crate::job::check_name(job)?;
     let mut inputs = expand_inputs(inputs)?;
     if let Some(i) = inputs.iter().find(|i| !matches!(i, Input::Path(_))) {
@@ -877,6 +879,7 @@ fn is_corpus_debris(name: &str) -> bool {
 /// Refuses to create a corpus in a directory that holds other things: a
 /// mistyped `--corpus /etc` must not scatter a catalog among its files.
 pub(crate) fn check_corpus_dir(dir: &Path) -> Result<()> {
+    crate::remote::refuse_write(dir)?;
     if Catalog::new(dir).exists() {
         return Ok(());
     }

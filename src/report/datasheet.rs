@@ -248,7 +248,7 @@ pub fn license_datasheet(scope: &Scope<'_>, since_generation: Option<u64>) -> Re
     Ok(Datasheet {
         title: format!("Datasheet: {}", scope.label),
         generated_unix: crate::catalog::unix_now(),
-        corpus: corpus.dir().display().to_string(),
+        corpus: corpus.label(),
         generation: corpus.generation(),
         selection: scope.label.clone(),
         tokenizer: scope.tokenizer.id(),
@@ -625,7 +625,7 @@ pub fn signal_datasheet(scope: &Scope<'_>, max_sources: usize) -> Result<Datashe
     Ok(Datasheet {
         title: format!("Signals: {}", scope.label),
         generated_unix: crate::catalog::unix_now(),
-        corpus: corpus.dir().display().to_string(),
+        corpus: corpus.label(),
         generation: corpus.generation(),
         selection: scope.label.clone(),
         tokenizer: scope.tokenizer.id(),
