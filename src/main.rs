@@ -199,7 +199,19 @@ fn main() -> ExitCode {
     let dir = match corpusql::remote::as_uri(&dir) {
         Some(uri) if !changes && !matches!(cli.command, Command::Copy(_) | Command::Demo(_)) => {
             match corpusql::remote::mirror(uri) {
-                Ok(m) => m.dir,
+                Ok(m) => {
+                    if m.segment_files > 0 {
+                        eprintln!(
+                            "fetched {} files ({:.1} MiB, {} requests) of generation {} from {uri} into {}",
+                            m.transferred,
+                            m.bytes as f64 / 1048576.0,
+                            m.requests,
+                            m.generation,
+                            m.dir.display()
+                        );
+                    }
+                    m.dir
+                }
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(1);

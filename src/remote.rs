@@ -93,6 +93,9 @@ pub struct SyncReport {
     pub transferred: u64,
     /// Bytes transferred.
     pub bytes: u64,
+    /// Of `transferred`: segment files and their sidecars (immutable; a
+    /// refresh that finds them all in place transfers none).
+    pub segment_files: u64,
     /// Requests made (LIST pages, GETs, PUTs).
     pub requests: u64,
     /// Files removed from the target (no longer in the generation).
@@ -309,6 +312,7 @@ pub fn fetch(uri: &str, dir: &Path) -> Result<SyncReport> {
         rep.transferred += 1;
         rep.requests += 1;
     }
+    rep.segment_files = todo.iter().filter(|n| !mutable(n)).count() as u64;
     crate::storage::sync_dir(dir).at(dir)?;
     crate::storage::write_file_atomic(&dir.join(CURRENT_FILE), &current)?;
     rep.transferred += 1;

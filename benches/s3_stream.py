@@ -1,0 +1,102 @@
+"""Streaming from a corpus on S3 (a local moto server, started here) vs the
+local corpus, same run: the shared real corpus copied to S3, then a
+bytes-tokenizer mixture of 200M tokens (about one pass) streamed to /dev/null with a cold
+node cache (the mirror fetched), warm (nothing fetched), and locally.
+Prints seconds, GET requests and bytes fetched (per GB of tokens streamed).
+
+    python benches/s3_stream.py [RUNS]     (CORPUSQL=target/release/corpusql)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = os.environ.get("CORPUSQL", str(REPO / "target" / "release" / "corpusql"))
+SRC = REPO.parent / "shared" / "data" / "realcorpus-dev.jsonl.zst"
+TOKENS = 200_000_000
+MIX = f"""seed = 1
+tokens = {TOKENS}
+seq_len = 2048
+tokenizer = "bytes"
+[[component]]
+name = "fr"
+query = "lang = fr"
+weight = 0.5
+[[component]]
+name = "rest"
+query = "not lang = fr"
+weight = 0.5
+"""
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    work = Path(tempfile.mkdtemp(prefix="cq-s3-bench"))
+    env = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ALLOW_HTTP="true",
+               AWS_ACCESS_KEY_ID="t", AWS_SECRET_ACCESS_KEY="t", AWS_REGION="us-east-1",
+               CORPUSQL_CACHE=str(work / "cache"))
+    try:
+        boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                     aws_access_key_id="t", aws_secret_access_key="t").create_bucket(Bucket="bench")
+        local = work / "local"
+        subprocess.run([BIN, "-C", str(local), "ingest", str(SRC), "-q"], check=True, env=env,
+                       capture_output=True)
+        subprocess.run([BIN, "copy", str(local), "s3://bench/real"], check=True, env=env,
+                       capture_output=True)
+        (work / "mix.toml").write_text(MIX)
+
+        def stream(corpus: str):
+            s = time.perf_counter()
+            r = subprocess.run([BIN, "-C", corpus, "stream", str(work / "mix.toml"), "-o", "/dev/null"],
+                               env=env, capture_output=True, text=True)
+            assert r.returncode == 0, r.stderr
+            t = time.perf_counter() - s
+            m = re.search(r"fetched (\d+) files \(([\d.]+) MiB, (\d+) requests\)", r.stderr)
+            return t, (int(m.group(3)), float(m.group(2))) if m else (0, 0.0)
+
+        res = {"cold": [], "warm": [], "local": []}
+        fetched = {}
+        for r in range(runs):
+            shutil.rmtree(work / "cache", ignore_errors=True)
+            t, f = stream("s3://bench/real")
+            res["cold"].append(t)
+            fetched["cold"] = f
+            t, f = stream("s3://bench/real")
+            res["warm"].append(t)
+            fetched["warm"] = f
+            t, _ = stream(str(local))
+            res["local"].append(t)
+            print(f"run {r + 1}: cold {res['cold'][-1]:.2f} s, warm {res['warm'][-1]:.2f} s, "
+                  f"local {res['local'][-1]:.2f} s", flush=True)
+        gb = TOKENS * 2 / 1e9  # u16 tokens
+        for k in ("cold", "warm", "local"):
+            med = statistics.median(res[k])
+            req, mib = fetched.get(k, (0, 0.0))
+            print(f"median {k}: {med:.2f} s, {TOKENS / med / 1e6:.0f} M tokens/s; "
+                  f"{req} requests, {mib:.1f} MiB fetched ({req / gb:.0f} requests and "
+                  f"{mib / 1024 / gb:.2f} GiB per GB of tokens)")
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
