@@ -258,12 +258,11 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if a.json {
-        super::print_json(&serde_json::json!({
+        let mut v = serde_json::json!({
             "ingested": r.ingested, "skipped": r.skipped, "replaced": r.replaced,
             "rejected": r.rejected, "blank": r.blank, "text_bytes": r.text_bytes,
             "input_bytes": r.input_bytes, "segments": r.segments, "generation": r.generation,
             "committed": r.committed,
-            "task": a.task.map(|t| t.to_string()), "job": a.job,
             "seconds": r.seconds, "unknown_licenses": r.unknown_licenses,
             "unindexed": r.unindexed,
             "files": r.files.iter().map(|f| serde_json::json!({
@@ -271,7 +270,13 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
                 "replaced": f.replaced, "rejected": f.rejected, "bytes": f.size,
             })).collect::<Vec<_>>(),
             "tagged": tagged, "tag_generation": tag_generation,
-        }))?;
+        });
+        // A job's task says which (a plain ingest's JSON is unchanged).
+        if let (Some(t), Some(j), Some(o)) = (a.task, &a.job, v.as_object_mut()) {
+            o.insert("task".into(), t.to_string().into());
+            o.insert("job".into(), j.clone().into());
+        }
+        super::print_json(&v)?;
     }
     Ok(if r.rejected > 0 && !a.allow_rejects {
         ExitCode::from(1)
