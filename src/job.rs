@@ -140,7 +140,8 @@ pub enum JobKind {
 }
 
 impl JobKind {
-    fn name(self) -> &'static str {
+    /// `ingest` or `tag`.
+    pub fn name(self) -> &'static str {
         match self {
             JobKind::Ingest => "ingest",
             JobKind::Tag => "tag",
@@ -464,6 +465,24 @@ pub struct JobReport {
     pub outcomes: Vec<(String, String, u64, u64)>,
     /// Wall-clock seconds of the commit.
     pub seconds: f64,
+}
+
+impl JobReport {
+    /// The report as `corpusql commit --json` prints it (and Python returns it).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "job": self.job, "kind": self.kind.map(|k| k.name()),
+            "tasks": self.tasks, "generation": self.generation,
+            "already_committed": self.already_committed,
+            "ingested": self.ingested, "skipped": self.skipped, "replaced": self.replaced,
+            "rejected": self.rejected, "commit_duplicates": self.commit_duplicates,
+            "segments": self.segments,
+            "taggers": self.outcomes.iter().map(|o| serde_json::json!({
+                "tagger": o.0, "version": o.1, "docs": o.2, "sidecars": o.3,
+            })).collect::<Vec<_>>(),
+            "seconds": self.seconds,
+        })
+    }
 }
 
 /// Commits every task of `job` in the corpus `dir` as one generation (see

@@ -190,6 +190,25 @@ impl Remote {
     }
 }
 
+/// Runs `op` on every name, [`CONCURRENCY`] at a time, on `rt`; returns
+/// the sum of what they return (bytes moved), or the first error.
+fn each_concurrently<'a, F, Fut>(
+    rt: &tokio::runtime::Runtime,
+    names: &'a [String],
+    op: F,
+) -> Result<u64>
+where
+    F: FnMut(&'a String) -> Fut,
+    Fut: std::future::Future<Output = Result<u64>>,
+{
+    let results: Vec<Result<u64>> = rt.block_on(
+        futures::stream::iter(names.iter().map(op))
+            .buffer_unordered(CONCURRENCY)
+            .collect(),
+    );
+    results.into_iter().sum()
+}
+
 /// The files a corpus state consists of, among the `present` ones: its
 /// segments and tag sidecars, the token counts and ids of its segments,
 /// the catalog, the policy and tagging settings.
@@ -283,35 +302,26 @@ pub fn fetch(uri: &str, dir: &Path) -> Result<SyncReport> {
         .cloned()
         .collect();
     let store = r.store.clone();
-    let results: Vec<Result<u64>> = r.rt.block_on(
-        futures::stream::iter(todo.iter().map(|name| {
-            let store = store.clone();
-            let path = r.path(name);
-            let target = dir.join(name);
-            let uri = r.uri.clone();
-            async move {
-                let got = store.get(&path).await;
-                let bytes = match got {
-                    Ok(g) => g.bytes().await,
-                    Err(e) => Err(e),
-                }
-                .map_err(|e| {
-                    Error::Invalid(format!("{uri}/{}: {e}", path.filename().unwrap_or("")))
-                })?;
-                let tmp = target.with_extension("part");
-                std::fs::write(&tmp, &bytes).at(&tmp)?;
-                std::fs::rename(&tmp, &target).at(&target)?;
-                Ok(bytes.len() as u64)
+    rep.bytes += each_concurrently(&r.rt, &todo, |name| {
+        let store = store.clone();
+        let path = r.path(name);
+        let target = dir.join(name);
+        let uri = r.uri.clone();
+        async move {
+            let got = store.get(&path).await;
+            let bytes = match got {
+                Ok(g) => g.bytes().await,
+                Err(e) => Err(e),
             }
-        }))
-        .buffer_unordered(CONCURRENCY)
-        .collect(),
-    );
-    for x in results {
-        rep.bytes += x?;
-        rep.transferred += 1;
-        rep.requests += 1;
-    }
+            .map_err(|e| Error::Invalid(format!("{uri}/{}: {e}", path.filename().unwrap_or(""))))?;
+            let tmp = target.with_extension("part");
+            std::fs::write(&tmp, &bytes).at(&tmp)?;
+            std::fs::rename(&tmp, &target).at(&target)?;
+            Ok(bytes.len() as u64)
+        }
+    })?;
+    rep.transferred += todo.len() as u64;
+    rep.requests += todo.len() as u64;
     rep.segment_files = todo.iter().filter(|n| !mutable(n)).count() as u64;
     crate::storage::sync_dir(dir).at(dir)?;
     crate::storage::write_file_atomic(&dir.join(CURRENT_FILE), &current)?;
@@ -459,31 +469,24 @@ fn upload(src: &Path, uri: &str) -> Result<SyncReport> {
         .cloned()
         .collect();
     let store = r.store.clone();
-    let results: Vec<Result<u64>> = r.rt.block_on(
-        futures::stream::iter(todo.iter().map(|name| {
-            let store = store.clone();
-            let path = r.path(name);
-            let file = src.join(name);
-            let uri = r.uri.clone();
-            let name = name.clone();
-            async move {
-                let bytes = std::fs::read(&file).at(&file)?;
-                let n = bytes.len() as u64;
-                store
-                    .put(&path, PutPayload::from(bytes))
-                    .await
-                    .map_err(|e| Error::Invalid(format!("{uri}/{name}: {e}")))?;
-                Ok(n)
-            }
-        }))
-        .buffer_unordered(CONCURRENCY)
-        .collect(),
-    );
-    for x in results {
-        rep.bytes += x?;
-        rep.transferred += 1;
-        rep.requests += 1;
-    }
+    rep.bytes += each_concurrently(&r.rt, &todo, |name| {
+        let store = store.clone();
+        let path = r.path(name);
+        let file = src.join(name);
+        let uri = r.uri.clone();
+        let name = name.clone();
+        async move {
+            let bytes = std::fs::read(&file).at(&file)?;
+            let n = bytes.len() as u64;
+            store
+                .put(&path, PutPayload::from(bytes))
+                .await
+                .map_err(|e| Error::Invalid(format!("{uri}/{name}: {e}")))?;
+            Ok(n)
+        }
+    })?;
+    rep.transferred += todo.len() as u64;
+    rep.requests += todo.len() as u64;
     // What was uploaded is there, at its size, before CURRENT names it.
     let after = r.list(&mut rep.requests)?;
     for n in &wanted {

@@ -493,3 +493,44 @@ fn a_tagging_job_is_refused_when_its_segments_were_compacted_meanwhile() {
     );
     assert!(Corpus::verify_dir(&dir).unwrap().problems.is_empty());
 }
+
+#[test]
+fn tasks_that_disagree_are_refused_at_commit_and_nothing_is_committed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a.jsonl");
+    let b = tmp.path().join("b.jsonl");
+    std::fs::write(&a, "{\"id\": \"a\", \"text\": \"x\", \"year\": 1990}\n").unwrap();
+    std::fs::write(
+        &b,
+        "{\"id\": \"b\", \"text\": \"y\", \"year\": \"ninety\"}\n",
+    )
+    .unwrap();
+    let ins = || vec![Input::Path(a.clone()), Input::Path(b.clone())];
+    let o = opts(OnDuplicate::Skip);
+    // A field that is a number in one task and a string in another.
+    let dir = tmp.path().join("kinds");
+    for i in 0..2 {
+        ingest_task(&dir, "k", task(i, 2), ins(), &o).unwrap();
+    }
+    let e = job::commit(&dir, "k", &TagOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("field `year`") && e.contains("nothing was committed"),
+        "{e}"
+    );
+    assert_eq!(Corpus::open(&dir).unwrap().len(), 0);
+    assert!(
+        job::job_dir(&dir, "k").exists(),
+        "the staging stays for a retry"
+    );
+    // Tasks run with different counts.
+    let dir = tmp.path().join("counts");
+    ingest_task(&dir, "c", task(0, 2), ins(), &o).unwrap();
+    ingest_task(&dir, "c", task(1, 3), ins(), &o).unwrap();
+    let e = job::commit(&dir, "c", &TagOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("same --task count"), "{e}");
+    assert!(!dir.join("catalog.redb").exists());
+}

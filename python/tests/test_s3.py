@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from conftest import cli, cli_json
@@ -22,15 +20,7 @@ moto_server = pytest.importorskip("moto.server", reason="moto[server] is in pyth
 boto3 = pytest.importorskip("boto3")
 
 import corpusql  # noqa: E402
-from test_torch import (  # noqa: E402,F401  (fixtures used by name)
-    B,
-    TORCHRUN_SCRIPT,
-    _global_rows,
-    assert_rows,
-    mix,
-    ref,
-    run_script,
-)
+from test_torch import check_torchrun, mix, ref  # noqa: E402,F401  (fixtures used by name)
 
 BUCKET = "corpora"
 
@@ -139,16 +129,4 @@ def test_torchrun_ranks_stream_from_s3(demo_corpus, demo_on_s3, mix, ref, tmp_pa
     """`torchrun --nproc_per_node 2` (gloo, CPU): each rank streams its own
     sequences from the S3 copy; together they are the world=1 stream of the
     local corpus."""
-    script = tmp_path / "train.py"
-    script.write_text(TORCHRUN_SCRIPT)
-    run_script(
-        str(script), [demo_on_s3, str(mix), str(tmp_path)], timeout=150, cwd=tmp_path,
-        python=[sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"],
-    )
-    whole = ref(demo_corpus, mix)
-    union = {}
-    for rank in range(2):
-        got = np.load(tmp_path / f"rank{rank}.npy").astype(np.int64)
-        assert_rows(got, ref(demo_corpus, mix, rank, 2)[: 6 * B])
-        union.update(_global_rows(got, 0, rank, 2))
-    assert_rows(np.stack([union[s] for s in range(2 * 6 * B)]), whole[: 2 * 6 * B])
+    check_torchrun(demo_on_s3, demo_corpus, mix, ref, tmp_path)

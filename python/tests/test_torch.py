@@ -862,17 +862,24 @@ def test_torchrun_two_ranks(demo_corpus, mix, ref, tmp_path):
         pytest.skip("torch.distributed.run (torchrun) is not available in this torch build")
     if not dist.is_available() or not dist.is_gloo_available():
         pytest.skip("torch.distributed with gloo is not available in this torch build")
+    check_torchrun(str(demo_corpus), demo_corpus, mix, ref, tmp_path)
+
+
+def check_torchrun(source: str, local, mix, ref, tmp_path) -> None:
+    """`torchrun --nproc-per-node 2` (gloo, CPU) streams `mix` from `source`
+    (a directory or a URI): each rank gets its stripe of the stream of the
+    `local` corpus, and together they are its world=1 stream."""
     script = tmp_path / "train.py"
     script.write_text(TORCHRUN_SCRIPT)
     run_script(
-        str(script), [str(demo_corpus), str(mix), str(tmp_path)], timeout=150, cwd=tmp_path,
+        str(script), [source, str(mix), str(tmp_path)], timeout=150, cwd=tmp_path,
         python=[sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"],
     )
-    whole = ref(demo_corpus, mix)
+    whole = ref(local, mix)
     union = {}
     for rank in range(2):
         got = np.load(tmp_path / f"rank{rank}.npy").astype(np.int64)
-        assert_rows(got, ref(demo_corpus, mix, rank, 2)[: 6 * B])
+        assert_rows(got, ref(local, mix, rank, 2)[: 6 * B])
         union.update(_global_rows(got, 0, rank, 2))
     assert sorted(union) == list(range(2 * 6 * B))
     assert_rows(np.stack([union[s] for s in range(2 * 6 * B)]), whole[: 2 * 6 * B])

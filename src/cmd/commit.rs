@@ -32,7 +32,7 @@ pub struct Args {
 pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     if a.status {
         let s = job::status(dir, &a.job)?;
-        let kind = s.kind.map(|k| format!("{k:?}").to_lowercase());
+        let kind = s.kind.map(|k| k.name());
         if a.json {
             super::print_json(&serde_json::json!({
                 "job": s.job, "kind": kind, "tasks": s.count,
@@ -73,18 +73,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
     };
     let r = job::commit(dir, &a.job, &opts)?;
     if a.json {
-        super::print_json(&serde_json::json!({
-            "job": r.job, "kind": r.kind.map(|k| format!("{k:?}").to_lowercase()),
-            "tasks": r.tasks, "generation": r.generation,
-            "already_committed": r.already_committed,
-            "ingested": r.ingested, "skipped": r.skipped, "replaced": r.replaced,
-            "rejected": r.rejected, "commit_duplicates": r.commit_duplicates,
-            "segments": r.segments,
-            "taggers": r.outcomes.iter().map(|o| serde_json::json!({
-                "tagger": o.0, "version": o.1, "docs": o.2, "sidecars": o.3,
-            })).collect::<Vec<_>>(),
-            "seconds": r.seconds,
-        }))?;
+        super::print_json(&r.to_json())?;
         return Ok(ExitCode::SUCCESS);
     }
     let to = match r.generation {

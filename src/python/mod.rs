@@ -1018,18 +1018,7 @@ fn commit_job_json(
     let r = run(py, || {
         crate::job::commit_tasks(&path, &job, tasks.as_deref(), &opts)
     })?;
-    to_json(&serde_json::json!({
-        "job": r.job, "kind": r.kind.map(|k| format!("{k:?}").to_lowercase()),
-        "tasks": r.tasks, "generation": r.generation,
-        "already_committed": r.already_committed,
-        "ingested": r.ingested, "skipped": r.skipped, "replaced": r.replaced,
-        "rejected": r.rejected, "commit_duplicates": r.commit_duplicates,
-        "segments": r.segments,
-        "taggers": r.outcomes.iter().map(|o| serde_json::json!({
-            "tagger": o.0, "version": o.1, "docs": o.2, "sidecars": o.3,
-        })).collect::<Vec<_>>(),
-        "seconds": r.seconds,
-    }))
+    to_json(&r.to_json())
 }
 
 /// Removes the staging of job `job`; returns whether there was any.

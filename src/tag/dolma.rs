@@ -657,16 +657,7 @@ pub fn import(dir: &Path, files: &[PathBuf], opts: &DolmaOptions) -> Result<Dolm
         next_segment_id: st.next_segment_id,
         ..Default::default()
     };
-    match corpus.catalog().commit(st.generation, commit, corpus.len()) {
-        Ok(g) => report.generation = Some(g),
-        Err(e) => {
-            crate::corpus::remove_unless_committed(dir, corpus.catalog());
-            return Err(e);
-        }
-    }
-    if let Ok(st) = corpus.catalog().state() {
-        let _ = crate::corpus::collect_orphans(dir, &st);
-    }
+    report.generation = Some(super::run::commit_sidecars(dir, &corpus, commit)?);
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
 }

@@ -523,18 +523,7 @@ pub fn tag(dir: &Path, opts: &TagOptions) -> Result<TagReport> {
             next_segment_id: st.next_segment_id,
             ..Default::default()
         };
-        match corpus.catalog().commit(st.generation, commit, corpus.len()) {
-            Ok(g) => report.generation = Some(g),
-            Err(e) => {
-                crate::corpus::remove_unless_committed(dir, corpus.catalog());
-                return Err(e);
-            }
-        }
-        // Sidecars the new generation no longer lists go now (readers of
-        // the old generation hold them open).
-        if let Ok(st) = corpus.catalog().state() {
-            let _ = crate::corpus::collect_orphans(dir, &st);
-        }
+        report.generation = Some(commit_sidecars(dir, &corpus, commit)?);
     }
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
@@ -974,17 +963,29 @@ pub(crate) fn commit_tag_job(
         next_segment_id: st.next_segment_id,
         ..Default::default()
     };
-    match corpus.catalog().commit(st.generation, commit, corpus.len()) {
-        Ok(g) => report.generation = Some(g),
+    report.generation = Some(commit_sidecars(dir, &corpus, commit)?);
+    Ok(report)
+}
+
+/// Commits a generation of new sidecars on top of `corpus`'s snapshot;
+/// on failure removes what the catalog does not list, on success the
+/// sidecars the new generation no longer lists (readers of the old
+/// generation hold them open).
+pub(crate) fn commit_sidecars(dir: &Path, corpus: &Corpus, commit: Commit) -> Result<u64> {
+    let g = match corpus
+        .catalog()
+        .commit(corpus.generation(), commit, corpus.len())
+    {
+        Ok(g) => g,
         Err(e) => {
             crate::corpus::remove_unless_committed(dir, corpus.catalog());
             return Err(e);
         }
-    }
+    };
     if let Ok(st) = corpus.catalog().state() {
         let _ = crate::corpus::collect_orphans(dir, &st);
     }
-    Ok(report)
+    Ok(g)
 }
 
 /// Removes a scratch folder when dropped.
