@@ -221,12 +221,16 @@ impl Corpus {
     /// How reports name the corpus: the URI a mirror mirrors (see
     /// [`crate::remote`]), else the directory.
     pub fn label(&self) -> String {
-        match std::fs::read_to_string(self.dir().join(crate::remote::ORIGIN_FILE)) {
-            Ok(uri) if crate::remote::as_uri(Path::new(uri.trim())).is_some() => {
-                uri.trim().to_string()
-            }
-            _ => self.dir().display().to_string(),
-        }
+        self.origin()
+            .unwrap_or_else(|| self.dir().display().to_string())
+    }
+
+    /// The URI this corpus is the node-local mirror of, when it was opened
+    /// from one (see [`crate::remote`]).
+    pub fn origin(&self) -> Option<String> {
+        let uri = std::fs::read_to_string(self.dir().join(crate::remote::ORIGIN_FILE)).ok()?;
+        let uri = uri.trim();
+        crate::remote::as_uri(Path::new(uri)).map(str::to_string)
     }
 
     /// The catalog snapshot this corpus was opened at.

@@ -77,6 +77,28 @@ pub struct TokenizerReport {
 }
 
 impl Corpus {
+    /// Runs `change` on the corpus directory and moves this handle to the
+    /// generation it committed. For a corpus opened from a URI, the change
+    /// runs on a working copy and is committed as the URI's next version
+    /// ([`crate::remote::write`]), then the mirror is refreshed.
+    fn change<T>(&mut self, what: &str, change: impl FnMut(&Path) -> Result<T>) -> Result<T> {
+        match self.origin() {
+            Some(uri) => {
+                let cache = self.dir().parent().unwrap_or(self.dir()).to_path_buf();
+                let (out, _) = crate::remote::write_in(&uri, &cache, what, change)?;
+                let m = crate::remote::mirror_in(&uri, &cache)?;
+                *self = Corpus::open(&m.dir)?;
+                Ok(out)
+            }
+            None => {
+                let mut change = change;
+                let out = change(self.dir())?;
+                self.reload()?;
+                Ok(out)
+            }
+        }
+    }
+
     /// Documents matching `query` (one integer; no text is read).
     pub fn count(&self, query: &str) -> Result<u64> {
         Ok(self.query(query)?.count())
@@ -91,17 +113,16 @@ impl Corpus {
     /// Ingests `inputs` as one new generation (the write lock is taken for
     /// the run), then moves this handle to it.
     pub fn ingest(&mut self, inputs: Vec<Input>, opts: &IngestOptions) -> Result<IngestReport> {
-        let report = crate::ingest::ingest(self.dir(), inputs, opts)?;
-        self.reload()?;
-        Ok(report)
+        let replay = crate::ingest::input::Replayable::take(inputs)?;
+        self.change("ingest", |dir| {
+            crate::ingest::ingest(dir, replay.inputs(), opts)
+        })
     }
 
     /// Tombstones every live document matching `query`; returns how many,
     /// and moves this handle to the new generation.
     pub fn delete(&mut self, query: &str) -> Result<u64> {
-        let (n, _) = crate::maintain::delete(self.dir(), query)?;
-        self.reload()?;
-        Ok(n)
+        self.change("delete", |dir| Ok(crate::maintain::delete(dir, query)?.0))
     }
 
     /// Rewrites the live documents into new segments of about
@@ -111,9 +132,9 @@ impl Corpus {
         if segment_bytes == 0 {
             return Err(Error::Invalid("the segment size must be positive".into()));
         }
-        let r = crate::maintain::compact(self.dir(), segment_bytes)?;
-        self.reload()?;
-        Ok(r)
+        self.change("compact", |dir| {
+            crate::maintain::compact(dir, segment_bytes)
+        })
     }
 
     /// Checks the catalog and every checksum of every segment and sidecar.
@@ -130,9 +151,7 @@ impl Corpus {
     /// Runs taggers (language, quality, OCR, PII, toxicity, dedup) and
     /// commits their signals, then moves this handle to the new generation.
     pub fn tag(&mut self, opts: &TagOptions) -> Result<TagReport> {
-        let r = crate::tag::tag(self.dir(), opts)?;
-        self.reload()?;
-        Ok(r)
+        self.change("tag", |dir| crate::tag::tag(dir, opts))
     }
 
     /// The corpus policy (allow-all when none is set).
@@ -144,6 +163,13 @@ impl Corpus {
     /// every class and has no note removes `policy.toml`.
     pub fn set_policy(&self, policy: &Policy) -> Result<()> {
         policy.check().map_err(Error::Invalid)?;
+        if let Some(uri) = self.origin() {
+            let cache = self.dir().parent().unwrap_or(self.dir());
+            crate::remote::write_in(&uri, cache, "policy", |dir| {
+                Corpus::open(dir)?.set_policy(policy)
+            })?;
+            return Ok(());
+        }
         let _lock = WriteLock::acquire(self.dir())?;
         if policy.allow.is_none() && policy.note.is_none() {
             let path = self.dir().join(POLICY_FILE);

@@ -95,7 +95,7 @@ impl TaskId {
         self.count == 0
     }
 
-    fn dir_name(self) -> String {
+    pub(crate) fn dir_name(self) -> String {
         if self.is_open() {
             format!("task-{:05}", self.index)
         } else {
@@ -417,6 +417,13 @@ fn read_tasks(dir: &Path, job: &str) -> Result<Vec<(PathBuf, Manifest)>> {
 
 /// Where `job` of the corpus in `dir` stands.
 pub fn status(dir: &Path, job: &str) -> Result<JobStatus> {
+    if let Some(uri) = crate::remote::as_uri(dir) {
+        let tmp = tempdir_for_status()?;
+        crate::remote::fetch_job(uri, job, &tmp, true)?;
+        let st = status(&tmp, job);
+        let _ = std::fs::remove_dir_all(&tmp);
+        return st;
+    }
     let tasks = read_tasks(dir, job)?;
     let mut st = JobStatus {
         job: job.to_string(),
@@ -431,6 +438,20 @@ pub fn status(dir: &Path, job: &str) -> Result<JobStatus> {
             .collect();
     }
     Ok(st)
+}
+
+/// A fresh folder in the temporary directory for a remote job's manifests.
+fn tempdir_for_status() -> Result<PathBuf> {
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let d = std::env::temp_dir().join(format!(
+        "corpusql-job-status-{}-{nonce}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&d).at(&d)?;
+    Ok(d)
 }
 
 /// What [`commit`] did.
@@ -496,6 +517,9 @@ pub fn commit(dir: &Path, job: &str, opts: &crate::tag::TagOptions) -> Result<Jo
 /// was any.
 pub fn abort(dir: &Path, job: &str) -> Result<bool> {
     check_name(job)?;
+    if let Some(uri) = crate::remote::as_uri(dir) {
+        return crate::remote::remove_job(uri, job);
+    }
     let jd = job_dir(dir, job);
     if !jd.exists() {
         return Ok(false);
@@ -513,6 +537,9 @@ pub fn commit_tasks(
     expect: Option<&[u32]>,
     opts: &crate::tag::TagOptions,
 ) -> Result<JobReport> {
+    if let Some(uri) = crate::remote::as_uri(dir) {
+        return crate::remote::commit_job(uri, job, expect, opts);
+    }
     let start = Instant::now();
     crate::remote::refuse_write(dir)?;
     check_name(job)?;

@@ -2,7 +2,7 @@
 //! with a `run()`; a bare query (`corpusql "lang=fr"`) means `query`.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -160,6 +160,49 @@ fn mistyped_command<'a>(word: &str, names: &[&'a str]) -> Option<&'a str> {
     corpusql::raw::query::suggest(word, names.iter().copied())
 }
 
+/// Runs one command on the corpus in `dir`.
+fn run_command(dir: &Path, command: Command) -> anyhow::Result<ExitCode> {
+    let dir = dir.to_path_buf();
+    match command {
+        Command::Demo(a) => cmd::demo::run(&dir, a),
+        Command::Ingest(a) => cmd::ingest::run(&dir, a),
+        Command::Query(a) => cmd::query::run(&dir, a),
+        Command::Count(a) => cmd::count::run(&dir, a),
+        Command::Stats(a) => cmd::stats::run(&dir, a),
+        Command::Get(a) => cmd::get::run(&dir, a),
+        Command::Export(a) => cmd::export::run(&dir, a),
+        Command::Delete(a) => cmd::delete::run(&dir, a),
+        Command::Compact(a) => cmd::compact::run(&dir, a),
+        Command::Verify(a) => cmd::verify::run(&dir, a),
+        Command::Schema(a) => cmd::schema::run(&dir, a),
+        Command::Inspect(a) => cmd::inspect::run(&dir, a),
+        Command::Log(a) => cmd::log::run(&dir, a),
+        Command::Mix(a) => cmd::mix::run(&dir, a),
+        Command::Stream(a) => cmd::stream::run(&dir, a),
+        Command::Tokenize(a) => cmd::tokenize::run(&dir, a),
+        Command::Tokenizer(a) => cmd::tokenizer::run(&dir, a),
+        Command::Trace(a) => cmd::trace::run(&dir, a),
+        Command::Policy(a) => cmd::policy::run(&dir, a),
+        Command::Report(a) => cmd::report::run(&dir, a),
+        Command::Tag(a) => cmd::tag::run(&dir, a),
+        Command::Commit(a) => cmd::commit::run(&dir, a),
+        Command::Copy(a) => cmd::copy::run(&dir, a),
+    }
+}
+
+/// The command's name, for version manifests.
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Ingest(_) => "ingest",
+        Command::Delete(_) => "delete",
+        Command::Compact(_) => "compact",
+        Command::Tag(_) => "tag",
+        Command::Commit(_) => "commit",
+        Command::Policy(_) => "policy",
+        _ => "change",
+    }
+}
+
 fn main() -> ExitCode {
     keep_freed_memory();
     let args = match with_default_subcommand(std::env::args_os().collect()) {
@@ -169,7 +212,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let cli = Cli::parse_from(args);
+    let cli = Cli::parse_from(args.clone());
     if let Some(n) = cli.threads {
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -196,21 +239,68 @@ fn main() -> ExitCode {
     // library says how to write one).
     let changes = (writes && !matches!(&cli.command, Command::Tag(t) if !t.changes()))
         || matches!(&cli.command, Command::Policy(p) if p.changes());
-    let dir = match corpusql::remote::as_uri(&dir) {
-        Some(uri) if !changes && !matches!(cli.command, Command::Copy(_) | Command::Demo(_)) => {
-            match corpusql::remote::mirror(uri) {
+    let uri = corpusql::remote::as_uri(&dir).map(str::to_string);
+    let task = matches!(
+        &cli.command,
+        Command::Ingest(cmd::ingest::Args { task: Some(_), .. })
+            | Command::Tag(cmd::tag::Args { task: Some(_), .. })
+    );
+    let r = match uri {
+        // A change to a corpus at a URI: the command runs on a working
+        // copy of its newest version, committed as the next version (run
+        // again on top of another writer's version when one wins the race).
+        Some(uri) if changes && !task && !matches!(cli.command, Command::Commit(_)) => {
+            let what = command_name(&cli.command);
+            let write = corpusql::remote::write(&uri, what, |work| {
+                let again = Cli::parse_from(args.clone());
+                // Messages name the URI, not the working copy.
+                run_command(work, again.command).map_err(|e| {
+                    corpusql::Error::Invalid(
+                        error_chain(e.chain()).replace(&work.display().to_string(), &uri),
+                    )
+                })
+            });
+            write.map_err(anyhow::Error::from).map(|(code, commit)| {
+                match commit.version {
+                    Some(v) => eprintln!(
+                        "committed version {v} of {uri}: generation {}, {} files uploaded ({:.1} MiB){}",
+                        commit.upload.generation,
+                        commit.upload.transferred,
+                        commit.upload.bytes as f64 / 1048576.0,
+                        if commit.attempts > 1 {
+                            format!(", after {} attempts", commit.attempts)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    None => eprintln!("{uri}: nothing changed, no version committed"),
+                }
+                code
+            })
+        }
+        // Read commands work on the URI's node-local mirror, refreshed now.
+        // Job tasks and commits at a URI stage and commit there themselves.
+        Some(uri)
+            if !task
+                && !matches!(
+                    cli.command,
+                    Command::Copy(_) | Command::Demo(_) | Command::Commit(_)
+                ) =>
+        {
+            match corpusql::remote::mirror(&uri) {
                 Ok(m) => {
                     if m.segment_files > 0 {
                         eprintln!(
-                            "fetched {} files ({:.1} MiB, {} requests) of generation {} from {uri} into {}",
+                            "fetched {} files ({:.1} MiB, {} requests) of version {} (generation {}) from {uri} into {}",
                             m.transferred,
                             m.bytes as f64 / 1048576.0,
                             m.requests,
+                            m.version,
                             m.generation,
                             m.dir.display()
                         );
                     }
-                    m.dir
+                    run_command(&m.dir, cli.command)
                 }
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -218,32 +308,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        _ => dir,
-    };
-    let r = match cli.command {
-        Command::Demo(a) => cmd::demo::run(&dir, a),
-        Command::Ingest(a) => cmd::ingest::run(&dir, a),
-        Command::Query(a) => cmd::query::run(&dir, a),
-        Command::Count(a) => cmd::count::run(&dir, a),
-        Command::Stats(a) => cmd::stats::run(&dir, a),
-        Command::Get(a) => cmd::get::run(&dir, a),
-        Command::Export(a) => cmd::export::run(&dir, a),
-        Command::Delete(a) => cmd::delete::run(&dir, a),
-        Command::Compact(a) => cmd::compact::run(&dir, a),
-        Command::Verify(a) => cmd::verify::run(&dir, a),
-        Command::Schema(a) => cmd::schema::run(&dir, a),
-        Command::Inspect(a) => cmd::inspect::run(&dir, a),
-        Command::Log(a) => cmd::log::run(&dir, a),
-        Command::Mix(a) => cmd::mix::run(&dir, a),
-        Command::Stream(a) => cmd::stream::run(&dir, a),
-        Command::Tokenize(a) => cmd::tokenize::run(&dir, a),
-        Command::Tokenizer(a) => cmd::tokenizer::run(&dir, a),
-        Command::Trace(a) => cmd::trace::run(&dir, a),
-        Command::Policy(a) => cmd::policy::run(&dir, a),
-        Command::Report(a) => cmd::report::run(&dir, a),
-        Command::Tag(a) => cmd::tag::run(&dir, a),
-        Command::Commit(a) => cmd::commit::run(&dir, a),
-        Command::Copy(a) => cmd::copy::run(&dir, a),
+        _ => run_command(&dir, cli.command),
     };
     match r {
         Ok(code) => code,

@@ -2,26 +2,38 @@
 //! through the `object_store` crate, configured by the usual environment
 //! variables (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_REGION`,
 //! `AWS_ALLOW_HTTP`, `GOOGLE_SERVICE_ACCOUNT`, `AZURE_STORAGE_ACCOUNT_NAME`,
-//! ...).
+//! ...). This module owns the layout of a corpus on object storage, its
+//! commit protocol and the node-local mirror reads go through.
 //!
-//! This version reads a remote corpus through a **node-local mirror**: the
-//! corpus's `CURRENT` is fetched, then every file of that generation the
-//! mirror lacks (segments, sidecars, token counts and ids, the catalog, the
-//! policy), each with one GET, several at a time; files already there
-//! (immutable names, same size) are not fetched again, and files the
-//! generation no longer lists are removed. The mirror is an ordinary corpus
-//! directory under the cache (`CORPUSQL_CACHE`, else
-//! `$XDG_CACHE_HOME/corpusql`, else `~/.cache/corpusql`), one per URI,
-//! shared by the processes of a node (a lock file serializes refreshes), so
-//! every read command, the Rust facade and the Python package work on it
-//! unchanged. `CURRENT` is written into the mirror last: a reader sees the
-//! previous complete generation or the new one.
+//! **Layout.** A corpus at a URI is a series of numbered **versions**
+//! (`versions/00000000000000000007.json`), each a manifest naming every file
+//! of one corpus generation (segments, sidecars, token counts and ids, the
+//! catalog, `CURRENT`, the policy) with its size and xxh3-128, and
+//! content-addressed **objects** (`objects/<file name>.<xxh3-128>`) holding
+//! the bytes. Objects are never overwritten with other bytes, so a writer
+//! that loses a race or dies leaves only unreferenced objects.
 //!
-//! Writing to a remote corpus is [`copy`] of a local one: its files first,
-//! `CURRENT` last, so readers of the URI see the previous generation until
-//! the new one is complete. Other writes to a URI are refused. Not done yet:
-//! range requests for only the blocks a query needs, a bounded cache, and
-//! commits by conditional writes from concurrent writers (`docs/scale.md`).
+//! **Commits** are one conditional write: a writer uploads the objects of its
+//! new generation, then creates `versions/<latest + 1>.json` with put-if-absent
+//! (`If-None-Match: *` on S3; native on GCS, Azure and local files). Of two
+//! writers racing for one version exactly one wins; the loser refreshes to
+//! the winner's version and runs its whole change again on top of it
+//! ([`write`]), so neither loses documents. A store that ignores conditional
+//! writes is detected by a probe before the first commit and refused.
+//! Readers take the highest version a LIST shows; every version is complete
+//! when it appears.
+//!
+//! **Reads** go through a node-local mirror: an ordinary corpus directory
+//! under the cache (`CORPUSQL_CACHE`, else `$XDG_CACHE_HOME/corpusql`, else
+//! `~/.cache/corpusql`), one per URI, shared by the processes of a node (a
+//! lock file serializes refreshes), so every read command, the Rust facade
+//! and the Python package work on it unchanged. A refresh LISTs the versions
+//! after the one it has, GETs the newest manifest and every object whose
+//! file the mirror lacks (several at a time, each checked against its
+//! xxh3-128), writes `CURRENT` last and removes files the version no longer
+//! lists. A mirror that is up to date costs one LIST. Not done yet: range
+//! requests for only the blocks a query needs and a bounded cache
+//! (`docs/scale.md`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,7 +41,8 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use object_store::path::Path as ObjPath;
-use object_store::{ObjectStore, PutPayload};
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
+use serde::{Deserialize, Serialize};
 
 use crate::catalog::{CatalogState, CATALOG_FILE, CURRENT_FILE};
 use crate::error::{Error, IoContext, Result};
@@ -38,6 +51,22 @@ use crate::error::{Error, IoContext, Result};
 const EXTRA_FILES: [&str; 2] = ["policy.toml", "tagging.toml"];
 /// GETs or PUTs in flight at once.
 const CONCURRENCY: usize = 8;
+/// The folder of numbered version manifests under a corpus URI.
+pub const VERSIONS_DIR: &str = "versions";
+/// The folder of content-addressed objects under a corpus URI.
+pub const OBJECTS_DIR: &str = "objects";
+/// The folder of conditional-write probes under a corpus URI.
+const PROBES_DIR: &str = "probes";
+/// In a mirror, the manifest of the version it holds (written last).
+pub const MIRROR_VERSION_FILE: &str = "REMOTE_VERSION.json";
+/// In a mirror, the file holding the URI it mirrors.
+pub const ORIGIN_FILE: &str = "ORIGIN";
+/// How many times a write runs before it gives up on concurrent writers.
+pub const MAX_ATTEMPTS: u32 = 10;
+/// `format` of a version manifest.
+const MANIFEST_FORMAT: &str = "corpusql-version";
+/// `format_version` of a version manifest.
+const MANIFEST_VERSION: u32 = 1;
 
 /// The URI in `dir`, when it names one (`scheme://...`).
 pub fn as_uri(dir: &Path) -> Option<&str> {
@@ -51,8 +80,9 @@ pub fn as_uri(dir: &Path) -> Option<&str> {
     ok.then_some(s)
 }
 
-/// Refuses a write to a URI, or to the node-local mirror of one: remote
-/// corpora change by [`copy`].
+/// Refuses a write to a URI, or to the node-local mirror of one, from code
+/// that writes a local directory: a remote corpus changes through [`write`]
+/// (the CLI and the Python package route their writes there).
 pub fn refuse_write(dir: &Path) -> Result<()> {
     let uri = match as_uri(dir) {
         Some(uri) => uri.to_string(),
@@ -62,7 +92,8 @@ pub fn refuse_write(dir: &Path) -> Result<()> {
         },
     };
     Err(Error::Invalid(format!(
-        "{uri}: a corpus on object storage is written by `corpusql copy LOCAL_DIR {uri}` (ingest, tag, delete, compact into a local or shared directory, then copy); it cannot be changed in place yet"
+        "{uri}: a corpus on object storage changes by a commit to the URI (`corpusql --corpus {uri} ingest ...`, `corpusql::remote::write`), not in {}",
+        dir.display()
     )))
 }
 
@@ -82,9 +113,11 @@ pub fn default_cache_dir() -> PathBuf {
     std::env::temp_dir().join("corpusql-cache")
 }
 
-/// What a mirror refresh or a copy moved.
+/// What a mirror refresh, a copy or a commit moved.
 #[derive(Debug, Clone, Default)]
 pub struct SyncReport {
+    /// The version of the corpus at the URI now in the target (0: none).
+    pub version: u64,
     /// The corpus generation now in the target.
     pub generation: u64,
     /// Files of that generation.
@@ -104,6 +137,76 @@ pub struct SyncReport {
     pub dir: PathBuf,
 }
 
+/// One file of a version: its size and xxh3-128 (32 hex digits), which
+/// name its object (`objects/<name>.<xxh3>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Bytes.
+    pub size: u64,
+    /// xxh3-128 of the bytes, 32 lowercase hex digits.
+    pub xxh3: String,
+}
+
+/// The manifest of one version of a corpus at a URI
+/// (`versions/<version:020>.json`, JSON; see `docs/format.md`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VersionManifest {
+    /// Always `corpusql-version`.
+    pub format: String,
+    /// The manifest format's version (1).
+    pub format_version: u32,
+    /// This version's number (1, 2, ...; gapless).
+    pub version: u64,
+    /// The corpus generation it holds.
+    pub generation: u64,
+    /// The version it was built on (`None`: the first, or a copy that
+    /// replaced the corpus).
+    pub parent: Option<u64>,
+    /// What made it (`ingest`, `delete`, `copy`, ...).
+    pub command: String,
+    /// Host and process that committed it.
+    pub writer: String,
+    /// Seconds since the Unix epoch at the commit.
+    pub time_unix: u64,
+    /// Every file of the generation, by name.
+    pub files: BTreeMap<String, FileEntry>,
+}
+
+impl VersionManifest {
+    fn object(name: &str, e: &FileEntry) -> String {
+        format!("{name}.{}", e.xxh3)
+    }
+}
+
+fn version_file(v: u64) -> String {
+    format!("{v:020}.json")
+}
+
+/// xxh3-128 of `bytes` as 32 hex digits.
+fn digest(bytes: &[u8]) -> String {
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
+}
+
+/// xxh3-128 and size of the file at `path`.
+fn file_entry(path: &Path) -> Result<FileEntry> {
+    let f = std::fs::File::open(path).at(path)?;
+    let size = f.metadata().at(path)?.len();
+    if size == 0 {
+        return Ok(FileEntry {
+            size,
+            xxh3: digest(&[]),
+        });
+    }
+    // SAFETY: the files hashed are a corpus's immutable files or files this
+    // process wrote and no longer changes; a concurrent truncation would at
+    // worst give a digest the readers' check then refuses.
+    let map = unsafe { memmap2::Mmap::map(&f) }.at(path)?;
+    Ok(FileEntry {
+        size,
+        xxh3: digest(&map),
+    })
+}
+
 /// An object store and the prefix a corpus lives under.
 struct Remote {
     uri: String,
@@ -111,6 +214,9 @@ struct Remote {
     prefix: ObjPath,
     rt: tokio::runtime::Runtime,
 }
+
+/// A commit lost the race for its version to another writer.
+struct Conflict(u64);
 
 impl Remote {
     fn open(uri: &str) -> Result<Remote> {
@@ -155,39 +261,146 @@ impl Remote {
         })
     }
 
-    fn path(&self, name: &str) -> ObjPath {
-        self.prefix.child(name)
+    fn path(&self, dir: &str, name: &str) -> ObjPath {
+        self.prefix.child(dir).child(name)
+    }
+
+    /// The object at `rel` (parts separated by `/`) under the prefix.
+    fn at(&self, rel: &str) -> ObjPath {
+        rel.split('/')
+            .filter(|p| !p.is_empty())
+            .fold(self.prefix.clone(), |p, part| p.child(part))
     }
 
     fn err(&self, name: &str, e: object_store::Error) -> Error {
         Error::Invalid(format!("{}/{name}: {e}", self.uri))
     }
 
-    /// Files directly under the prefix, with their sizes; one request per
-    /// page of 1,000.
-    fn list(&self, requests: &mut u64) -> Result<BTreeMap<String, u64>> {
-        let metas: Vec<object_store::ObjectMeta> = self
-            .rt
-            .block_on(self.store.list_with_delimiter(Some(&self.prefix)))
-            .map_err(|e| self.err("", e))?
-            .objects;
-        *requests += 1 + metas.len() as u64 / 1000;
-        Ok(metas
-            .into_iter()
-            .filter_map(|m| Some((m.location.filename()?.to_string(), m.size)))
-            .collect())
+    /// The newest version number (`after` when none is newer; `None`: no
+    /// version at all). One LIST request per 1,000 versions after `after`.
+    fn latest_version(&self, after: u64, requests: &mut u64) -> Result<Option<u64>> {
+        let dir = self.prefix.child(VERSIONS_DIR);
+        let offset = dir.child(version_file(after));
+        let metas: Vec<object_store::Result<object_store::ObjectMeta>> = self.rt.block_on(
+            self.store
+                .list_with_offset(Some(&dir), &offset)
+                .collect::<Vec<_>>(),
+        );
+        let mut latest = (after > 0).then_some(after);
+        let mut n = 0u64;
+        for m in metas {
+            let m = m.map_err(|e| self.err(VERSIONS_DIR, e))?;
+            n += 1;
+            let v = m
+                .location
+                .filename()
+                .and_then(|f| f.strip_suffix(".json"))
+                .filter(|f| f.len() == 20)
+                .and_then(|f| f.parse::<u64>().ok());
+            if let Some(v) = v {
+                latest = latest.max(Some(v));
+            }
+        }
+        *requests += 1 + n / 1000;
+        Ok(latest)
     }
 
-    fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        match self
-            .rt
-            .block_on(async { self.store.get(&self.path(name)).await?.bytes().await })
-        {
-            Ok(b) => Ok(Some(b.to_vec())),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.err(name, e)),
+    fn get(&self, path: &ObjPath) -> std::result::Result<Vec<u8>, object_store::Error> {
+        self.rt
+            .block_on(async { self.store.get(path).await?.bytes().await })
+            .map(|b| b.to_vec())
+    }
+
+    fn manifest(&self, v: u64) -> Result<VersionManifest> {
+        let name = format!("{VERSIONS_DIR}/{}", version_file(v));
+        let bytes = self
+            .get(&self.path(VERSIONS_DIR, &version_file(v)))
+            .map_err(|e| self.err(&name, e))?;
+        let m: VersionManifest = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::corrupt(
+                PathBuf::from(format!("{}/{name}", self.uri)),
+                format!("unreadable version manifest ({e})"),
+            )
+        })?;
+        if m.format != MANIFEST_FORMAT || m.format_version != MANIFEST_VERSION || m.version != v {
+            return Err(Error::corrupt(
+                PathBuf::from(format!("{}/{name}", self.uri)),
+                format!(
+                    "a {} manifest, format version {}, version {} (this corpusql reads {MANIFEST_FORMAT} {MANIFEST_VERSION})",
+                    m.format, m.format_version, m.version
+                ),
+            ));
+        }
+        Ok(m)
+    }
+
+    fn no_corpus(&self) -> Error {
+        // A corpus published by the first object-storage layout (files at
+        // their names, `CURRENT` at the top) is named as such.
+        if self.get(&self.prefix.child(CURRENT_FILE)).is_ok() {
+            return Error::Invalid(format!(
+                "{}: a corpus in the earlier object-storage layout (CURRENT at the top, no versions/); copy its directory again with `corpusql copy DIR {}`",
+                self.uri, self.uri
+            ));
+        }
+        Error::NoCorpus {
+            path: PathBuf::from(&self.uri),
         }
     }
+
+    /// Refuses a store that does not honour put-if-absent: two creates of
+    /// one probe object must give one success and one "already exists".
+    fn require_conditional_writes(&self) -> Result<()> {
+        let name = format!(
+            "{}-{}-{}",
+            hostname(),
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        let path = self.path(PROBES_DIR, &name);
+        let create = || {
+            self.rt.block_on(self.store.put_opts(
+                &path,
+                PutPayload::from_static(b"probe"),
+                PutOptions::from(PutMode::Create),
+            ))
+        };
+        let refuse = |why: String| {
+            Error::Invalid(format!(
+                "{}: {why}; corpusql commits to object storage by put-if-absent (If-None-Match: *), which S3 (since 2024), GCS, Azure, MinIO and recent moto honour; the store was not changed",
+                self.uri
+            ))
+        };
+        let first = create();
+        let second = first.as_ref().ok().map(|_| create());
+        let _ = self.rt.block_on(self.store.delete(&path));
+        match (first, second) {
+            (Err(object_store::Error::NotImplemented), _) => Err(refuse(
+                "conditional writes are turned off for this store (AWS_CONDITIONAL_PUT?)".into(),
+            )),
+            (Err(e), _) => Err(self.err(&format!("{PROBES_DIR}/{name}"), e)),
+            (Ok(_), Some(Err(object_store::Error::AlreadyExists { .. }))) => Ok(()),
+            (Ok(_), Some(Ok(_))) => Err(refuse(
+                "the store accepted a second put-if-absent of an object that existed (it ignores conditional writes)".into(),
+            )),
+            (Ok(_), Some(Err(e))) => Err(self.err(&format!("{PROBES_DIR}/{name}"), e)),
+            (Ok(_), None) => unreachable!("a second create follows a first success"),
+        }
+    }
+}
+
+/// This host's name, for manifests and probe names.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "host".into())
 }
 
 /// Runs `op` on every name, [`CONCURRENCY`] at a time, on `rt`; returns
@@ -211,7 +424,7 @@ where
 
 /// The files a corpus state consists of, among the `present` ones: its
 /// segments and tag sidecars, the token counts and ids of its segments,
-/// the catalog, the policy and tagging settings.
+/// the catalog, `CURRENT`, the policy and tagging settings.
 fn files_of(st: &CatalogState, present: &BTreeMap<String, u64>) -> Vec<String> {
     let stems: std::collections::HashSet<&str> = st
         .segments
@@ -226,7 +439,11 @@ fn files_of(st: &CatalogState, present: &BTreeMap<String, u64>) -> Vec<String> {
                 .split('.')
                 .next()
                 .is_some_and(|stem| stems.contains(stem));
-        if side || name == CATALOG_FILE || EXTRA_FILES.contains(&name.as_str()) {
+        if side
+            || name == CATALOG_FILE
+            || name == CURRENT_FILE
+            || EXTRA_FILES.contains(&name.as_str())
+        {
             out.push(name.clone());
         }
     }
@@ -240,145 +457,189 @@ fn mutable(name: &str) -> bool {
     name == CATALOG_FILE || name == CURRENT_FILE || EXTRA_FILES.contains(&name)
 }
 
-/// Fetches the corpus at `uri` into `dir` (created when missing): every
-/// file of its current generation `dir` lacks, then `CURRENT`; files of
-/// `dir` the generation does not list are removed.
-pub fn fetch(uri: &str, dir: &Path) -> Result<SyncReport> {
-    let r = Remote::open(uri)?;
+/// Regular files directly in `dir`, with their sizes.
+fn local_files(dir: &Path) -> Result<BTreeMap<String, u64>> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(dir).at(dir)? {
+        let e = e.at(dir)?;
+        let p = e.path();
+        if e.file_type().at(&p)?.is_file() {
+            out.insert(
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().at(&p)?.len(),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The manifest a mirror or copy recorded last, if readable.
+fn recorded(dir: &Path) -> Option<VersionManifest> {
+    let b = std::fs::read(dir.join(MIRROR_VERSION_FILE)).ok()?;
+    serde_json::from_slice(&b).ok()
+}
+
+/// Brings `dir` (created when missing) to the newest version at `r`: GETs
+/// the objects of the files it lacks, checking each one's digest, writes
+/// `CURRENT` last, removes files of other versions, records the manifest.
+fn fetch_from(r: &Remote, dir: &Path) -> Result<(SyncReport, VersionManifest)> {
     std::fs::create_dir_all(dir).at(dir)?;
     let mut rep = SyncReport {
         dir: dir.to_path_buf(),
         ..Default::default()
     };
-    // A copy may publish a new generation between the GET of CURRENT and
-    // the LIST: the files of the generation read are then looked for again.
-    let mut attempt = 0;
-    let (current, st, listing) = loop {
-        attempt += 1;
-        rep.requests += 1;
-        let Some(current) = r.get(CURRENT_FILE)? else {
-            return Err(Error::NoCorpus {
-                path: PathBuf::from(uri),
-            });
-        };
-        let bytes = current;
-        let st = crate::catalog::decode_current(Path::new(uri), &bytes).ok_or_else(|| {
-            Error::corrupt(
-                Path::new(&format!("{uri}/{CURRENT_FILE}")),
-                "unreadable CURRENT manifest",
-            )
-        })?;
-        let listing = r.list(&mut rep.requests)?;
-        let missing: Vec<&String> = st
-            .segments
-            .iter()
-            .map(|s| &s.file)
-            .filter(|f| !listing.contains_key(*f))
-            .collect();
-        if missing.is_empty() {
-            break (bytes, st, listing);
-        }
-        if attempt >= 3 {
-            return Err(Error::corrupt(
-                Path::new(uri),
-                format!(
-                    "generation {} lists {} files the store does not have (first: {})",
-                    st.generation,
-                    missing.len(),
-                    missing[0]
-                ),
-            ));
+    let had = recorded(dir);
+    let after = had.as_ref().map_or(0, |m| m.version);
+    let latest = r.latest_version(after, &mut rep.requests)?;
+    let Some(latest) = latest else {
+        return Err(r.no_corpus());
+    };
+    let up_to_date =
+        had.as_ref().is_some_and(|m| m.version == latest) && dir.join(CURRENT_FILE).exists();
+    let m = match had {
+        Some(m) if up_to_date => m,
+        _ => {
+            rep.requests += 1;
+            r.manifest(latest)?
         }
     };
-    let wanted = files_of(&st, &listing);
-    rep.generation = st.generation;
-    rep.files = wanted.len() as u64 + 1;
-    let todo: Vec<String> = wanted
-        .iter()
-        .filter(|n| {
-            mutable(n)
-                || std::fs::metadata(dir.join(n)).map(|m| m.len()).ok() != listing.get(*n).copied()
-        })
-        .cloned()
-        .collect();
-    let store = r.store.clone();
-    rep.bytes += each_concurrently(&r.rt, &todo, |name| {
-        let store = store.clone();
-        let path = r.path(name);
+    rep.version = m.version;
+    rep.generation = m.generation;
+    rep.files = m.files.len() as u64;
+    if up_to_date {
+        return Ok((rep, m));
+    }
+    // From here the files change: the record goes first, so that an
+    // interrupted refresh trusts no file it cannot check.
+    let before = recorded(dir);
+    let _ = std::fs::remove_file(dir.join(MIRROR_VERSION_FILE));
+    let mut todo: Vec<String> = Vec::new();
+    for (name, e) in &m.files {
+        let path = dir.join(name);
+        let size = std::fs::metadata(&path).map(|x| x.len()).ok();
+        let same = size == Some(e.size)
+            && match before.as_ref().and_then(|b| b.files.get(name)) {
+                Some(was) => was == e,
+                None => file_entry(&path).is_ok_and(|f| &f == e),
+            };
+        if !same {
+            todo.push(name.clone());
+        }
+    }
+    // CURRENT goes last, after every file it names is in place.
+    let current_last = todo.iter().any(|n| n == CURRENT_FILE);
+    todo.retain(|n| n != CURRENT_FILE);
+    let get_one = |name: &String| {
+        let e = m.files[name].clone();
+        let obj = VersionManifest::object(name, &e);
+        let path = r.path(OBJECTS_DIR, &obj);
+        let store = r.store.clone();
         let target = dir.join(name);
-        let uri = r.uri.clone();
+        let shown = format!("{}/{OBJECTS_DIR}/{obj}", r.uri);
         async move {
             let got = store.get(&path).await;
             let bytes = match got {
                 Ok(g) => g.bytes().await,
                 Err(e) => Err(e),
             }
-            .map_err(|e| Error::Invalid(format!("{uri}/{}: {e}", path.filename().unwrap_or(""))))?;
+            .map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
+            if bytes.len() as u64 != e.size || digest(&bytes) != e.xxh3 {
+                return Err(Error::corrupt(
+                    PathBuf::from(&shown),
+                    format!(
+                        "{} bytes with xxh3-128 {}, the manifest says {} bytes, {}",
+                        bytes.len(),
+                        digest(&bytes),
+                        e.size,
+                        e.xxh3
+                    ),
+                ));
+            }
             let tmp = target.with_extension("part");
             std::fs::write(&tmp, &bytes).at(&tmp)?;
             std::fs::rename(&tmp, &target).at(&target)?;
             Ok(bytes.len() as u64)
         }
-    })?;
+    };
+    rep.bytes += each_concurrently(&r.rt, &todo, get_one)?;
     rep.transferred += todo.len() as u64;
     rep.requests += todo.len() as u64;
     rep.segment_files = todo.iter().filter(|n| !mutable(n)).count() as u64;
     crate::storage::sync_dir(dir).at(dir)?;
-    crate::storage::write_file_atomic(&dir.join(CURRENT_FILE), &current)?;
-    rep.transferred += 1;
-    rep.bytes += current.len() as u64;
-    // Files of other generations go (a reader that mapped one keeps it);
+    if current_last {
+        let last = [CURRENT_FILE.to_string()];
+        rep.bytes += each_concurrently(&r.rt, &last, get_one)?;
+        rep.transferred += 1;
+        rep.requests += 1;
+    }
+    // Files of other versions go (a reader that mapped one keeps it);
     // token counts and ids a reader computed here for listed segments stay.
-    let keep: std::collections::HashSet<&str> = wanted.iter().map(|s| s.as_str()).collect();
-    let stems: std::collections::HashSet<&str> = st
-        .segments
-        .iter()
-        .filter_map(|s| s.file.split('.').next())
+    let stems: std::collections::HashSet<&str> = m
+        .files
+        .keys()
+        .filter(|n| n.ends_with(".cqs"))
+        .filter_map(|n| n.split('.').next())
         .collect();
-    for e in std::fs::read_dir(dir).at(dir)? {
-        let e = e.at(dir)?;
-        let name = e.file_name().to_string_lossy().into_owned();
+    for name in local_files(dir)?.keys() {
         let local_side = (name.ends_with(".cqc") || name.ends_with(".cqi"))
             && name.split('.').next().is_some_and(|x| stems.contains(x));
-        let ours = (name.starts_with("seg-") && !local_side) || mutable(&name);
-        if ours && name != CURRENT_FILE && !keep.contains(name.as_str()) {
-            let _ = std::fs::remove_file(e.path());
+        let ours = (name.starts_with("seg-") && !local_side) || mutable(name);
+        if ours && !m.files.contains_key(name) {
+            let _ = std::fs::remove_file(dir.join(name));
             rep.removed += 1;
         }
     }
-    Ok(rep)
+    let json = serde_json::to_vec_pretty(&m).map_err(|e| Error::Invalid(e.to_string()))?;
+    crate::storage::write_file_atomic(&dir.join(MIRROR_VERSION_FILE), &json)?;
+    Ok((rep, m))
 }
 
-/// The node-local mirror of the corpus at `uri` in `cache`, refreshed to
-/// the URI's current generation (see the module docs).
-pub fn mirror_in(uri: &str, cache: &Path) -> Result<SyncReport> {
+/// Fetches the corpus at `uri` into `dir` (created when missing): the
+/// newest version's files `dir` lacks, `CURRENT` last; files of `dir` the
+/// version does not list are removed.
+pub fn fetch(uri: &str, dir: &Path) -> Result<SyncReport> {
+    let r = Remote::open(uri)?;
+    Ok(fetch_from(&r, dir)?.0)
+}
+
+/// The mirror folder and lock file of `uri` in `cache`.
+fn mirror_paths(uri: &str, cache: &Path) -> (PathBuf, PathBuf) {
     let key = xxhash_rust::xxh3::xxh3_64(uri.trim_end_matches('/').as_bytes());
     let readable: String = uri
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .take(60)
         .collect();
-    let dir = cache.join(format!("{readable}-{key:016x}"));
-    std::fs::create_dir_all(cache).at(cache)?;
-    let lock_path = cache.join(format!("{readable}-{key:016x}.lock"));
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .at(&lock_path)?;
-    lock.lock().at(&lock_path)?;
-    let r = fetch(uri, &dir);
-    if r.is_ok() {
-        // Reports name the corpus by its URI, not by the mirror's folder.
-        let _ = std::fs::write(dir.join(ORIGIN_FILE), uri);
-    }
-    drop(lock);
-    r
+    (
+        cache.join(format!("{readable}-{key:016x}")),
+        cache.join(format!("{readable}-{key:016x}.lock")),
+    )
 }
 
-/// In a mirror, the file holding the URI it mirrors.
-pub const ORIGIN_FILE: &str = "ORIGIN";
+/// Refreshes the mirror of `r` in `cache` and runs `then` on it, holding
+/// the mirror's lock throughout (so that no other process of the node
+/// changes it meanwhile).
+fn with_mirror<T>(
+    r: &Remote,
+    cache: &Path,
+    then: impl FnOnce(&SyncReport, &VersionManifest) -> Result<T>,
+) -> Result<T> {
+    let (dir, lock_path) = mirror_paths(&r.uri, cache);
+    std::fs::create_dir_all(cache).at(cache)?;
+    let lock = crate::storage::open_lock(&lock_path).at(&lock_path)?;
+    lock.lock().at(&lock_path)?;
+    let (rep, m) = fetch_from(r, &dir)?;
+    // Reports name the corpus by its URI, not by the mirror's folder.
+    let _ = std::fs::write(dir.join(ORIGIN_FILE), &r.uri);
+    then(&rep, &m)
+}
+
+/// The node-local mirror of the corpus at `uri` in `cache`, refreshed to
+/// the URI's newest version (see the module docs).
+pub fn mirror_in(uri: &str, cache: &Path) -> Result<SyncReport> {
+    let r = Remote::open(uri)?;
+    with_mirror(&r, cache, |rep, _| Ok(rep.clone()))
+}
 
 /// [`mirror_in`] the default cache ([`default_cache_dir`]).
 pub fn mirror(uri: &str) -> Result<SyncReport> {
@@ -386,9 +647,12 @@ pub fn mirror(uri: &str) -> Result<SyncReport> {
 }
 
 /// Copies a corpus between a local directory and a URI, either way. To a
-/// URI: the source is verified (every checksum), its files the URI lacks
-/// are uploaded, `CURRENT` last. From a URI: [`fetch`] into `dst`, then
-/// every checksum of the copy is verified.
+/// URI: the source is verified (every checksum), the objects the URI lacks
+/// are uploaded and the source's state becomes the URI's next version
+/// (replacing what it held; refused when another writer commits that
+/// version first). From a URI: the newest version is fetched into `dst`
+/// (each object checked against its digest), then every checksum of the
+/// copy is verified.
 pub fn copy(src: &Path, dst: &Path) -> Result<SyncReport> {
     match (as_uri(src), as_uri(dst)) {
         (Some(_), Some(_)) => Err(Error::Invalid(
@@ -399,6 +663,8 @@ pub fn copy(src: &Path, dst: &Path) -> Result<SyncReport> {
         )),
         (Some(uri), None) => {
             let rep = fetch(uri, dst)?;
+            // A copy is an ordinary directory: no trace of the URI.
+            let _ = std::fs::remove_file(dst.join(MIRROR_VERSION_FILE));
             check_verified(dst)?;
             Ok(rep)
         }
@@ -423,88 +689,449 @@ fn check_verified(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The committed state of the local corpus in `dir`, with `CURRENT`
+/// rewritten when a crash left it behind (readers of the URI read it).
+fn settled_state(dir: &Path) -> Result<CatalogState> {
+    let catalog = crate::catalog::Catalog::new(dir);
+    let st = catalog.state_from_db()?;
+    let cur_path = dir.join(CURRENT_FILE);
+    let fresh = std::fs::read(&cur_path)
+        .ok()
+        .and_then(|b| crate::catalog::decode_current(&cur_path, &b).map(|c| c.generation))
+        == Some(st.generation);
+    if !fresh {
+        let _lock = crate::corpus::WriteLock::acquire(dir)?;
+        return catalog.refresh_current();
+    }
+    Ok(st)
+}
+
 fn upload(src: &Path, uri: &str) -> Result<SyncReport> {
     check_verified(src)?;
-    let corpus = crate::Corpus::open(src)?;
-    let st = corpus.state().clone();
-    // CURRENT is what readers of the URI will read: it must be this
-    // generation's (a crashed writer may have left it behind).
-    let cur_path = src.join(CURRENT_FILE);
-    let current = match std::fs::read(&cur_path) {
-        Ok(b)
-            if crate::catalog::decode_current(&cur_path, &b).map(|c| c.generation)
-                == Some(st.generation) =>
-        {
-            b
-        }
-        _ => {
-            let _lock = crate::corpus::WriteLock::acquire(src)?;
-            crate::catalog::Catalog::new(src).refresh_current()?;
-            std::fs::read(&cur_path).at(&cur_path)?
-        }
-    };
+    let st = settled_state(src)?;
     let r = Remote::open(uri)?;
+    r.require_conditional_writes()?;
+    let mut requests = 3;
+    let latest = r.latest_version(0, &mut requests)?;
+    let base = match latest {
+        Some(v) => {
+            requests += 1;
+            Some(r.manifest(v)?)
+        }
+        None => None,
+    };
+    match publish(&r, src, &st, base.as_ref(), None, "copy", false)? {
+        Ok(mut rep) => {
+            rep.requests += requests;
+            Ok(rep)
+        }
+        Err(Conflict(v)) => Err(Error::Invalid(format!(
+            "{uri}: another writer committed version {v} while this copy ran; nothing of this copy is visible; run it again"
+        ))),
+    }
+}
+
+/// Uploads the objects of the corpus state `st` in `dir` that `base` lacks
+/// and creates the next version's manifest with put-if-absent. `parent`:
+/// the version the state was built on (`None` for a copy that replaces the
+/// corpus). With `trust_base`, segment files `base` lists at the same size
+/// are its own (a working copy of it) and are not hashed again.
+fn publish(
+    r: &Remote,
+    dir: &Path,
+    st: &CatalogState,
+    base: Option<&VersionManifest>,
+    parent: Option<u64>,
+    command: &str,
+    trust_base: bool,
+) -> Result<std::result::Result<SyncReport, Conflict>> {
+    let present = local_files(dir)?;
+    let wanted = files_of(st, &present);
+    let mut files = BTreeMap::new();
+    for name in &wanted {
+        let size = present[name];
+        let known = base
+            .and_then(|b| b.files.get(name))
+            .filter(|e| trust_base && !mutable(name) && e.size == size);
+        let e = match known {
+            Some(e) => e.clone(),
+            None => file_entry(&dir.join(name))?,
+        };
+        files.insert(name.clone(), e);
+    }
+    let todo: Vec<String> = files
+        .iter()
+        .filter(|(n, e)| base.and_then(|b| b.files.get(*n)) != Some(*e))
+        .map(|(n, _)| n.clone())
+        .collect();
+    let version = base.map_or(0, |b| b.version) + 1;
     let mut rep = SyncReport {
+        version,
         generation: st.generation,
-        dir: PathBuf::from(uri),
+        files: files.len() as u64,
+        dir: PathBuf::from(&r.uri),
         ..Default::default()
     };
-    let mut local: BTreeMap<String, u64> = BTreeMap::new();
-    for e in std::fs::read_dir(src).at(src)? {
-        let e = e.at(src)?;
-        let p = e.path();
-        if e.file_type().at(&p)?.is_file() {
-            local.insert(
-                e.file_name().to_string_lossy().into_owned(),
-                e.metadata().at(&p)?.len(),
-            );
-        }
-    }
-    let wanted = files_of(&st, &local);
-    rep.files = wanted.len() as u64 + 1;
-    let there = r.list(&mut rep.requests)?;
-    let todo: Vec<String> = wanted
-        .iter()
-        .filter(|n| mutable(n) || there.get(*n) != local.get(*n))
-        .cloned()
-        .collect();
-    let store = r.store.clone();
     rep.bytes += each_concurrently(&r.rt, &todo, |name| {
-        let store = store.clone();
-        let path = r.path(name);
-        let file = src.join(name);
-        let uri = r.uri.clone();
-        let name = name.clone();
+        let store = r.store.clone();
+        let obj = VersionManifest::object(name, &files[name]);
+        let path = r.path(OBJECTS_DIR, &obj);
+        let file = dir.join(name);
+        let shown = format!("{}/{OBJECTS_DIR}/{obj}", r.uri);
         async move {
             let bytes = std::fs::read(&file).at(&file)?;
             let n = bytes.len() as u64;
             store
                 .put(&path, PutPayload::from(bytes))
                 .await
-                .map_err(|e| Error::Invalid(format!("{uri}/{name}: {e}")))?;
+                .map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
             Ok(n)
         }
     })?;
-    rep.transferred += todo.len() as u64;
-    rep.requests += todo.len() as u64;
-    // What was uploaded is there, at its size, before CURRENT names it.
-    let after = r.list(&mut rep.requests)?;
-    for n in &wanted {
-        if after.get(n) != local.get(n) {
-            return Err(Error::Invalid(format!(
-                "{uri}/{n}: the store has {:?} bytes after the upload, the source {:?}; CURRENT was not updated",
-                after.get(n),
-                local.get(n)
-            )));
+    rep.transferred = todo.len() as u64;
+    rep.segment_files = todo.iter().filter(|n| !mutable(n)).count() as u64;
+    rep.requests += todo.len() as u64 + 1;
+    let m = VersionManifest {
+        format: MANIFEST_FORMAT.into(),
+        format_version: MANIFEST_VERSION,
+        version,
+        generation: st.generation,
+        parent,
+        command: command.into(),
+        writer: format!("{} pid {}", hostname(), std::process::id()),
+        time_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        files,
+    };
+    let json = serde_json::to_vec_pretty(&m).map_err(|e| Error::Invalid(e.to_string()))?;
+    let name = version_file(version);
+    match r.rt.block_on(r.store.put_opts(
+        &r.path(VERSIONS_DIR, &name),
+        PutPayload::from(json),
+        PutOptions::from(PutMode::Create),
+    )) {
+        Ok(_) => Ok(Ok(rep)),
+        Err(object_store::Error::AlreadyExists { .. }) => Ok(Err(Conflict(version))),
+        Err(e) => Err(r.err(&format!("{VERSIONS_DIR}/{name}"), e)),
+    }
+}
+
+/// What a [`write`] committed.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    /// The version it created (`None`: the change left the corpus as it
+    /// was, and nothing was committed).
+    pub version: Option<u64>,
+    /// How many times the change ran (more than one when other writers
+    /// committed first).
+    pub attempts: u32,
+    /// What the commit uploaded.
+    pub upload: SyncReport,
+}
+
+/// Changes the corpus at `uri` (creating it when the URI holds none):
+/// `change` runs on a private working copy of the newest version (hard
+/// links into the node's mirror), then the result is committed as the next
+/// version with one conditional write. When another writer commits that
+/// version first, the working copy is refreshed to the winner's version
+/// and `change` runs again on top of it (at most [`MAX_ATTEMPTS`] times),
+/// so that no writer's change is lost. `command` names the change in the
+/// version's manifest. A store that ignores conditional writes is refused
+/// before anything is written.
+pub fn write<T>(
+    uri: &str,
+    command: &str,
+    change: impl FnMut(&Path) -> Result<T>,
+) -> Result<(T, Commit)> {
+    write_in(uri, &default_cache_dir(), command, change)
+}
+
+/// [`write`] with the mirror and working copies in `cache`.
+pub fn write_in<T>(
+    uri: &str,
+    cache: &Path,
+    command: &str,
+    mut change: impl FnMut(&Path) -> Result<T>,
+) -> Result<(T, Commit)> {
+    let r = Remote::open(uri)?;
+    r.require_conditional_writes()?;
+    let (mirror_dir, _) = mirror_paths(&r.uri, cache);
+    let mut lost = Vec::new();
+    for attempt in 1..=MAX_ATTEMPTS {
+        let work = PathBuf::from(format!(
+            "{}.write-{}-{}",
+            mirror_dir.display(),
+            std::process::id(),
+            attempt
+        ));
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work).at(&work)?;
+        let base = match with_mirror(&r, cache, |rep, m| {
+            clone_into(&rep.dir, m, &work)?;
+            Ok(m.clone())
+        }) {
+            Ok(m) => Some(m),
+            Err(Error::NoCorpus { .. }) => None,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&work);
+                return Err(e);
+            }
+        };
+        let outcome = change(&work).and_then(|out| {
+            let catalog = crate::catalog::Catalog::new(&work);
+            if !catalog.exists() {
+                return Ok((out, None));
+            }
+            let st = settled_state(&work)?;
+            if let Some(b) = &base {
+                // The policy and tagging settings change without a new
+                // generation.
+                let mut same = b.generation == st.generation;
+                for name in EXTRA_FILES {
+                    let path = work.join(name);
+                    let now = path.exists().then(|| file_entry(&path)).transpose()?;
+                    same &= now.as_ref() == b.files.get(name);
+                }
+                if same {
+                    return Ok((out, None));
+                }
+            }
+            let parent = base.as_ref().map(|b| b.version);
+            let p = publish(&r, &work, &st, base.as_ref(), parent, command, true)?;
+            Ok((out, Some(p)))
+        });
+        let _ = std::fs::remove_dir_all(&work);
+        match outcome? {
+            (out, None) => {
+                return Ok((
+                    out,
+                    Commit {
+                        version: None,
+                        attempts: attempt,
+                        upload: SyncReport::default(),
+                    },
+                ))
+            }
+            (out, Some(Ok(rep))) => {
+                return Ok((
+                    out,
+                    Commit {
+                        version: Some(rep.version),
+                        attempts: attempt,
+                        upload: rep,
+                    },
+                ))
+            }
+            (_, Some(Err(Conflict(v)))) => {
+                eprintln!(
+                    "{uri}: another writer committed version {v} first; running {command} again on top of it"
+                );
+                lost.push(v);
+            }
         }
     }
-    r.rt.block_on(
-        r.store
-            .put(&r.path(CURRENT_FILE), PutPayload::from(current.clone())),
-    )
-    .map_err(|e| r.err(CURRENT_FILE, e))?;
-    rep.requests += 1;
-    rep.transferred += 1;
-    rep.bytes += current.len() as u64;
+    Err(Error::Invalid(format!(
+        "{uri}: other writers committed first {MAX_ATTEMPTS} times (versions {lost:?}); nothing of this {command} is visible; run it again"
+    )))
+}
+
+/// Fills the empty `work` with the corpus files of the mirror in `mirror`
+/// at version `m`: hard links of the immutable ones (copies where links
+/// are not possible), copies of those a writer changes in place.
+fn clone_into(mirror: &Path, m: &VersionManifest, work: &Path) -> Result<()> {
+    let stems: std::collections::HashSet<&str> = m
+        .files
+        .keys()
+        .filter(|n| n.ends_with(".cqs"))
+        .filter_map(|n| n.split('.').next())
+        .collect();
+    for name in local_files(mirror)?.keys() {
+        // Token counts and ids the node computed for listed segments are
+        // valid for them: they travel with the change.
+        let derived = (name.ends_with(".cqc") || name.ends_with(".cqi"))
+            && name.split('.').next().is_some_and(|x| stems.contains(x));
+        if !m.files.contains_key(name) && !derived {
+            continue;
+        }
+        let (from, to) = (mirror.join(name), work.join(name));
+        if mutable(name) {
+            std::fs::copy(&from, &to).at(&to)?;
+        } else {
+            crate::storage::link_or_copy(&from, &to).at(&to)?;
+        }
+    }
+    crate::storage::sync_dir(work).at(work)?;
+    Ok(())
+}
+
+/// Runs a task of `job` for the corpus at `uri`: `task_fn` stages the
+/// task's files in a working copy of the newest version (as it does in a
+/// local corpus), then they are uploaded to `jobs/<job>/<task>/` at the
+/// URI, the earlier run's `MANIFEST.json` removed first and the new one
+/// uploaded last, so that a commit sees the task finished only once all
+/// its files are there. Nothing is committed; [`commit_job`] does that.
+pub fn run_task<T>(
+    uri: &str,
+    job: &str,
+    task: crate::job::TaskId,
+    task_fn: impl FnOnce(&Path) -> Result<T>,
+) -> Result<T> {
+    crate::job::check_name(job)?;
+    let r = Remote::open(uri)?;
+    let cache = default_cache_dir();
+    let (mirror_dir, _) = mirror_paths(&r.uri, &cache);
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let work = PathBuf::from(format!(
+        "{}.task-{}-{nonce}",
+        mirror_dir.display(),
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&work).at(&work)?;
+    let result = (|| {
+        match with_mirror(&r, &cache, |rep, m| clone_into(&rep.dir, m, &work)) {
+            Ok(()) | Err(Error::NoCorpus { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let out = task_fn(&work)?;
+        let name = task.dir_name();
+        let staged = crate::job::job_dir(&work, job).join(&name);
+        let files: Vec<String> = local_files(&staged)?
+            .into_keys()
+            .filter(|f| f != crate::job::MANIFEST_FILE)
+            .collect();
+        let prefix = format!("{}/{job}/{name}", crate::job::JOBS_DIR);
+        let manifest = r.at(&format!("{prefix}/{}", crate::job::MANIFEST_FILE));
+        match r.rt.block_on(r.store.delete(&manifest)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(r.err(&prefix, e)),
+        }
+        let put = |names: &[String]| {
+            each_concurrently(&r.rt, names, |f| {
+                let store = r.store.clone();
+                let path = r.at(&format!("{prefix}/{f}"));
+                let file = staged.join(f);
+                let shown = format!("{}/{prefix}/{f}", r.uri);
+                async move {
+                    let bytes = std::fs::read(&file).at(&file)?;
+                    let n = bytes.len() as u64;
+                    store
+                        .put(&path, PutPayload::from(bytes))
+                        .await
+                        .map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
+                    Ok(n)
+                }
+            })
+        };
+        put(&files)?;
+        put(&[crate::job::MANIFEST_FILE.to_string()])?;
+        Ok(out)
+    })();
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+/// Fetches the finished tasks of `job` at `uri` (those with a
+/// `MANIFEST.json`; only the manifests when `manifests_only`) into
+/// `dir/jobs/<job>/`.
+pub fn fetch_job(uri: &str, job: &str, dir: &Path, manifests_only: bool) -> Result<()> {
+    crate::job::check_name(job)?;
+    let r = Remote::open(uri)?;
+    let prefix = r.prefix.child(crate::job::JOBS_DIR).child(job);
+    let metas: Vec<object_store::Result<object_store::ObjectMeta>> =
+        r.rt.block_on(r.store.list(Some(&prefix)).collect::<Vec<_>>());
+    // task folder -> its files
+    let mut tasks: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for m in metas {
+        let m = m.map_err(|e| r.err(&format!("{}/{job}", crate::job::JOBS_DIR), e))?;
+        let rel: Vec<String> = m
+            .location
+            .prefix_match(&prefix)
+            .map(|p| p.map(|x| x.as_ref().to_string()).collect())
+            .unwrap_or_default();
+        if let [task, file] = rel.as_slice() {
+            tasks.entry(task.clone()).or_default().push(file.clone());
+        }
+    }
+    let jd = crate::job::job_dir(dir, job);
+    let mut wanted: Vec<String> = Vec::new();
+    for (task, files) in &tasks {
+        if !files.iter().any(|f| f == crate::job::MANIFEST_FILE) {
+            continue;
+        }
+        std::fs::create_dir_all(jd.join(task)).at(&jd)?;
+        for f in files {
+            if !manifests_only || f == crate::job::MANIFEST_FILE {
+                wanted.push(format!("{task}/{f}"));
+            }
+        }
+    }
+    each_concurrently(&r.rt, &wanted, |rel| {
+        let store = r.store.clone();
+        let path = ObjPath::from(format!("{prefix}/{rel}"));
+        let target = jd.join(rel);
+        let shown = format!("{}/{}/{job}/{rel}", r.uri, crate::job::JOBS_DIR);
+        async move {
+            let got = store.get(&path).await;
+            let bytes = match got {
+                Ok(g) => g.bytes().await,
+                Err(e) => Err(e),
+            }
+            .map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
+            std::fs::write(&target, &bytes).at(&target)?;
+            Ok(bytes.len() as u64)
+        }
+    })?;
+    Ok(())
+}
+
+/// Removes the staging of `job` at `uri`; returns whether there was any.
+pub fn remove_job(uri: &str, job: &str) -> Result<bool> {
+    crate::job::check_name(job)?;
+    let r = Remote::open(uri)?;
+    let prefix = r.prefix.child(crate::job::JOBS_DIR).child(job);
+    let metas: Vec<object_store::Result<object_store::ObjectMeta>> =
+        r.rt.block_on(r.store.list(Some(&prefix)).collect::<Vec<_>>());
+    let mut paths = Vec::new();
+    for m in metas {
+        paths.push(
+            m.map_err(|e| r.err(&format!("{}/{job}", crate::job::JOBS_DIR), e))?
+                .location
+                .to_string(),
+        );
+    }
+    each_concurrently(&r.rt, &paths, |p| {
+        let store = r.store.clone();
+        let path = ObjPath::from(p.as_str());
+        let shown = format!("{}: {p}", r.uri);
+        async move {
+            match store.delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(0),
+                Err(e) => Err(Error::Invalid(format!("{shown}: {e}"))),
+            }
+        }
+    })?;
+    Ok(!paths.is_empty())
+}
+
+/// Commits the staged tasks of `job` at `uri` (all of them, or exactly
+/// `expect`) as the URI's next version: each attempt fetches the staging
+/// into a working copy and runs the local commit there
+/// ([`crate::job::commit_tasks`]); the staging is removed after the commit.
+pub fn commit_job(
+    uri: &str,
+    job: &str,
+    expect: Option<&[u32]>,
+    opts: &crate::tag::TagOptions,
+) -> Result<crate::job::JobReport> {
+    let (rep, _) = write(uri, "commit", |work| {
+        fetch_job(uri, job, work, false)?;
+        crate::job::commit_tasks(work, job, expect, opts)
+    })?;
+    remove_job(uri, job)?;
     Ok(rep)
 }

@@ -1,8 +1,10 @@
-//! Corpora at a URI, through `object_store` (here its `file://` backend; the
-//! Python tests run the same against a local S3 server): `copy` both ways
-//! with checksums verified, every read command on the URI answering as on
-//! the local corpus, a node-local mirror that fetches only what changed,
-//! and writes to a URI refused.
+//! Corpora at a URI, through `object_store` (here its `file://` backend,
+//! which honours put-if-absent; the Python tests run the same against a
+//! local S3 server): `copy` both ways with checksums verified, every read
+//! command on the URI answering as on the local corpus, a node-local mirror
+//! that fetches only what changed, every write command committing a
+//! version, concurrent writers that both land, killed writers that leave
+//! the previous version, and jobs staged at the URI.
 
 mod common;
 
@@ -149,26 +151,54 @@ fn every_read_command_answers_on_the_uri_as_on_the_local_corpus() {
     assert_eq!(c.count("*").unwrap(), 3000);
     let again = remote::mirror_in(&u, &cache).unwrap();
     assert_eq!(
-        again.transferred, 3,
-        "only CURRENT, the catalog and the policy: {again:?}"
+        (again.transferred, again.requests),
+        (0, 1),
+        "an up-to-date mirror costs one LIST: {again:?}"
     );
     assert_eq!(again.generation, c.generation());
-    // Writes to the URI are refused, and create nothing.
+    // Every write command commits the next version at the URI, and does
+    // the same to it as to the local corpus.
+    let more = common::demo_jsonl(&tmp.path().join("more.jsonl"), 300, 21, "more-");
+    let more = more.to_str().unwrap();
     for w in [
-        vec!["ingest", "x.jsonl"],
+        vec!["ingest", "-q", more],
         vec!["delete", "lang = fr"],
+        vec!["tag", "-q", "--taggers", "pii"],
         vec!["compact"],
-        vec!["tag", "--taggers", "pii"],
         vec!["policy", "allow-all"],
     ] {
-        let mut a = vec!["-C", u.as_str()];
+        let mut a = vec!["-C", l];
         a.extend(&w);
-        let o = run(&cache, &a);
+        ok(&cache, &a);
+        let mut b = vec!["-C", u.as_str()];
+        b.extend(&w);
+        let o = run(&cache, &b);
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success(), "{w:?}");
-        assert!(err.contains("corpusql copy"), "{w:?}: {err}");
-        assert!(!Path::new("file:").exists());
+        assert!(o.status.success(), "{w:?}: {err}");
+        assert!(err.contains("committed version"), "{w:?}: {err}");
+        for q in [
+            vec!["count", "*"],
+            vec!["stats", "--by", "lang,license_class", "--json"],
+        ] {
+            let mut a = vec!["-C", l];
+            a.extend(&q);
+            let mut b = vec!["-C", u.as_str()];
+            b.extend(&q);
+            assert_eq!(ok(&cache, &a), ok(&cache, &b), "after {w:?}: {q:?}");
+        }
     }
+    assert!(!Path::new("file:").exists());
+    // A mirror is not written in place: a change made through it is
+    // committed to the URI it mirrors.
+    let m = remote::mirror_in(&u, &cache).unwrap();
+    let before = versions(&remote_dir);
+    ok(
+        &cache,
+        &["-C", m.dir.to_str().unwrap(), "delete", "lang = en"],
+    );
+    assert_eq!(versions(&remote_dir), before + 1);
+    let n = ok(&cache, &["-C", &u, "count", "lang = en"]);
+    assert_eq!(String::from_utf8_lossy(&n).trim(), "0");
 }
 
 #[test]
@@ -205,10 +235,10 @@ fn a_new_generation_moves_only_its_new_files_and_a_damaged_copy_is_refused() {
         corpusql::Corpus::open(&back).unwrap().count("*").unwrap(),
         3200
     );
-    let seg = std::fs::read_dir(&remote_dir)
+    let seg = std::fs::read_dir(remote_dir.join("objects"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "cqs"))
+        .find(|p| p.to_string_lossy().contains(".cqs."))
         .unwrap();
     let mut b = std::fs::read(&seg).unwrap();
     let mid = b.len() / 2;
@@ -217,7 +247,7 @@ fn a_new_generation_moves_only_its_new_files_and_a_damaged_copy_is_refused() {
     let e = remote::copy(Path::new(&u), &tmp.path().join("back2"))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("verify") && e.contains(".cqs"), "{e}");
+    assert!(e.contains("xxh3") && e.contains(".cqs"), "{e}");
 }
 
 #[test]
@@ -236,4 +266,321 @@ fn bad_uris_are_refused_clearly() {
     }
     let o = run(&cache, &["copy", "a-dir", "b-dir"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("one side must be a URI"));
+}
+
+/// Versions committed at the URI in `remote_dir`.
+fn versions(remote_dir: &Path) -> usize {
+    // (A killed writer may leave the file backend's temporary `NAME#N`.)
+    std::fs::read_dir(remote_dir.join("versions"))
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            })
+            .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_writer_that_loses_the_race_runs_again_on_top_of_the_winner() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let remote_dir = tmp.path().join("bucket/c");
+    let u = uri(&remote_dir);
+    let a = common::demo_jsonl(&tmp.path().join("a.jsonl"), 400, 1, "a-");
+    let b = common::demo_jsonl(&tmp.path().join("b.jsonl"), 300, 2, "b-");
+    let opts = corpusql::IngestOptions::default();
+    // Writer A's first attempt is overtaken: writer B commits while A's
+    // change runs. A's commit of that version fails, A runs again on top
+    // of B's version and commits the next one.
+    let mut runs = 0;
+    let (report, commit) = remote::write_in(&u, &cache, "ingest", |work| {
+        runs += 1;
+        if runs == 1 {
+            let other = tmp.path().join("cache-b");
+            remote::write_in(&u, &other, "ingest", |w| {
+                corpusql::ingest(w, vec![corpusql::Input::Path(b.clone())], &opts)
+            })
+            .unwrap();
+        }
+        corpusql::ingest(work, vec![corpusql::Input::Path(a.clone())], &opts)
+    })
+    .unwrap();
+    assert_eq!((runs, commit.attempts, commit.version), (2, 2, Some(2)));
+    assert_eq!(report.ingested, 400);
+    let c = corpusql::Corpus::open(remote::mirror_in(&u, &cache).unwrap().dir).unwrap();
+    assert_eq!(c.count("*").unwrap(), 700, "both writers' documents");
+    assert_eq!(versions(&remote_dir), 2);
+    // Nothing changed: no version.
+    let (_, none) = remote::write_in(&u, &cache, "delete", |w| {
+        corpusql::raw::maintain::delete(w, "lang = xx")
+    })
+    .unwrap();
+    assert_eq!(none.version, None);
+    assert_eq!(versions(&remote_dir), 2);
+    // A failed change commits nothing.
+    let e = remote::write_in(&u, &cache, "delete", |w| {
+        corpusql::raw::maintain::delete(w, "lang = ")
+    });
+    assert!(e.is_err());
+    assert_eq!(versions(&remote_dir), 2);
+}
+
+#[test]
+fn concurrent_ingests_into_one_uri_all_land() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let remote_dir = tmp.path().join("bucket/c");
+    let u = uri(&remote_dir);
+    let n: u32 = 4;
+    let files: Vec<_> = (0..n)
+        .map(|i| {
+            common::demo_jsonl(
+                &tmp.path().join(format!("in{i}.jsonl")),
+                250 + 10 * i,
+                30 + i,
+                &format!("w{i}-"),
+            )
+        })
+        .collect();
+    // Writers on two "nodes" (two caches) at once.
+    let children: Vec<_> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            Command::new(env!("CARGO_BIN_EXE_corpusql"))
+                .env("CORPUSQL_CACHE", tmp.path().join(format!("node{}", i % 2)))
+                .args(["-C", &u, "ingest", "-q", "--threads", "1"])
+                .arg(f)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let want: u32 = (0..n).map(|i| 250 + 10 * i).sum();
+    let got = ok(&cache, &["-C", &u, "count", "*"]);
+    assert_eq!(String::from_utf8_lossy(&got).trim(), want.to_string());
+    assert_eq!(versions(&remote_dir), n as usize);
+    ok(&cache, &["-C", &u, "verify"]);
+}
+
+#[test]
+fn a_writer_killed_at_any_moment_leaves_a_readable_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let remote_dir = tmp.path().join("bucket/c");
+    let u = uri(&remote_dir);
+    let first = common::demo_jsonl(&tmp.path().join("first.jsonl"), 500, 5, "f-");
+    ok(&cache, &["-C", &u, "ingest", "-q", first.to_str().unwrap()]);
+    let big = common::demo_jsonl(&tmp.path().join("big.jsonl"), 6000, 6, "big-");
+    let mut seen_old = false;
+    for delay_ms in [0u64, 20, 40, 60, 80, 100, 130, 160, 200, 250, 300, 400] {
+        let before = versions(&remote_dir);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_corpusql"))
+            .env("CORPUSQL_CACHE", tmp.path().join("writer"))
+            .args(["-C", &u, "ingest", "-q", "--on-duplicate", "skip"])
+            .arg(&big)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let n: u64 = String::from_utf8_lossy(&ok(&cache, &["-C", &u, "count", "*"]))
+            .trim()
+            .parse()
+            .unwrap();
+        let after = versions(&remote_dir);
+        assert!(
+            after == before || after == before + 1,
+            "{before} -> {after}"
+        );
+        if n == 500 {
+            assert!(after == 1, "version {after} without the documents");
+            seen_old = true;
+        } else {
+            assert_eq!(n, 6500, "a version holds all or nothing");
+        }
+        ok(&cache, &["-C", &u, "verify"]);
+    }
+    // Whatever the kills left, the next write works.
+    ok(&cache, &["-C", &u, "ingest", "-q", big.to_str().unwrap()]);
+    let n = ok(&cache, &["-C", &u, "count", "*"]);
+    assert_eq!(String::from_utf8_lossy(&n).trim(), "6500");
+    assert!(seen_old, "no writer was killed before its commit");
+}
+
+#[test]
+fn a_job_staged_at_a_uri_commits_as_one_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let remote_dir = tmp.path().join("bucket/c");
+    let u = uri(&remote_dir);
+    let files: Vec<String> = (0..3)
+        .map(|i| {
+            common::demo_jsonl(
+                &tmp.path().join(format!("s{i}.jsonl")),
+                200,
+                40 + i,
+                &format!("s{i}-"),
+            )
+            .to_str()
+            .unwrap()
+            .to_string()
+        })
+        .collect();
+    let local = tmp.path().join("local");
+    let mut a = vec!["-C", local.to_str().unwrap(), "ingest", "-q"];
+    a.extend(files.iter().map(String::as_str));
+    ok(&cache, &a);
+    // Tasks on two "nodes", one run twice; the commit waits for all.
+    for (i, node) in [(2, 0), (0, 1), (0, 1)] {
+        let task = format!("{i}/3");
+        let mut a = vec!["-C", &u, "ingest", "-q", "--job", "j", "--task", &task];
+        a.extend(files.iter().map(String::as_str));
+        ok(&tmp.path().join(format!("node{node}")), &a);
+    }
+    let o = run(&cache, &["-C", &u, "commit", "--job", "j"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("1"),
+        "names task 1"
+    );
+    assert_eq!(versions(&remote_dir), 0, "nothing committed");
+    let mut a = vec!["-C", &u, "ingest", "-q", "--job", "j", "--task", "1/3"];
+    a.extend(files.iter().map(String::as_str));
+    ok(&tmp.path().join("node0"), &a);
+    let st = ok(
+        &cache,
+        &["-C", &u, "commit", "--job", "j", "--status", "--json"],
+    );
+    let st: serde_json::Value = serde_json::from_slice(&st).unwrap();
+    assert_eq!(st["missing"].as_array().unwrap().len(), 0, "{st}");
+    ok(&cache, &["-C", &u, "commit", "--job", "j"]);
+    assert_eq!(versions(&remote_dir), 1);
+    assert!(!remote_dir
+        .join("jobs/j/task-00000-of-00003/MANIFEST.json")
+        .exists());
+    for q in [
+        vec!["count", "*"],
+        vec!["stats", "--by", "lang,license_id", "--json"],
+        vec!["export", "*", "-o", "-"],
+    ] {
+        let mut a = vec!["-C", local.to_str().unwrap()];
+        a.extend(&q);
+        let mut b = vec!["-C", u.as_str()];
+        b.extend(&q);
+        let lines = |x: Vec<u8>| {
+            let mut v: Vec<String> = String::from_utf8(x)
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect();
+            v.sort();
+            v
+        };
+        let (want, got) = (lines(ok(&cache, &a)), lines(ok(&cache, &b)));
+        assert!(want == got, "{q:?}: {} vs {} lines", want.len(), got.len());
+    }
+    // A tagging job at the URI equals tagging the local corpus.
+    ok(
+        &cache,
+        &[
+            "-C",
+            local.to_str().unwrap(),
+            "tag",
+            "-q",
+            "--taggers",
+            "quality",
+        ],
+    );
+    for i in 0..2 {
+        let task = format!("{i}/2");
+        ok(
+            &cache,
+            &[
+                "-C",
+                &u,
+                "tag",
+                "-q",
+                "--taggers",
+                "quality",
+                "--job",
+                "t",
+                "--task",
+                &task,
+            ],
+        );
+    }
+    ok(&cache, &["-C", &u, "commit", "--job", "t"]);
+    let q = [
+        "export",
+        "*",
+        "-o",
+        "-",
+        "--fields",
+        "id,c4_has_lorem_ipsum,rps_doc_word_count",
+    ];
+    let mut a = vec!["-C", local.to_str().unwrap()];
+    a.extend(q);
+    let mut b = vec!["-C", u.as_str()];
+    b.extend(q);
+    let sorted = |x: Vec<u8>| {
+        let mut v: Vec<String> = String::from_utf8(x)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(
+        sorted(ok(&cache, &a)) == sorted(ok(&cache, &b)),
+        "signals differ"
+    );
+    // An aborted job leaves nothing behind.
+    ok(
+        &cache,
+        &[
+            "-C", &u, "ingest", "-q", "--job", "x", "--task", "0/2", &files[0],
+        ],
+    );
+    ok(&cache, &["-C", &u, "commit", "--job", "x", "--abort"]);
+    let st = ok(
+        &cache,
+        &["-C", &u, "commit", "--job", "x", "--status", "--json"],
+    );
+    let st: serde_json::Value = serde_json::from_slice(&st).unwrap();
+    assert!(st["tasks"].is_null(), "{st}");
+}
+
+#[test]
+fn the_library_writes_a_uri_through_an_opened_corpus() {
+    let tmp = tempfile::tempdir().unwrap();
+    let remote_dir = tmp.path().join("bucket/lib");
+    let u = uri(&remote_dir);
+    let a = common::demo_jsonl(&tmp.path().join("a.jsonl"), 300, 8, "a-");
+    std::env::set_var("CORPUSQL_CACHE", tmp.path().join("cache"));
+    let r = corpusql::ingest(
+        Path::new(&u),
+        vec![corpusql::Input::Path(a)],
+        &corpusql::IngestOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(r.ingested, 300);
+    let mut c = corpusql::Corpus::open(&u).unwrap();
+    assert_eq!(c.origin().as_deref(), Some(u.as_str()));
+    let n = c.delete("lang = fr").unwrap();
+    assert!(n > 0);
+    assert_eq!(c.count("*").unwrap(), 300 - n);
+    let again = corpusql::Corpus::open(&u).unwrap();
+    assert_eq!(again.count("*").unwrap(), 300 - n);
+    assert_eq!(versions(&remote_dir), 2);
 }

@@ -69,7 +69,7 @@ class CorpusqlDatasink(Datasink):
         license_field: Optional[str] = None,
         job: Optional[str] = None,
     ) -> None:
-        self.path = os.path.abspath(os.fspath(path))
+        self.path = _target(path)
         self.job = job or _new_job("ray-write")
         self.options = dict(
             on_duplicate=on_duplicate,
@@ -80,7 +80,8 @@ class CorpusqlDatasink(Datasink):
         self.result: Optional[Dict[str, Any]] = None
 
     def on_write_start(self, schema=None) -> None:  # noqa: D102 (Ray's docs)
-        os.makedirs(self.path, exist_ok=True)
+        if "://" not in self.path:
+            os.makedirs(self.path, exist_ok=True)
 
     def write(self, blocks: Iterable[Any], ctx) -> Dict[str, Any]:
         """One write task: its blocks as one Parquet file, ingested as task
@@ -131,6 +132,14 @@ class CorpusqlDatasink(Datasink):
         _corpusql.abort_job(self.path, self.job)
 
 
+def _target(path: PathLike) -> str:
+    """A corpus URI as given (``s3://...``: every task and the commit reach
+    the same store), a directory as an absolute path (tasks may run in
+    other working directories)."""
+    p = os.fspath(path)
+    return p if "://" in p else os.path.abspath(p)
+
+
 def write(dataset: "ray.data.Dataset", path: PathLike, **options: Any) -> Dict[str, Any]:
     """Ingests ``dataset`` into the corpus at ``path`` (created if absent) in
     one commit; returns the commit's report. ``options``: ``text_field``,
@@ -167,7 +176,7 @@ def tag(
     cluster's CPUs) and commits once; returns the commit's report, with
     ``task_reports`` (each task's outcome and the node it ran on). A task
     that fails for good leaves the corpus unchanged."""
-    path = os.path.abspath(os.fspath(path))
+    path = _target(path)
     if not isinstance(taggers, str):
         taggers = ",".join(taggers)
     n = tasks or max(1, int(ray.cluster_resources().get("CPU", 1)))

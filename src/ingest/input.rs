@@ -40,6 +40,49 @@ impl Input {
     }
 }
 
+/// Inputs that can be read again: paths stay paths, stdin and readers are
+/// read into memory once. A change to a corpus at a URI may run again
+/// after another writer's commit ([`crate::remote::write`]).
+pub(crate) struct Replayable(Vec<(String, Option<Vec<u8>>)>);
+
+impl Replayable {
+    /// Takes `inputs`, reading stdin and readers to their end.
+    pub(crate) fn take(inputs: Vec<Input>) -> Result<Replayable> {
+        let mut out = Vec::with_capacity(inputs.len());
+        for i in inputs {
+            let name = i.name();
+            match i {
+                Input::Path(p) if p.as_os_str() != "-" => out.push((name, None)),
+                Input::Path(_) => {
+                    let mut b = Vec::new();
+                    std::io::stdin()
+                        .read_to_end(&mut b)
+                        .map_err(|e| Error::Invalid(format!("stdin: {e}")))?;
+                    out.push((name, Some(b)));
+                }
+                Input::Reader(_, mut r) => {
+                    let mut b = Vec::new();
+                    r.read_to_end(&mut b)
+                        .map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
+                    out.push((name, Some(b)));
+                }
+            }
+        }
+        Ok(Replayable(out))
+    }
+
+    /// The inputs, for one run.
+    pub(crate) fn inputs(&self) -> Vec<Input> {
+        self.0
+            .iter()
+            .map(|(name, bytes)| match bytes {
+                None => Input::Path(PathBuf::from(name)),
+                Some(b) => Input::Reader(name.clone(), Box::new(std::io::Cursor::new(b.clone()))),
+            })
+            .collect()
+    }
+}
+
 /// Counts and hashes bytes as they are read.
 struct Tally<R> {
     inner: R,

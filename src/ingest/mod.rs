@@ -479,7 +479,16 @@ enum DupAt {
 
 /// Ingests `inputs` into the corpus in `dir` (created when missing) and
 /// commits them as one new generation.
+///
+/// `dir` may be a URI (`s3://...`): the ingest is then committed as the
+/// URI's next version ([`crate::remote::write`]).
 pub fn ingest(dir: &Path, inputs: Vec<Input>, opts: &IngestOptions) -> Result<IngestReport> {
+    if let Some(uri) = crate::remote::as_uri(dir) {
+        let replay = input::Replayable::take(inputs)?;
+        let (r, _) =
+            crate::remote::write(uri, "ingest", |work| ingest(work, replay.inputs(), opts))?;
+        return Ok(r);
+    }
     let start = Instant::now();
     crate::remote::refuse_write(dir)?;
     let inputs = expand_inputs(inputs)?;
@@ -560,6 +569,11 @@ pub fn ingest_task(
     inputs: Vec<Input>,
     opts: &IngestOptions,
 ) -> Result<IngestReport> {
+    if let Some(uri) = crate::remote::as_uri(dir) {
+        return crate::remote::run_task(uri, job, task, |work| {
+            ingest_task(work, job, task, inputs, opts)
+        });
+    }
     let start = Instant::now();
     crate::remote::refuse_write(dir)?;
     crate::job::check_name(job)?;

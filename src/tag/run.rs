@@ -781,6 +781,9 @@ pub fn tag_task(
     task: crate::job::TaskId,
     opts: &TagOptions,
 ) -> Result<TagReport> {
+    if let Some(uri) = crate::remote::as_uri(dir) {
+        return crate::remote::run_task(uri, job, task, |work| tag_task(work, job, task, opts));
+    }
     let start = Instant::now();
     crate::job::check_name(job)?;
     let corpus = Corpus::open(dir)?;
