@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 from typing import List
@@ -80,3 +81,44 @@ def demo_copy(demo_corpus: Path, tmp_path: Path) -> Path:
     d = tmp_path / "corpus"
     shutil.copytree(demo_corpus, d)
     return d
+
+
+# A local S3 server for the object-storage tests (test_s3.py, test_ray.py).
+BUCKET = "corpora"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    """A moto S3 server on a free port, a bucket, and the environment that
+    points corpusql (the CLI and the extension) at it."""
+    moto_server = pytest.importorskip("moto.server", reason="moto[server] is in python/requirements-test.txt")
+    boto3 = pytest.importorskip("boto3")
+    port = _free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_REGION": "us-east-1",
+        "CORPUSQL_CACHE": str(tmp_path_factory.mktemp("node-cache")),
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"]).create_bucket(Bucket=BUCKET)
+        yield env
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        server.stop()

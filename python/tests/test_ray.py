@@ -1,7 +1,8 @@
 """corpusql on a real two-node Ray cluster (``ray start --head`` plus a second
 ``ray start --address``, one CPU each, on this machine): distributed ingest
 through the Ray Data sink and distributed tagging equal a local ingest and a
-local tagging run; a job whose task fails leaves no visible change."""
+local tagging run, also into and on a corpus on S3; a job whose task fails
+leaves no visible change."""
 
 from __future__ import annotations
 
@@ -113,6 +114,36 @@ def test_distributed_ingest_equals_a_local_ingest(cluster, shards: Path, tmp_pat
     assert _facets(dist) == _facets(local)
     assert _texts(dist) == _texts(local)
     assert cli("verify", corpus=dist).returncode == 0
+
+
+def test_distributed_ingest_into_s3_equals_a_local_ingest(cluster, s3, shards: Path, tmp_path: Path):
+    """The Ray sink writing straight to S3 (moto's server): each write task
+    stages its blocks at the URI, the driver commits them as one version;
+    then a distributed tagging of the S3 corpus."""
+    from conftest import BUCKET
+
+    local = tmp_path / "local"
+    cli("ingest", str(shards), "--quiet", corpus=local)
+    uri = f"s3://{BUCKET}/ray"
+    # The workers reach the S3 server through the job's environment.
+    address = ray.get_runtime_context().gcs_address
+    ray.shutdown()
+    ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": dict(s3)})
+    try:
+        ds = ray.data.read_parquet(str(shards)).repartition(4)
+        r = corpusql.ray.write(ds, uri)
+        assert r["tasks"] == 4 and r["ingested"] == DOCS, r
+        assert _facets(uri) == _facets(local)
+        assert _texts(uri) == _texts(local)
+        t = corpusql.ray.tag(uri, "quality", tasks=2)
+        assert t["kind"] == "tag", t
+    finally:
+        ray.shutdown()
+        ray.init(address=address, log_to_driver=False)
+    cli("tag", "--taggers", "quality", "-q", corpus=local)
+    q = ("export", "*", "--fields", "id,rps_doc_word_count,c4_has_lorem_ipsum", "-o", "-")
+    assert sorted(cli(*q, corpus=local).stdout.splitlines()) == sorted(cli(*q, corpus=uri).stdout.splitlines())
+    assert cli("verify", corpus=uri).returncode == 0
 
 
 def test_distributed_tagging_equals_local_tagging(cluster, shards: Path, tmp_path: Path):
