@@ -145,6 +145,85 @@ pub struct FileEntry {
     pub size: u64,
     /// xxh3-128 of the bytes, 32 lowercase hex digits.
     pub xxh3: String,
+    /// For a segment: its BLOCKS section, `[offset, length]`. A mirror
+    /// fetches the rest of the file at once and blocks when first read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<[u64; 2]>,
+}
+
+/// Where a lazily fetched segment's bytes are (`seg-N.cqs.lazy` in a
+/// mirror, JSON).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LazySource {
+    /// The corpus URI.
+    pub uri: String,
+    /// The object under `objects/`.
+    pub object: String,
+    /// The file's size and digest.
+    pub entry: FileEntry,
+}
+
+/// Range requests made by this process for blocks of lazily fetched
+/// segments, and the bytes they returned.
+pub fn block_fetches() -> (u64, u64) {
+    (
+        RANGE_REQUESTS.load(std::sync::atomic::Ordering::Relaxed),
+        RANGE_BYTES.load(std::sync::atomic::Ordering::Relaxed),
+    )
+}
+
+static RANGE_REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static RANGE_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+thread_local! {
+    /// One store client (and I/O runtime) per URI and thread: readers on
+    /// several threads fetch blocks in parallel.
+    static REMOTES: std::cell::RefCell<BTreeMap<String, std::rc::Rc<Remote>>> =
+        const { std::cell::RefCell::new(BTreeMap::new()) };
+}
+
+/// `len` bytes at `start` of the object `src` names (one range request).
+pub(crate) fn fetch_range(src: &LazySource, start: u64, len: u64) -> Result<Vec<u8>> {
+    let r = REMOTES.with(|m| -> Result<std::rc::Rc<Remote>> {
+        if let Some(r) = m.borrow().get(&src.uri) {
+            return Ok(r.clone());
+        }
+        let r = std::rc::Rc::new(Remote::open(&src.uri)?);
+        m.borrow_mut().insert(src.uri.clone(), r.clone());
+        Ok(r)
+    })?;
+    let path = r.path(OBJECTS_DIR, &src.object);
+    let bytes =
+        r.rt.block_on(r.store.get_range(&path, start..start + len))
+            .map_err(|e| r.err(&format!("{OBJECTS_DIR}/{}", src.object), e))?;
+    RANGE_REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    RANGE_BYTES.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    if bytes.len() as u64 != len {
+        return Err(Error::corrupt(
+            PathBuf::from(format!("{}/{OBJECTS_DIR}/{}", r.uri, src.object)),
+            format!("asked {len} bytes at {start}, got {}", bytes.len()),
+        ));
+    }
+    Ok(bytes.to_vec())
+}
+
+/// The lazy-fetch source of the mirror's segment file at `path`, if its
+/// blocks are fetched on first read.
+fn read_lazy(path: &Path) -> Option<LazySource> {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".lazy");
+    serde_json::from_slice(&std::fs::read(PathBuf::from(p)).ok()?).ok()
+}
+
+/// The smallest offset a segment's BLOCKS section can start at.
+fn format_header_len() -> u64 {
+    crate::format::HEADER_LEN as u64
+}
+
+/// Whether a file name is a mirror's own sidecar of a segment's lazily
+/// fetched blocks.
+fn lazy_side(name: &str) -> bool {
+    name.ends_with(".cqs.lazy") || name.ends_with(".cqs.present")
 }
 
 /// The manifest of one version of a corpus at a URI
@@ -195,15 +274,26 @@ fn file_entry(path: &Path) -> Result<FileEntry> {
         return Ok(FileEntry {
             size,
             xxh3: digest(&[]),
+            blocks: None,
         });
     }
     // SAFETY: the files hashed are a corpus's immutable files or files this
     // process wrote and no longer changes; a concurrent truncation would at
     // worst give a digest the readers' check then refuses.
     let map = unsafe { memmap2::Mmap::map(&f) }.at(path)?;
+    let blocks = if path.extension().is_some_and(|e| e == "cqs") {
+        let seg = crate::segment::reader::Segment::open(path)?;
+        seg.sections()
+            .iter()
+            .find(|s| s.id == crate::format::section::BLOCKS)
+            .map(|s| [s.offset, s.len])
+    } else {
+        None
+    };
     Ok(FileEntry {
         size,
         xxh3: digest(&map),
+        blocks,
     })
 }
 
@@ -482,7 +572,7 @@ fn recorded(dir: &Path) -> Option<VersionManifest> {
 /// Brings `dir` (created when missing) to the newest version at `r`: GETs
 /// the objects of the files it lacks, checking each one's digest, writes
 /// `CURRENT` last, removes files of other versions, records the manifest.
-fn fetch_from(r: &Remote, dir: &Path) -> Result<(SyncReport, VersionManifest)> {
+fn fetch_from(r: &Remote, dir: &Path, lazy: bool) -> Result<(SyncReport, VersionManifest)> {
     std::fs::create_dir_all(dir).at(dir)?;
     let mut rep = SyncReport {
         dir: dir.to_path_buf(),
@@ -520,7 +610,10 @@ fn fetch_from(r: &Remote, dir: &Path) -> Result<(SyncReport, VersionManifest)> {
         let same = size == Some(e.size)
             && match before.as_ref().and_then(|b| b.files.get(name)) {
                 Some(was) => was == e,
-                None => file_entry(&path).is_ok_and(|f| &f == e),
+                None => match read_lazy(&path) {
+                    Some(l) => &l.entry == e,
+                    None => file_entry(&path).is_ok_and(|f| &f == e),
+                },
             };
         if !same {
             todo.push(name.clone());
@@ -529,6 +622,75 @@ fn fetch_from(r: &Remote, dir: &Path) -> Result<(SyncReport, VersionManifest)> {
     // CURRENT goes last, after every file it names is in place.
     let current_last = todo.iter().any(|n| n == CURRENT_FILE);
     todo.retain(|n| n != CURRENT_FILE);
+    // Segments whose blocks wait for their first read.
+    let (lazy_todo, todo): (Vec<String>, Vec<String>) = todo
+        .into_iter()
+        .partition(|n| lazy && n.ends_with(".cqs") && m.files[n].blocks.is_some());
+    let get_lazy = |name: &String| {
+        let e = m.files[name].clone();
+        let obj = VersionManifest::object(name, &e);
+        let path = r.path(OBJECTS_DIR, &obj);
+        let store = r.store.clone();
+        let target = dir.join(name);
+        let shown = format!("{}/{OBJECTS_DIR}/{obj}", r.uri);
+        let source = LazySource {
+            uri: r.uri.clone(),
+            object: obj.clone(),
+            entry: e.clone(),
+        };
+        async move {
+            let [off, len] = e.blocks.unwrap_or([0, 0]);
+            let (head, tail) = (0..off, off + len..e.size);
+            if head.end < format_header_len() || tail.start > e.size {
+                return Err(Error::corrupt(
+                    PathBuf::from(&shown),
+                    format!(
+                        "the manifest's blocks {off}+{len} do not fit {} bytes",
+                        e.size
+                    ),
+                ));
+            }
+            // Two requests (`get_ranges` would merge them across the
+            // blocks of a small segment).
+            let ranges = [
+                store.get_range(&path, head.clone()).await,
+                store.get_range(&path, tail.clone()).await,
+            ];
+            let [Ok(h), Ok(t)] = ranges else {
+                let e = ranges.into_iter().find_map(|r| r.err());
+                return Err(Error::Invalid(format!(
+                    "{shown}: {}",
+                    e.map(|e| e.to_string()).unwrap_or_default()
+                )));
+            };
+            let ranges = [h, t];
+            let tmp = target.with_extension("part");
+            let f = std::fs::File::create(&tmp).at(&tmp)?;
+            f.set_len(e.size).at(&tmp)?;
+            use std::os::unix::fs::FileExt;
+            f.write_all_at(&ranges[0], head.start).at(&tmp)?;
+            f.write_all_at(&ranges[1], tail.start).at(&tmp)?;
+            drop(f);
+            let blocks = crate::segment::reader::Segment::open(&tmp)
+                .map_err(|x| Error::corrupt(PathBuf::from(&shown), x.to_string()))?
+                .blocks()
+                .len();
+            let side = |ext: &str| {
+                let mut p = target.as_os_str().to_owned();
+                p.push(ext);
+                PathBuf::from(p)
+            };
+            std::fs::write(side(".present"), vec![0u8; blocks]).at(&side(".present"))?;
+            let json = serde_json::to_vec(&source).map_err(|x| Error::Invalid(x.to_string()))?;
+            std::fs::write(side(".lazy"), json).at(&side(".lazy"))?;
+            std::fs::rename(&tmp, &target).at(&target)?;
+            Ok((ranges[0].len() + ranges[1].len()) as u64)
+        }
+    };
+    rep.bytes += each_concurrently(&r.rt, &lazy_todo, get_lazy)?;
+    rep.transferred += lazy_todo.len() as u64;
+    rep.requests += 2 * lazy_todo.len() as u64;
+    rep.segment_files += lazy_todo.len() as u64;
     let get_one = |name: &String| {
         let e = m.files[name].clone();
         let obj = VersionManifest::object(name, &e);
@@ -557,6 +719,12 @@ fn fetch_from(r: &Remote, dir: &Path) -> Result<(SyncReport, VersionManifest)> {
             }
             let tmp = target.with_extension("part");
             std::fs::write(&tmp, &bytes).at(&tmp)?;
+            // A whole file: no blocks to fetch on read any more.
+            for ext in [".lazy", ".present"] {
+                let mut p = target.as_os_str().to_owned();
+                p.push(ext);
+                let _ = std::fs::remove_file(PathBuf::from(p));
+            }
             std::fs::rename(&tmp, &target).at(&target)?;
             Ok(bytes.len() as u64)
         }
@@ -564,7 +732,7 @@ fn fetch_from(r: &Remote, dir: &Path) -> Result<(SyncReport, VersionManifest)> {
     rep.bytes += each_concurrently(&r.rt, &todo, get_one)?;
     rep.transferred += todo.len() as u64;
     rep.requests += todo.len() as u64;
-    rep.segment_files = todo.iter().filter(|n| !mutable(n)).count() as u64;
+    rep.segment_files += todo.iter().filter(|n| !mutable(n)).count() as u64;
     crate::storage::sync_dir(dir).at(dir)?;
     if current_last {
         let last = [CURRENT_FILE.to_string()];
@@ -581,7 +749,7 @@ fn fetch_from(r: &Remote, dir: &Path) -> Result<(SyncReport, VersionManifest)> {
         .filter_map(|n| n.split('.').next())
         .collect();
     for name in local_files(dir)?.keys() {
-        let local_side = (name.ends_with(".cqc") || name.ends_with(".cqi"))
+        let local_side = (name.ends_with(".cqc") || name.ends_with(".cqi") || lazy_side(name))
             && name.split('.').next().is_some_and(|x| stems.contains(x));
         let ours = (name.starts_with("seg-") && !local_side) || mutable(name);
         if ours && !m.files.contains_key(name) {
@@ -599,7 +767,7 @@ fn fetch_from(r: &Remote, dir: &Path) -> Result<(SyncReport, VersionManifest)> {
 /// version does not list are removed.
 pub fn fetch(uri: &str, dir: &Path) -> Result<SyncReport> {
     let r = Remote::open(uri)?;
-    Ok(fetch_from(&r, dir)?.0)
+    Ok(fetch_from(&r, dir, false)?.0)
 }
 
 /// The mirror folder and lock file of `uri` in `cache`.
@@ -628,7 +796,10 @@ fn with_mirror<T>(
     std::fs::create_dir_all(cache).at(cache)?;
     let lock = crate::storage::open_lock(&lock_path).at(&lock_path)?;
     lock.lock().at(&lock_path)?;
-    let (rep, m) = fetch_from(r, &dir)?;
+    // Segments' blocks are fetched when first read, unless
+    // CORPUSQL_FETCH=whole asks for whole files.
+    let lazy = std::env::var("CORPUSQL_FETCH").map_or(true, |v| v != "whole");
+    let (rep, m) = fetch_from(r, &dir, lazy)?;
     // Reports name the corpus by its URI, not by the mirror's folder.
     let _ = std::fs::write(dir.join(ORIGIN_FILE), &r.uri);
     then(&rep, &m)
@@ -950,7 +1121,7 @@ fn clone_into(mirror: &Path, m: &VersionManifest, work: &Path) -> Result<()> {
     for name in local_files(mirror)?.keys() {
         // Token counts and ids the node computed for listed segments are
         // valid for them: they travel with the change.
-        let derived = (name.ends_with(".cqc") || name.ends_with(".cqi"))
+        let derived = (name.ends_with(".cqc") || name.ends_with(".cqi") || lazy_side(name))
             && name.split('.').next().is_some_and(|x| stems.contains(x));
         if !m.files.contains_key(name) && !derived {
             continue;

@@ -260,8 +260,27 @@ impl Selection {
         }
     }
 
-    /// The blocks to read, in storage order, with the matched documents of each.
+    /// The blocks to read, in storage order, with the matched documents of
+    /// each. Blocks of lazily fetched segments (a corpus at a URI) that the
+    /// node lacks are fetched first, nearby ones coalesced, segments in
+    /// parallel; a failed fetch is reported when the block is read.
     pub fn jobs(&self) -> Vec<BlockJob> {
+        let jobs = self.plan_jobs();
+        if self.parts.iter().any(|(seg, _)| seg.is_lazy()) {
+            use rayon::prelude::*;
+            (0..self.parts.len()).into_par_iter().for_each(|p| {
+                let wanted: Vec<usize> = jobs
+                    .iter()
+                    .filter(|j| j.part == p)
+                    .map(|j| j.block)
+                    .collect();
+                let _ = self.parts[p].0.prefetch(&wanted);
+            });
+        }
+        jobs
+    }
+
+    fn plan_jobs(&self) -> Vec<BlockJob> {
         let mut jobs = Vec::new();
         for (p, (seg, bm)) in self.parts.iter().enumerate() {
             let blocks = seg.blocks();

@@ -584,3 +584,121 @@ fn the_library_writes_a_uri_through_an_opened_corpus() {
     assert_eq!(again.count("*").unwrap(), 300 - n);
     assert_eq!(versions(&remote_dir), 2);
 }
+
+/// Presence bytes of every lazily fetched segment in the mirror `dir`:
+/// (blocks present, blocks in all).
+fn blocks_present(dir: &Path) -> (usize, usize) {
+    let mut have = 0;
+    let mut all = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.to_string_lossy().ends_with(".cqs.present") {
+            let b = std::fs::read(&p).unwrap();
+            have += b.iter().filter(|x| **x != 0).count();
+            all += b.len();
+        }
+    }
+    (have, all)
+}
+
+#[test]
+fn a_count_reads_no_block_and_a_query_fetches_only_its_blocks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let local = local_corpus(tmp.path());
+    let remote_dir = tmp.path().join("bucket/lazy");
+    let u = uri(&remote_dir);
+    let cache = tmp.path().join("cache");
+    remote::copy(&local, Path::new(&u)).unwrap();
+    let l = local.to_str().unwrap();
+    // A count, a stats and a schema: indexes only.
+    for q in [
+        vec!["count", "lang = fr and license_class = permissive"],
+        vec!["stats", "--by", "lang,license_class", "--json"],
+    ] {
+        let mut a = vec!["-C", l];
+        a.extend(&q);
+        let mut b = vec!["-C", u.as_str()];
+        b.extend(&q);
+        assert_eq!(ok(&cache, &a), ok(&cache, &b), "{q:?}");
+    }
+    let m = remote::mirror_in(&u, &cache).unwrap();
+    let (have, all) = blocks_present(&m.dir);
+    assert!(all > 10, "{all} blocks");
+    assert_eq!(have, 0, "a count fetched blocks");
+    // Segment bytes on disk (the files are sparse) against the store's.
+    let fetched: u64 = std::fs::read_dir(&m.dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cqs"))
+        .map(|p| std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(p).unwrap()) * 512)
+        .sum();
+    let remote_bytes: u64 = std::fs::read_dir(remote_dir.join("objects"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".cqs."))
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(fetched < remote_bytes / 2, "{fetched} of {remote_bytes}");
+    // One document: one block.
+    let key = {
+        let o = ok(
+            &cache,
+            &["-C", l, "query", "*", "--fields", "id", "--limit", "1"],
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o).unwrap();
+        v["id"].as_str().unwrap().to_string()
+    };
+    assert_eq!(
+        ok(&cache, &["-C", l, "get", &key]),
+        ok(&cache, &["-C", &u, "get", &key])
+    );
+    assert_eq!(blocks_present(&m.dir).0, 1, "one document, one block");
+    // A selective export: the same bytes as locally.
+    let want = ok(&cache, &["-C", l, "export", "lang = fr", "-o", "-"]);
+    let got = ok(&cache, &["-C", &u, "export", "lang = fr", "-o", "-"]);
+    assert!(want == got && !want.is_empty());
+    // Several processes at once share what they fetch.
+    let kids: Vec<_> = (0..3)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_corpusql"))
+                .env("CORPUSQL_CACHE", &cache)
+                .args(["-C", &u, "export", "*", "-o", "-", "--threads"])
+                .arg(format!("{}", 1 + i % 2))
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let whole = ok(&cache, &["-C", l, "export", "*", "-o", "-"]);
+    for k in kids {
+        let o = k.wait_with_output().unwrap();
+        assert!(o.status.success());
+        assert!(o.stdout == whole, "a concurrent reader saw other bytes");
+    }
+    assert_eq!(blocks_present(&m.dir), (all, all));
+    ok(&cache, &["-C", &u, "verify"]);
+    // A damaged block in the store is caught when read, naming the segment.
+    let cold = tmp.path().join("cold");
+    let obj = std::fs::read_dir(remote_dir.join("objects"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".cqs."))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut b = std::fs::read(&obj).unwrap();
+    b[200] ^= 0x20;
+    std::fs::write(&obj, b).unwrap();
+    let o = run(&cold, &["-C", &u, "export", "*", "-o", "-"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a damaged block was read");
+    assert!(err.contains("checksum") && err.contains(".cqs"), "{err}");
+    // CORPUSQL_FETCH=whole fetches whole files (checked by digest).
+    let o = Command::new(env!("CARGO_BIN_EXE_corpusql"))
+        .env("CORPUSQL_CACHE", tmp.path().join("whole"))
+        .env("CORPUSQL_FETCH", "whole")
+        .args(["-C", &u, "count", "*"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("xxh3"));
+}

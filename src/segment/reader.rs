@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use fst::{Automaton, IntoStreamer, Streamer};
 use memmap2::Mmap;
@@ -75,6 +75,164 @@ pub struct Segment {
     meta: SegmentMeta,
     numeric_cache: Vec<OnceLock<Arc<Vec<f64>>>>,
     overlay: Overlay,
+    /// Blocks fetched on first read (a segment in the node-local mirror of
+    /// a corpus at a URI, see [`crate::remote`]).
+    lazy: Option<LazyBlocks>,
+}
+
+/// A segment file in a mirror whose blocks are fetched from object storage
+/// on first read: `seg-N.cqs.lazy` (JSON: where the object is) and
+/// `seg-N.cqs.present` (one byte per block, 1 once the block's bytes are in
+/// the file; shared by the processes of a node through a shared mapping).
+/// Everything but the BLOCKS section is in the file from the start.
+struct LazyBlocks {
+    source: crate::remote::LazySource,
+    state: Mutex<LazyState>,
+    file: File,
+}
+
+/// The presence bytes, and the read-ahead of the last miss.
+struct LazyState {
+    present: memmap2::MmapMut,
+    /// The block after the last fetch: a miss there is a sequential read.
+    next: usize,
+    /// Bytes the next sequential miss fetches.
+    window: u64,
+}
+
+/// The most bytes one request fetches (read-ahead of a scan, a run of
+/// blocks a selection needs).
+const READ_AHEAD: u64 = 8 << 20;
+/// Needed blocks at most this far apart are fetched by one request (the
+/// bytes between cost less than another round trip).
+const GAP: u64 = 256 << 10;
+
+impl LazyBlocks {
+    fn open(path: &Path, blocks: usize) -> Result<Option<LazyBlocks>> {
+        let mut side = path.as_os_str().to_owned();
+        side.push(".lazy");
+        let side = PathBuf::from(side);
+        let bytes = match std::fs::read(&side) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&side, e)),
+        };
+        let source: crate::remote::LazySource = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::corrupt(&side, format!("unreadable ({e})")))?;
+        let mut pp = path.as_os_str().to_owned();
+        pp.push(".present");
+        let present_path = PathBuf::from(pp);
+        let pf = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&present_path)
+            .at(&present_path)?;
+        if pf.metadata().at(&present_path)?.len() != blocks as u64 {
+            return Err(Error::corrupt(
+                &present_path,
+                format!("not {blocks} bytes, one per block"),
+            ));
+        }
+        // SAFETY: the presence file is only ever written one byte at a time
+        // with 0 -> 1 (a block's bytes are in the segment file); a torn or
+        // stale read makes a reader fetch a block again, never skip one.
+        let present = unsafe { memmap2::MmapMut::map_mut(&pf) }.at(&present_path)?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .at(path)?;
+        Ok(Some(LazyBlocks {
+            source,
+            state: Mutex::new(LazyState {
+                present,
+                next: usize::MAX,
+                window: 0,
+            }),
+            file,
+        }))
+    }
+
+    fn lock(&self, path: &Path) -> Result<std::sync::MutexGuard<'_, LazyState>> {
+        self.state
+            .lock()
+            .map_err(|_| Error::Invalid(format!("{}: a reader panicked", path.display())))
+    }
+
+    /// Fetches blocks `i..j` with one range request and marks them present.
+    fn fetch(
+        &self,
+        st: &mut LazyState,
+        i: usize,
+        j: usize,
+        blocks: &[BlockEntry],
+        path: &Path,
+    ) -> Result<()> {
+        let start = blocks[i].offset;
+        let end = blocks[j - 1].offset + blocks[j - 1].len as u64;
+        let bytes = crate::remote::fetch_range(&self.source, start, end - start)?;
+        use std::os::unix::fs::FileExt;
+        self.file.write_all_at(&bytes, start).at(path)?;
+        for p in st.present[i..j].iter_mut() {
+            *p = 1;
+        }
+        Ok(())
+    }
+
+    /// Makes block `i`'s bytes present in the file. A miss right after the
+    /// previous fetch is a scan: it fetches the missing blocks ahead too,
+    /// twice as many bytes each time (up to [`READ_AHEAD`]); any other miss
+    /// fetches the block alone.
+    fn ensure(&self, i: usize, blocks: &[BlockEntry], path: &Path) -> Result<()> {
+        let mut st = self.lock(path)?;
+        if st.present[i] != 0 {
+            return Ok(());
+        }
+        st.window = if i == st.next {
+            (st.window * 2).clamp(GAP, READ_AHEAD)
+        } else {
+            0
+        };
+        let start = blocks[i].offset;
+        let mut j = i + 1;
+        while j < blocks.len()
+            && st.present[j] == 0
+            && blocks[j].offset + blocks[j].len as u64 - start <= st.window
+        {
+            j += 1;
+        }
+        st.next = j;
+        self.fetch(&mut st, i, j, blocks, path)
+    }
+
+    /// Fetches the missing blocks among `wanted` (ascending), runs of them
+    /// at most [`GAP`] apart in one request of at most [`READ_AHEAD`].
+    fn prefetch(&self, wanted: &[usize], blocks: &[BlockEntry], path: &Path) -> Result<()> {
+        let mut st = self.lock(path)?;
+        let missing: Vec<usize> = wanted
+            .iter()
+            .copied()
+            .filter(|&b| b < blocks.len() && st.present[b] == 0)
+            .collect();
+        let mut k = 0;
+        while k < missing.len() {
+            let (first, mut last) = (missing[k], missing[k]);
+            k += 1;
+            while k < missing.len() {
+                let b = missing[k];
+                let run_end = blocks[last].offset + blocks[last].len as u64;
+                let near = blocks[b].offset.saturating_sub(run_end) <= GAP;
+                let small =
+                    blocks[b].offset + blocks[b].len as u64 - blocks[first].offset <= READ_AHEAD;
+                if !(near && small) {
+                    break;
+                }
+                last = b;
+                k += 1;
+            }
+            self.fetch(&mut st, first, last + 1, blocks, path)?;
+        }
+        Ok(())
+    }
 }
 
 /// The most bytes `compressed` bytes of zstd can decompress to: every zstd
@@ -296,6 +454,7 @@ impl Segment {
             ));
         }
         let numeric_cache = (0..meta.numeric.len()).map(|_| OnceLock::new()).collect();
+        let nblocks = blocks.len();
         Ok(Segment {
             path: path.to_path_buf(),
             map,
@@ -308,6 +467,7 @@ impl Segment {
             meta,
             numeric_cache,
             overlay: Overlay::default(),
+            lazy: LazyBlocks::open(path, nblocks)?,
         })
     }
 
@@ -633,12 +793,31 @@ impl Segment {
         self.blocks.partition_point(|b| b.first_doc + b.docs <= ord)
     }
 
+    /// Whether blocks are fetched on first read (a segment of the
+    /// node-local mirror of a corpus at a URI).
+    pub fn is_lazy(&self) -> bool {
+        self.lazy.is_some()
+    }
+
+    /// For a segment whose blocks are fetched on first read: fetches the
+    /// missing blocks among `wanted` (ascending indices) now, nearby ones
+    /// coalesced into one request. A no-op for other segments.
+    pub fn prefetch(&self, wanted: &[usize]) -> Result<()> {
+        match &self.lazy {
+            Some(l) => l.prefetch(wanted, &self.blocks, &self.path),
+            None => Ok(()),
+        }
+    }
+
     /// Reads, checks and decompresses block `i`.
     pub fn read_block(&self, i: usize) -> Result<Block> {
         let be = self
             .blocks
             .get(i)
             .ok_or_else(|| self.corrupt("block index out of range"))?;
+        if let Some(l) = &self.lazy {
+            l.ensure(i, &self.blocks, &self.path)?;
+        }
         let bytes = &self.map[be.offset as usize..(be.offset + be.len as u64) as usize];
         if crc32c::crc32c(bytes) != be.crc {
             return Err(self.corrupt(format!("block {i} checksum mismatch")));
@@ -668,6 +847,8 @@ impl Segment {
     /// Checks everything: every section checksum, every block, every
     /// postings list and numeric column. Returns the number of bytes checked.
     pub fn verify(&self) -> Result<u64> {
+        let all: Vec<usize> = (0..self.blocks.len()).collect();
+        self.prefetch(&all)?;
         if let Some(crc) = self.frame_crc {
             let n = self.map.len() - format::TRAILER_LEN;
             if crc32c::crc32c(&self.map[..n]) != crc {
