@@ -1,8 +1,11 @@
-"""Streaming from a corpus on S3 (a local moto server, started here) vs the
-local corpus, same run: the shared real corpus copied to S3, then a
-bytes-tokenizer mixture of 200M tokens (about one pass) streamed to /dev/null with a cold
-node cache (the mirror fetched), warm (nothing fetched), and locally.
-Prints seconds, GET requests and bytes fetched (per GB of tokens streamed).
+"""Reading a corpus on S3 (a local moto server, started here) vs the local
+corpus, same run: the shared real corpus copied to S3, then a
+bytes-tokenizer mixture of 200M tokens (about one pass) streamed to
+/dev/null with a cold node cache (segments without their blocks, blocks
+fetched as read: the default), a cold cache fetching whole files
+(CORPUSQL_FETCH=whole), a warm cache (nothing fetched), and locally; and a
+`count` on a cold cache (no block needed), lazily and whole.
+Prints seconds, requests and bytes fetched (per GB of tokens streamed).
 
     python benches/s3_stream.py [RUNS]     (CORPUSQL=target/release/corpusql)
 """
@@ -63,36 +66,53 @@ def main() -> None:
                        capture_output=True)
         (work / "mix.toml").write_text(MIX)
 
-        def stream(corpus: str):
+        def run(corpus: str, *args: str, whole: bool = False):
+            e = dict(env, CORPUSQL_FETCH="whole") if whole else env
             s = time.perf_counter()
-            r = subprocess.run([BIN, "-C", corpus, "stream", str(work / "mix.toml"), "-o", "/dev/null"],
-                               env=env, capture_output=True, text=True)
+            r = subprocess.run([BIN, "-C", corpus, *args], env=e, capture_output=True, text=True)
             assert r.returncode == 0, r.stderr
             t = time.perf_counter() - s
+            req, mib = 0, 0.0
             m = re.search(r"fetched (\d+) files \(([\d.]+) MiB, (\d+) requests\)", r.stderr)
-            return t, (int(m.group(3)), float(m.group(2))) if m else (0, 0.0)
+            if m:
+                req, mib = int(m.group(3)), float(m.group(2))
+            m = re.search(r"fetched blocks: (\d+) range requests \(([\d.]+) MiB\)", r.stderr)
+            if m:
+                req, mib = req + int(m.group(1)), mib + float(m.group(2))
+            return t, (req, mib)
 
-        res = {"cold": [], "warm": [], "local": []}
+        stream = ("stream", str(work / "mix.toml"), "-o", "/dev/null")
+        count = ("count", "lang = fr and license_class = public-domain")
+        modes = ("stream cold", "stream cold whole", "stream warm", "stream local",
+                 "count cold", "count cold whole")
+        res = {k: [] for k in modes}
         fetched = {}
+
+        def record(k, tf):
+            res[k].append(tf[0])
+            fetched[k] = tf[1]
+
         for r in range(runs):
             shutil.rmtree(work / "cache", ignore_errors=True)
-            t, f = stream("s3://bench/real")
-            res["cold"].append(t)
-            fetched["cold"] = f
-            t, f = stream("s3://bench/real")
-            res["warm"].append(t)
-            fetched["warm"] = f
-            t, _ = stream(str(local))
-            res["local"].append(t)
-            print(f"run {r + 1}: cold {res['cold'][-1]:.2f} s, warm {res['warm'][-1]:.2f} s, "
-                  f"local {res['local'][-1]:.2f} s", flush=True)
+            record("stream cold", run("s3://bench/real", *stream))
+            record("stream warm", run("s3://bench/real", *stream))
+            shutil.rmtree(work / "cache", ignore_errors=True)
+            record("stream cold whole", run("s3://bench/real", *stream, whole=True))
+            record("stream local", run(str(local), *stream))
+            shutil.rmtree(work / "cache", ignore_errors=True)
+            record("count cold", run("s3://bench/real", *count))
+            shutil.rmtree(work / "cache", ignore_errors=True)
+            record("count cold whole", run("s3://bench/real", *count, whole=True))
+            print(f"run {r + 1}: " + ", ".join(f"{k} {res[k][-1]:.2f} s" for k in modes), flush=True)
         gb = TOKENS * 2 / 1e9  # u16 tokens
-        for k in ("cold", "warm", "local"):
+        for k in modes:
             med = statistics.median(res[k])
             req, mib = fetched.get(k, (0, 0.0))
-            print(f"median {k}: {med:.2f} s, {TOKENS / med / 1e6:.0f} M tokens/s; "
-                  f"{req} requests, {mib:.1f} MiB fetched ({req / gb:.0f} requests and "
-                  f"{mib / 1024 / gb:.2f} GiB per GB of tokens)")
+            line = f"median {k}: {med:.3f} s; {req} requests, {mib:.1f} MiB fetched"
+            if k.startswith("stream"):
+                line += (f"; {TOKENS / med / 1e6:.0f} M tokens/s, {req / gb:.0f} requests and "
+                         f"{mib / 1024 / gb:.3f} GiB per GB of tokens")
+            print(line)
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)

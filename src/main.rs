@@ -300,7 +300,15 @@ fn main() -> ExitCode {
                             m.dir.display()
                         );
                     }
-                    run_command(&m.dir, cli.command)
+                    let r = run_command(&m.dir, cli.command);
+                    let (requests, bytes) = corpusql::remote::block_fetches();
+                    if requests > 0 {
+                        eprintln!(
+                            "fetched blocks: {requests} range requests ({:.1} MiB) from {uri}",
+                            bytes as f64 / 1048576.0
+                        );
+                    }
+                    r
                 }
                 Err(e) => {
                     eprintln!("error: {e}");
