@@ -104,6 +104,38 @@ def main() -> None:
             shutil.rmtree(work / "cache", ignore_errors=True)
             record("count cold whole", run("s3://bench/real", *count, whole=True))
             print(f"run {r + 1}: " + ", ".join(f"{k} {res[k][-1]:.2f} s" for k in modes), flush=True)
+        # Writes: one ingest of the corpus into a new S3 prefix vs a new
+        # local directory; two concurrent ingests of its halves (different
+        # keys) into one new prefix (one of them loses the first race and
+        # runs again on top of the other's version).
+        halves = [work / "half-a.jsonl", work / "half-b.jsonl"]
+        subprocess.run(f"zstdcat {SRC} | head -n 17600 > {halves[0]}; "
+                       f"zstdcat {SRC} | tail -n +17601 > {halves[1]}", shell=True, check=True)
+        writes = {"ingest local": [], "ingest s3": [], "2 concurrent ingests s3": []}
+        for r in range(runs):
+            shutil.rmtree(work / "w", ignore_errors=True)
+            s = time.perf_counter()
+            subprocess.run([BIN, "-C", str(work / "w"), "ingest", "-q", str(SRC)], env=env,
+                           check=True, capture_output=True)
+            writes["ingest local"].append(time.perf_counter() - s)
+            s = time.perf_counter()
+            subprocess.run([BIN, "-C", f"s3://bench/w{r}", "ingest", "-q", str(SRC)], env=env,
+                           check=True, capture_output=True)
+            writes["ingest s3"].append(time.perf_counter() - s)
+            s = time.perf_counter()
+            ps = [subprocess.Popen([BIN, "-C", f"s3://bench/c{r}", "ingest", "-q", str(h)], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                  for h in halves]
+            errs = [p.communicate()[1] for p in ps]
+            assert all(p.returncode == 0 for p in ps), errs
+            writes["2 concurrent ingests s3"].append(time.perf_counter() - s)
+            retried = sum("running ingest again" in e for e in errs)
+            n = subprocess.run([BIN, "-C", f"s3://bench/c{r}", "count", "*"], env=env,
+                               capture_output=True, text=True, check=True).stdout.strip()
+            print(f"writes run {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in writes.items())
+                  + f"; {retried} writer ran again; {n} documents", flush=True)
+        for k, v in writes.items():
+            print(f"median {k}: {statistics.median(v):.2f} s")
         gb = TOKENS * 2 / 1e9  # u16 tokens
         for k in modes:
             med = statistics.median(res[k])
