@@ -133,6 +133,9 @@ pub struct SyncReport {
     pub requests: u64,
     /// Files removed from the target (no longer in the generation).
     pub removed: u64,
+    /// Segments whose fetched blocks were dropped to keep the mirror
+    /// within `CORPUSQL_CACHE_MAX_GB`.
+    pub evicted: u64,
     /// Where the corpus now is (the mirror's directory, or the copy's target).
     pub dir: PathBuf,
 }
@@ -799,10 +802,110 @@ fn with_mirror<T>(
     // Segments' blocks are fetched when first read, unless
     // CORPUSQL_FETCH=whole asks for whole files.
     let lazy = std::env::var("CORPUSQL_FETCH").map_or(true, |v| v != "whole");
-    let (rep, m) = fetch_from(r, &dir, lazy)?;
+    let (mut rep, m) = fetch_from(r, &dir, lazy)?;
+    if let Some(max) = cache_limit()? {
+        rep.evicted = bound_cache(&dir, max)?;
+    }
     // Reports name the corpus by its URI, not by the mirror's folder.
     let _ = std::fs::write(dir.join(ORIGIN_FILE), &r.uri);
     then(&rep, &m)
+}
+
+/// `CORPUSQL_CACHE_MAX_GB` in bytes, if set.
+fn cache_limit() -> Result<Option<u64>> {
+    let Ok(v) = std::env::var("CORPUSQL_CACHE_MAX_GB") else {
+        return Ok(None);
+    };
+    match v.trim().parse::<f64>() {
+        Ok(gb) if gb >= 0.0 && gb.is_finite() => Ok(Some((gb * 1e9) as u64)),
+        _ => Err(Error::Invalid(format!(
+            "CORPUSQL_CACHE_MAX_GB={v}: not a number of gigabytes"
+        ))),
+    }
+}
+
+/// `path` with `ext` appended (`seg-1.cqs` -> `seg-1.cqs.present`).
+fn with_suffix(path: &Path, ext: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(ext);
+    PathBuf::from(p)
+}
+
+/// Keeps the blocks the mirror in `dir` holds within `max` bytes: when
+/// over, drops the fetched blocks of the segments fetched from least
+/// recently (by their presence file's time) until under 80% of `max`.
+/// A segment's file is replaced by one holding only its indexes (its
+/// presence file first), so a process that mapped the old one keeps it.
+/// Returns how many segments were evicted.
+fn bound_cache(dir: &Path, max: u64) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut held: Vec<(std::time::SystemTime, PathBuf, LazySource, u64)> = Vec::new();
+    for name in local_files(dir)?.keys().filter(|n| n.ends_with(".cqs")) {
+        let path = dir.join(name);
+        let Some(src) = read_lazy(&path) else {
+            continue;
+        };
+        let Some([_, len]) = src.entry.blocks else {
+            continue;
+        };
+        let present = with_suffix(&path, ".present");
+        let Ok(flags) = std::fs::read(&present) else {
+            continue;
+        };
+        if !flags.iter().any(|b| *b != 0) {
+            continue;
+        }
+        let md = std::fs::metadata(&path).at(&path)?;
+        let blocks = (md.blocks() * 512).saturating_sub(src.entry.size - len);
+        let when = std::fs::metadata(&present)
+            .and_then(|m| m.modified())
+            .unwrap_or(std::time::UNIX_EPOCH);
+        held.push((when, path, src, blocks));
+    }
+    let mut total: u64 = held.iter().map(|h| h.3).sum();
+    if total <= max {
+        return Ok(0);
+    }
+    held.sort_by_key(|h| h.0);
+    let mut n = 0;
+    for (_, path, src, blocks) in held {
+        if total <= max / 10 * 8 {
+            break;
+        }
+        evict(&path, &src)?;
+        total = total.saturating_sub(blocks);
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Replaces the lazily fetched segment at `path` with a file holding only
+/// what is outside its blocks, and its presence file with zeros.
+fn evict(path: &Path, src: &LazySource) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let [off, len] = src.entry.blocks.unwrap_or([0, 0]);
+    let size = src.entry.size;
+    let old = std::fs::File::open(path).at(path)?;
+    let mut head = vec![0u8; off as usize];
+    old.read_exact_at(&mut head, 0).at(path)?;
+    let mut tail = vec![0u8; (size - off - len) as usize];
+    old.read_exact_at(&mut tail, off + len).at(path)?;
+    let tmp = with_suffix(path, ".evict");
+    let f = std::fs::File::create(&tmp).at(&tmp)?;
+    f.set_len(size).at(&tmp)?;
+    f.write_all_at(&head, 0).at(&tmp)?;
+    f.write_all_at(&tail, off + len).at(&tmp)?;
+    drop(f);
+    let present = with_suffix(path, ".present");
+    let blocks = std::fs::metadata(&present).at(&present)?.len();
+    let ptmp = with_suffix(path, ".present.evict");
+    std::fs::write(&ptmp, vec![0u8; blocks as usize]).at(&ptmp)?;
+    // Presence first: a process that opens the new segment file reads the
+    // new (all missing) presence; one that opened the old file and then
+    // reads the new presence fetches blocks again into the old file.
+    std::fs::rename(&ptmp, &present).at(&present)?;
+    std::fs::rename(&tmp, path).at(path)?;
+    Ok(())
 }
 
 /// The node-local mirror of the corpus at `uri` in `cache`, refreshed to

@@ -677,6 +677,38 @@ fn a_count_reads_no_block_and_a_query_fetches_only_its_blocks() {
     }
     assert_eq!(blocks_present(&m.dir), (all, all));
     ok(&cache, &["-C", &u, "verify"]);
+    // A bounded cache: opening the URI drops the blocks of the segments
+    // fetched from least recently until the rest fits.
+    let bounded = |limit: &str, args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_corpusql"))
+            .env("CORPUSQL_CACHE", &cache)
+            .env("CORPUSQL_CACHE_MAX_GB", limit)
+            .args(["-C", &u])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o.stdout
+    };
+    bounded("1", &["count", "*"]);
+    assert_eq!(blocks_present(&m.dir), (all, all), "under the limit");
+    let segment_bytes = |d: &Path| -> u64 {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "cqs"))
+            .map(|p| std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(p).unwrap()) * 512)
+            .sum()
+    };
+    let full = segment_bytes(&m.dir);
+    let limit = format!("{}", full as f64 / 2.0 / 1e9);
+    bounded(&limit, &["count", "*"]);
+    let (have, _) = blocks_present(&m.dir);
+    assert!(have > 0 && have < all, "{have} of {all} blocks kept");
+    assert!(segment_bytes(&m.dir) < full, "nothing evicted");
+    bounded("0", &["count", "*"]);
+    assert_eq!(blocks_present(&m.dir).0, 0);
+    assert!(bounded("0", &["export", "*", "-o", "-"]) == whole);
     // A damaged block in the store is caught when read, naming the segment.
     let cold = tmp.path().join("cold");
     let obj = std::fs::read_dir(remote_dir.join("objects"))

@@ -89,6 +89,9 @@ struct LazyBlocks {
     source: crate::remote::LazySource,
     state: Mutex<LazyState>,
     file: File,
+    /// The presence file: its modification time says when the segment was
+    /// last fetched from (what a bounded cache evicts by).
+    present_file: File,
 }
 
 /// The presence bytes, and the read-ahead of the last miss.
@@ -149,6 +152,7 @@ impl LazyBlocks {
                 window: 0,
             }),
             file,
+            present_file: pf,
         }))
     }
 
@@ -175,6 +179,7 @@ impl LazyBlocks {
         for p in st.present[i..j].iter_mut() {
             *p = 1;
         }
+        let _ = self.present_file.set_modified(std::time::SystemTime::now());
         Ok(())
     }
 
