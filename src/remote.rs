@@ -643,7 +643,8 @@ fn fetch_from(r: &Remote, dir: &Path, lazy: bool) -> Result<(SyncReport, Version
         };
         async move {
             let [off, len] = e.blocks.unwrap_or([0, 0]);
-            let (head, tail) = (0..off, off + len..e.size);
+            let end = off.checked_add(len).unwrap_or(u64::MAX);
+            let (head, tail) = (0..off, end..e.size);
             if head.end < format_header_len() || tail.start > e.size {
                 return Err(Error::corrupt(
                     PathBuf::from(&shown),
@@ -856,7 +857,7 @@ fn bound_cache(dir: &Path, max: u64) -> Result<u64> {
             continue;
         }
         let md = std::fs::metadata(&path).at(&path)?;
-        let blocks = (md.blocks() * 512).saturating_sub(src.entry.size - len);
+        let blocks = (md.blocks() * 512).saturating_sub(src.entry.size.saturating_sub(len));
         let when = std::fs::metadata(&present)
             .and_then(|m| m.modified())
             .unwrap_or(std::time::UNIX_EPOCH);
@@ -885,6 +886,12 @@ fn evict(path: &Path, src: &LazySource) -> Result<()> {
     use std::os::unix::fs::FileExt;
     let [off, len] = src.entry.blocks.unwrap_or([0, 0]);
     let size = src.entry.size;
+    if off.checked_add(len).is_none_or(|end| end > size) {
+        return Err(Error::corrupt(
+            with_suffix(path, ".lazy"),
+            format!("blocks {off}+{len} do not fit {size} bytes"),
+        ));
+    }
     let old = std::fs::File::open(path).at(path)?;
     let mut head = vec![0u8; off as usize];
     old.read_exact_at(&mut head, 0).at(path)?;
