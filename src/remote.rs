@@ -223,10 +223,24 @@ fn format_header_len() -> u64 {
     crate::format::HEADER_LEN as u64
 }
 
-/// Whether a file name is a mirror's own sidecar of a segment's lazily
-/// fetched blocks.
-fn lazy_side(name: &str) -> bool {
-    name.ends_with(".cqs.lazy") || name.ends_with(".cqs.present")
+/// The stems (`seg-0000000001`) of the segments version `m` lists.
+fn segment_stems(m: &VersionManifest) -> std::collections::HashSet<&str> {
+    m.files
+        .keys()
+        .filter(|n| n.ends_with(".cqs"))
+        .filter_map(|n| n.split('.').next())
+        .collect()
+}
+
+/// Whether `name` is a file the node made for one of the segments `stems`
+/// names, not part of any version: token counts and ids a reader computed,
+/// a lazy segment's source and presence.
+fn node_side(name: &str, stems: &std::collections::HashSet<&str>) -> bool {
+    let side = name.ends_with(".cqc")
+        || name.ends_with(".cqi")
+        || name.ends_with(".cqs.lazy")
+        || name.ends_with(".cqs.present");
+    side && name.split('.').next().is_some_and(|x| stems.contains(x))
 }
 
 /// The manifest of one version of a corpus at a URI
@@ -356,6 +370,15 @@ impl Remote {
 
     fn path(&self, dir: &str, name: &str) -> ObjPath {
         self.prefix.child(dir).child(name)
+    }
+
+    /// The object of file `name` with entry `e`: its name under
+    /// `objects/`, its path, and how messages show it.
+    fn object(&self, name: &str, e: &FileEntry) -> (String, ObjPath, String) {
+        let obj = VersionManifest::object(name, e);
+        let path = self.path(OBJECTS_DIR, &obj);
+        let shown = format!("{}/{OBJECTS_DIR}/{obj}", self.uri);
+        (obj, path, shown)
     }
 
     /// The object at `rel` (parts separated by `/`) under the prefix.
@@ -515,6 +538,32 @@ where
     results.into_iter().sum()
 }
 
+/// Uploads each local file to its object (`rel` under the prefix),
+/// [`CONCURRENCY`] at a time; returns the bytes sent.
+fn put_all(r: &Remote, uploads: &[(PathBuf, String)]) -> Result<u64> {
+    let idx: Vec<usize> = (0..uploads.len()).collect();
+    let results: Vec<Result<u64>> = r.rt.block_on(
+        futures::stream::iter(idx.into_iter().map(|i| {
+            let (file, rel) = &uploads[i];
+            let store = r.store.clone();
+            let path = r.at(rel);
+            let shown = format!("{}/{rel}", r.uri);
+            async move {
+                let bytes = std::fs::read(file).at(file)?;
+                let n = bytes.len() as u64;
+                store
+                    .put(&path, PutPayload::from(bytes))
+                    .await
+                    .map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
+                Ok(n)
+            }
+        }))
+        .buffer_unordered(CONCURRENCY)
+        .collect(),
+    );
+    results.into_iter().sum()
+}
+
 /// The files a corpus state consists of, among the `present` ones: its
 /// segments and tag sidecars, the token counts and ids of its segments,
 /// the catalog, `CURRENT`, the policy and tagging settings.
@@ -631,11 +680,9 @@ fn fetch_from(r: &Remote, dir: &Path, lazy: bool) -> Result<(SyncReport, Version
         .partition(|n| lazy && n.ends_with(".cqs") && m.files[n].blocks.is_some());
     let get_lazy = |name: &String| {
         let e = m.files[name].clone();
-        let obj = VersionManifest::object(name, &e);
-        let path = r.path(OBJECTS_DIR, &obj);
+        let (obj, path, shown) = r.object(name, &e);
         let store = r.store.clone();
         let target = dir.join(name);
-        let shown = format!("{}/{OBJECTS_DIR}/{obj}", r.uri);
         let source = LazySource {
             uri: r.uri.clone(),
             object: obj.clone(),
@@ -643,7 +690,7 @@ fn fetch_from(r: &Remote, dir: &Path, lazy: bool) -> Result<(SyncReport, Version
         };
         async move {
             let [off, len] = e.blocks.unwrap_or([0, 0]);
-            let end = off.checked_add(len).unwrap_or(u64::MAX);
+            let end = off.saturating_add(len);
             let (head, tail) = (0..off, end..e.size);
             if head.end < format_header_len() || tail.start > e.size {
                 return Err(Error::corrupt(
@@ -697,11 +744,9 @@ fn fetch_from(r: &Remote, dir: &Path, lazy: bool) -> Result<(SyncReport, Version
     rep.segment_files += lazy_todo.len() as u64;
     let get_one = |name: &String| {
         let e = m.files[name].clone();
-        let obj = VersionManifest::object(name, &e);
-        let path = r.path(OBJECTS_DIR, &obj);
+        let (_, path, shown) = r.object(name, &e);
         let store = r.store.clone();
         let target = dir.join(name);
-        let shown = format!("{}/{OBJECTS_DIR}/{obj}", r.uri);
         async move {
             let got = store.get(&path).await;
             let bytes = match got {
@@ -746,16 +791,9 @@ fn fetch_from(r: &Remote, dir: &Path, lazy: bool) -> Result<(SyncReport, Version
     }
     // Files of other versions go (a reader that mapped one keeps it);
     // token counts and ids a reader computed here for listed segments stay.
-    let stems: std::collections::HashSet<&str> = m
-        .files
-        .keys()
-        .filter(|n| n.ends_with(".cqs"))
-        .filter_map(|n| n.split('.').next())
-        .collect();
+    let stems = segment_stems(&m);
     for name in local_files(dir)?.keys() {
-        let local_side = (name.ends_with(".cqc") || name.ends_with(".cqi") || lazy_side(name))
-            && name.split('.').next().is_some_and(|x| stems.contains(x));
-        let ours = (name.starts_with("seg-") && !local_side) || mutable(name);
+        let ours = (name.starts_with("seg-") && !node_side(name, &stems)) || mutable(name);
         if ours && !m.files.contains_key(name) {
             let _ = std::fs::remove_file(dir.join(name));
             rep.removed += 1;
@@ -1053,22 +1091,14 @@ fn publish(
         dir: PathBuf::from(&r.uri),
         ..Default::default()
     };
-    rep.bytes += each_concurrently(&r.rt, &todo, |name| {
-        let store = r.store.clone();
-        let obj = VersionManifest::object(name, &files[name]);
-        let path = r.path(OBJECTS_DIR, &obj);
-        let file = dir.join(name);
-        let shown = format!("{}/{OBJECTS_DIR}/{obj}", r.uri);
-        async move {
-            let bytes = std::fs::read(&file).at(&file)?;
-            let n = bytes.len() as u64;
-            store
-                .put(&path, PutPayload::from(bytes))
-                .await
-                .map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
-            Ok(n)
-        }
-    })?;
+    let uploads: Vec<(PathBuf, String)> = todo
+        .iter()
+        .map(|name| {
+            let obj = VersionManifest::object(name, &files[name]);
+            (dir.join(name), format!("{OBJECTS_DIR}/{obj}"))
+        })
+        .collect();
+    rep.bytes += put_all(r, &uploads)?;
     rep.transferred = todo.len() as u64;
     rep.segment_files = todo.iter().filter(|n| !mutable(n)).count() as u64;
     rep.requests += todo.len() as u64 + 1;
@@ -1222,18 +1252,12 @@ pub fn write_in<T>(
 /// at version `m`: hard links of the immutable ones (copies where links
 /// are not possible), copies of those a writer changes in place.
 fn clone_into(mirror: &Path, m: &VersionManifest, work: &Path) -> Result<()> {
-    let stems: std::collections::HashSet<&str> = m
-        .files
-        .keys()
-        .filter(|n| n.ends_with(".cqs"))
-        .filter_map(|n| n.split('.').next())
-        .collect();
+    let stems = segment_stems(m);
     for name in local_files(mirror)?.keys() {
         // Token counts and ids the node computed for listed segments are
-        // valid for them: they travel with the change.
-        let derived = (name.ends_with(".cqc") || name.ends_with(".cqi") || lazy_side(name))
-            && name.split('.').next().is_some_and(|x| stems.contains(x));
-        if !m.files.contains_key(name) && !derived {
+        // valid for them: they travel with the change (and the lazy
+        // segments' presence, shared through the links).
+        if !m.files.contains_key(name) && !node_side(name, &stems) {
             continue;
         }
         let (from, to) = (mirror.join(name), work.join(name));
@@ -1291,25 +1315,9 @@ pub fn run_task<T>(
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(r.err(&prefix, e)),
         }
-        let put = |names: &[String]| {
-            each_concurrently(&r.rt, names, |f| {
-                let store = r.store.clone();
-                let path = r.at(&format!("{prefix}/{f}"));
-                let file = staged.join(f);
-                let shown = format!("{}/{prefix}/{f}", r.uri);
-                async move {
-                    let bytes = std::fs::read(&file).at(&file)?;
-                    let n = bytes.len() as u64;
-                    store
-                        .put(&path, PutPayload::from(bytes))
-                        .await
-                        .map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
-                    Ok(n)
-                }
-            })
-        };
-        put(&files)?;
-        put(&[crate::job::MANIFEST_FILE.to_string()])?;
+        let at = |f: &String| (staged.join(f), format!("{prefix}/{f}"));
+        put_all(&r, &files.iter().map(at).collect::<Vec<_>>())?;
+        put_all(&r, &[at(&crate::job::MANIFEST_FILE.to_string())])?;
         Ok(out)
     })();
     let _ = std::fs::remove_dir_all(&work);

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use corpusql::remote;
@@ -29,6 +29,45 @@ fn ok(cache: &Path, args: &[&str]) -> Vec<u8> {
         String::from_utf8_lossy(&o.stderr)
     );
     o.stdout
+}
+
+/// Runs `args` on the corpus `a` and on `b`; asserts the same stdout.
+fn same(cache: &Path, a: &str, b: &str, args: &[&str], what: &str) {
+    let mut x = vec!["-C", a];
+    x.extend(args);
+    let mut y = vec!["-C", b];
+    y.extend(args);
+    assert!(ok(cache, &x) == ok(cache, &y), "{what}: {args:?}");
+}
+
+/// Lines of `out`, sorted (documents in another storage order).
+fn sorted_lines(out: Vec<u8>) -> Vec<String> {
+    let mut v: Vec<String> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+/// The key of the corpus's first document.
+fn first_key(cache: &Path, corpus: &str) -> String {
+    let o = ok(
+        cache,
+        &["-C", corpus, "query", "*", "--fields", "id", "--limit", "1"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o).unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+/// A temporary folder, a node cache in it, a store folder and its URI.
+fn fresh() -> (tempfile::TempDir, PathBuf, PathBuf, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let remote_dir = tmp.path().join("bucket/c");
+    let u = uri(&remote_dir);
+    (tmp, cache, remote_dir, u)
 }
 
 fn uri(p: &Path) -> String {
@@ -90,14 +129,7 @@ fn every_read_command_answers_on_the_uri_as_on_the_local_corpus() {
     let mix = tmp.path().join("mix.toml");
     let mix = mix.to_str().unwrap();
     let l = local.to_str().unwrap();
-    let key = {
-        let o = ok(
-            &cache,
-            &["-C", l, "query", "*", "--fields", "id", "--limit", "1"],
-        );
-        let v: serde_json::Value = serde_json::from_slice(&o).unwrap();
-        v["id"].as_str().unwrap().to_string()
-    };
+    let key = first_key(&cache, l);
     let commands: Vec<Vec<&str>> = vec![
         vec!["count", "lang = fr and is_dup = false"],
         vec![
@@ -180,11 +212,7 @@ fn every_read_command_answers_on_the_uri_as_on_the_local_corpus() {
             vec!["count", "*"],
             vec!["stats", "--by", "lang,license_class", "--json"],
         ] {
-            let mut a = vec!["-C", l];
-            a.extend(&q);
-            let mut b = vec!["-C", u.as_str()];
-            b.extend(&q);
-            assert_eq!(ok(&cache, &a), ok(&cache, &b), "after {w:?}: {q:?}");
+            same(&cache, l, &u, &q, &format!("after {w:?}"));
         }
     }
     assert!(!Path::new("file:").exists());
@@ -284,10 +312,7 @@ fn versions(remote_dir: &Path) -> usize {
 
 #[test]
 fn a_writer_that_loses_the_race_runs_again_on_top_of_the_winner() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cache = tmp.path().join("cache");
-    let remote_dir = tmp.path().join("bucket/c");
-    let u = uri(&remote_dir);
+    let (tmp, cache, remote_dir, u) = fresh();
     let a = common::demo_jsonl(&tmp.path().join("a.jsonl"), 400, 1, "a-");
     let b = common::demo_jsonl(&tmp.path().join("b.jsonl"), 300, 2, "b-");
     let opts = corpusql::IngestOptions::default();
@@ -329,10 +354,7 @@ fn a_writer_that_loses_the_race_runs_again_on_top_of_the_winner() {
 
 #[test]
 fn concurrent_ingests_into_one_uri_all_land() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cache = tmp.path().join("cache");
-    let remote_dir = tmp.path().join("bucket/c");
-    let u = uri(&remote_dir);
+    let (tmp, cache, remote_dir, u) = fresh();
     let n: u32 = 4;
     let files: Vec<_> = (0..n)
         .map(|i| {
@@ -372,10 +394,7 @@ fn concurrent_ingests_into_one_uri_all_land() {
 
 #[test]
 fn a_writer_killed_at_any_moment_leaves_a_readable_version() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cache = tmp.path().join("cache");
-    let remote_dir = tmp.path().join("bucket/c");
-    let u = uri(&remote_dir);
+    let (tmp, cache, remote_dir, u) = fresh();
     let first = common::demo_jsonl(&tmp.path().join("first.jsonl"), 500, 5, "f-");
     ok(&cache, &["-C", &u, "ingest", "-q", first.to_str().unwrap()]);
     let big = common::demo_jsonl(&tmp.path().join("big.jsonl"), 6000, 6, "big-");
@@ -419,10 +438,7 @@ fn a_writer_killed_at_any_moment_leaves_a_readable_version() {
 
 #[test]
 fn a_job_staged_at_a_uri_commits_as_one_version() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cache = tmp.path().join("cache");
-    let remote_dir = tmp.path().join("bucket/c");
-    let u = uri(&remote_dir);
+    let (tmp, cache, remote_dir, u) = fresh();
     let files: Vec<String> = (0..3)
         .map(|i| {
             common::demo_jsonl(
@@ -477,16 +493,7 @@ fn a_job_staged_at_a_uri_commits_as_one_version() {
         a.extend(&q);
         let mut b = vec!["-C", u.as_str()];
         b.extend(&q);
-        let lines = |x: Vec<u8>| {
-            let mut v: Vec<String> = String::from_utf8(x)
-                .unwrap()
-                .lines()
-                .map(str::to_string)
-                .collect();
-            v.sort();
-            v
-        };
-        let (want, got) = (lines(ok(&cache, &a)), lines(ok(&cache, &b)));
+        let (want, got) = (sorted_lines(ok(&cache, &a)), sorted_lines(ok(&cache, &b)));
         assert!(want == got, "{q:?}: {} vs {} lines", want.len(), got.len());
     }
     // A tagging job at the URI equals tagging the local corpus.
@@ -532,17 +539,8 @@ fn a_job_staged_at_a_uri_commits_as_one_version() {
     a.extend(q);
     let mut b = vec!["-C", u.as_str()];
     b.extend(q);
-    let sorted = |x: Vec<u8>| {
-        let mut v: Vec<String> = String::from_utf8(x)
-            .unwrap()
-            .lines()
-            .map(str::to_string)
-            .collect();
-        v.sort();
-        v
-    };
     assert!(
-        sorted(ok(&cache, &a)) == sorted(ok(&cache, &b)),
+        sorted_lines(ok(&cache, &a)) == sorted_lines(ok(&cache, &b)),
         "signals differ"
     );
     // An aborted job leaves nothing behind.
@@ -615,11 +613,7 @@ fn a_count_reads_no_block_and_a_query_fetches_only_its_blocks() {
         vec!["count", "lang = fr and license_class = permissive"],
         vec!["stats", "--by", "lang,license_class", "--json"],
     ] {
-        let mut a = vec!["-C", l];
-        a.extend(&q);
-        let mut b = vec!["-C", u.as_str()];
-        b.extend(&q);
-        assert_eq!(ok(&cache, &a), ok(&cache, &b), "{q:?}");
+        same(&cache, l, &u, &q, "cold");
     }
     let m = remote::mirror_in(&u, &cache).unwrap();
     let (have, all) = blocks_present(&m.dir);
@@ -640,14 +634,7 @@ fn a_count_reads_no_block_and_a_query_fetches_only_its_blocks() {
         .sum();
     assert!(fetched < remote_bytes / 2, "{fetched} of {remote_bytes}");
     // One document: one block.
-    let key = {
-        let o = ok(
-            &cache,
-            &["-C", l, "query", "*", "--fields", "id", "--limit", "1"],
-        );
-        let v: serde_json::Value = serde_json::from_slice(&o).unwrap();
-        v["id"].as_str().unwrap().to_string()
-    };
+    let key = first_key(&cache, l);
     assert_eq!(
         ok(&cache, &["-C", l, "get", &key]),
         ok(&cache, &["-C", &u, "get", &key])
