@@ -428,7 +428,10 @@ class Corpus:
 
 
 def open(path: PathLike) -> Corpus:  # noqa: A001 - the module's verb
-    """Opens the corpus at ``path``."""
+    """Opens the corpus at ``path``: a directory, or a URI (``s3://``,
+    ``gs://``, ``az://``, ``file://``) read through the node-local cache;
+    changes to a corpus opened from a URI (``tag``) commit a new version
+    there."""
     return Corpus(path)
 
 
@@ -443,8 +446,9 @@ def ingest(
     allow_rejects: bool = True,
 ) -> Dict[str, Any]:
     """Ingests files (JSONL, ``.gz``, ``.zst``) and/or records (an iterable
-    of dicts) into the corpus at ``path``, created if absent, as one new
-    generation. Returns the report (as ``ingest --json``); rejected records
+    of dicts) into the corpus at ``path`` (a directory or a URI such as
+    ``s3://bucket/corpus``), created if absent, as one new generation (at a
+    URI: one new version, committed by a conditional write). Returns the report (as ``ingest --json``); rejected records
     are counted and listed (``allow_rejects=False`` raises instead, after
     committing the rest)."""
     files: List[str] = []
