@@ -1190,29 +1190,36 @@ pub fn write_in<T>(
                 return Err(e);
             }
         };
-        let outcome = change(&work).and_then(|out| {
-            let catalog = crate::catalog::Catalog::new(&work);
-            if !catalog.exists() {
-                return Ok((out, None));
-            }
-            let st = settled_state(&work)?;
-            if let Some(b) = &base {
-                // The policy and tagging settings change without a new
-                // generation.
-                let mut same = b.generation == st.generation;
-                for name in EXTRA_FILES {
-                    let path = work.join(name);
-                    let now = path.exists().then(|| file_entry(&path)).transpose()?;
-                    same &= now.as_ref() == b.files.get(name);
-                }
-                if same {
+        // Messages name the URI, not the working copy.
+        let shown = work.display().to_string();
+        let outcome = change(&work)
+            .map_err(|e| match e {
+                Error::Invalid(m) => Error::Invalid(m.replace(&shown, uri)),
+                e => e,
+            })
+            .and_then(|out| {
+                let catalog = crate::catalog::Catalog::new(&work);
+                if !catalog.exists() {
                     return Ok((out, None));
                 }
-            }
-            let parent = base.as_ref().map(|b| b.version);
-            let p = publish(&r, &work, &st, base.as_ref(), parent, command, true)?;
-            Ok((out, Some(p)))
-        });
+                let st = settled_state(&work)?;
+                if let Some(b) = &base {
+                    // The policy and tagging settings change without a new
+                    // generation.
+                    let mut same = b.generation == st.generation;
+                    for name in EXTRA_FILES {
+                        let path = work.join(name);
+                        let now = path.exists().then(|| file_entry(&path)).transpose()?;
+                        same &= now.as_ref() == b.files.get(name);
+                    }
+                    if same {
+                        return Ok((out, None));
+                    }
+                }
+                let parent = base.as_ref().map(|b| b.version);
+                let p = publish(&r, &work, &st, base.as_ref(), parent, command, true)?;
+                Ok((out, Some(p)))
+            });
         let _ = std::fs::remove_dir_all(&work);
         match outcome? {
             (out, None) => {
