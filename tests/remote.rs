@@ -696,6 +696,18 @@ fn a_count_reads_no_block_and_a_query_fetches_only_its_blocks() {
     bounded("0", &["count", "*"]);
     assert_eq!(blocks_present(&m.dir).0, 0);
     assert!(bounded("0", &["export", "*", "-o", "-"]) == whole);
+    // Presence bytes that lie (an eviction racing an open, a crash between
+    // the bytes and the byte): the block is fetched again, not refused.
+    bounded("0", &["count", "*"]);
+    assert_eq!(blocks_present(&m.dir).0, 0, "every block dropped");
+    for e in std::fs::read_dir(&m.dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.to_string_lossy().ends_with(".cqs.present") {
+            let n = std::fs::metadata(&p).unwrap().len() as usize;
+            std::fs::write(&p, vec![1u8; n]).unwrap();
+        }
+    }
+    assert!(ok(&cache, &["-C", &u, "export", "*", "-o", "-"]) == whole);
     // A damaged block in the store is caught when read, naming the segment.
     let cold = tmp.path().join("cold");
     let obj = std::fs::read_dir(remote_dir.join("objects"))

@@ -209,6 +209,12 @@ impl LazyBlocks {
         self.fetch(&mut st, i, j, blocks, path)
     }
 
+    /// Fetches block `i` again, present or not.
+    fn refetch(&self, i: usize, blocks: &[BlockEntry], path: &Path) -> Result<()> {
+        let mut st = self.lock(path)?;
+        self.fetch(&mut st, i, i + 1, blocks, path)
+    }
+
     /// Fetches the missing blocks among `wanted` (ascending), runs of them
     /// at most [`GAP`] apart in one request of at most [`READ_AHEAD`].
     fn prefetch(&self, wanted: &[usize], blocks: &[BlockEntry], path: &Path) -> Result<()> {
@@ -825,7 +831,20 @@ impl Segment {
         }
         let bytes = &self.map[be.offset as usize..(be.offset + be.len as u64) as usize];
         if crc32c::crc32c(bytes) != be.crc {
-            return Err(self.corrupt(format!("block {i} checksum mismatch")));
+            // A lazily fetched block whose presence byte was set for
+            // another copy of the file (an eviction raced this open) or
+            // whose bytes a crash lost: fetched once more before the block
+            // is called corrupt.
+            let again = match &self.lazy {
+                Some(l) => {
+                    l.refetch(i, &self.blocks, &self.path)?;
+                    crc32c::crc32c(bytes) == be.crc
+                }
+                None => false,
+            };
+            if !again {
+                return Err(self.corrupt(format!("block {i} checksum mismatch")));
+            }
         }
         if be.raw_len as u64 > zstd_max_output(be.len as u64) {
             return Err(self.corrupt(format!(
