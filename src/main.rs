@@ -110,6 +110,8 @@ enum Command {
     Commit(cmd::commit::Args),
     /// Copy a corpus between a directory and a URI (s3://, gs://, az://, file://), checksums verified.
     Copy(cmd::copy::Args),
+    /// Remove from a corpus at a URI the old versions and objects no reader needs.
+    Vacuum(cmd::vacuum::Args),
 }
 
 /// Inserts `query` before a bare query: the first positional argument that
@@ -187,6 +189,7 @@ fn run_command(dir: &Path, command: Command) -> anyhow::Result<ExitCode> {
         Command::Tag(a) => cmd::tag::run(&dir, a),
         Command::Commit(a) => cmd::commit::run(&dir, a),
         Command::Copy(a) => cmd::copy::run(&dir, a),
+        Command::Vacuum(a) => cmd::vacuum::run(&dir, a),
     }
 }
 
@@ -284,7 +287,7 @@ fn main() -> ExitCode {
             if !task
                 && !matches!(
                     cli.command,
-                    Command::Copy(_) | Command::Demo(_) | Command::Commit(_)
+                    Command::Copy(_) | Command::Demo(_) | Command::Commit(_) | Command::Vacuum(_)
                 ) =>
         {
             match corpusql::remote::mirror(&uri) {

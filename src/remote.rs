@@ -1400,7 +1400,14 @@ pub fn remove_job(uri: &str, job: &str) -> Result<bool> {
                 .to_string(),
         );
     }
-    each_concurrently(&r.rt, &paths, |p| {
+    delete_all(&r, &paths)?;
+    Ok(!paths.is_empty())
+}
+
+/// Deletes the objects at `paths` (full paths in the store),
+/// [`CONCURRENCY`] at a time; one already gone is not an error.
+fn delete_all(r: &Remote, paths: &[String]) -> Result<()> {
+    each_concurrently(&r.rt, paths, |p| {
         let store = r.store.clone();
         let path = ObjPath::from(p.as_str());
         let shown = format!("{}: {p}", r.uri);
@@ -1411,7 +1418,7 @@ pub fn remove_job(uri: &str, job: &str) -> Result<bool> {
             }
         }
     })?;
-    Ok(!paths.is_empty())
+    Ok(())
 }
 
 /// Commits the staged tasks of `job` at `uri` (all of them, or exactly
@@ -1429,5 +1436,98 @@ pub fn commit_job(
         crate::job::commit_tasks(work, job, expect, opts)
     })?;
     remove_job(uri, job)?;
+    Ok(rep)
+}
+
+/// What [`vacuum`] removed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VacuumReport {
+    /// The newest version (always kept).
+    pub newest: u64,
+    /// Version manifests kept (the newest and those younger than the
+    /// retention).
+    pub versions_kept: u64,
+    /// Older version manifests removed.
+    pub versions_removed: u64,
+    /// Objects no kept version lists, older than the retention, removed.
+    pub objects_removed: u64,
+    /// Their bytes.
+    pub bytes_removed: u64,
+    /// Objects kept.
+    pub objects_kept: u64,
+    /// Whether this was a dry run (nothing removed).
+    pub dry_run: bool,
+}
+
+/// Removes from the corpus at `uri` what no reader needs: version manifests
+/// older than `retain` but the newest, then objects that no remaining
+/// version lists and that are older than `retain` (an object a writer has
+/// just uploaded for a version it is about to commit is younger than that),
+/// and conditional-write probes a killed writer left. Readers and writers
+/// that started within `retain` are safe; a reader that has held an older
+/// version longer may find its blocks gone and must open the URI again.
+pub fn vacuum(uri: &str, retain: std::time::Duration, dry_run: bool) -> Result<VacuumReport> {
+    let r = Remote::open(uri)?;
+    let mut requests = 0;
+    let Some(newest) = r.latest_version(0, &mut requests)? else {
+        return Err(r.no_corpus());
+    };
+    // Unix seconds `retain` ago: what is newer stays.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let cutoff = now.saturating_sub(retain.as_secs().min(i64::MAX as u64) as i64);
+    let list = |dir: &str| -> Result<Vec<object_store::ObjectMeta>> {
+        let prefix = r.prefix.child(dir);
+        r.rt.block_on(r.store.list(Some(&prefix)).collect::<Vec<_>>())
+            .into_iter()
+            .map(|m| m.map_err(|e| r.err(dir, e)))
+            .collect()
+    };
+    let mut rep = VacuumReport {
+        newest,
+        dry_run,
+        ..Default::default()
+    };
+    let mut keep: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut drop_versions: Vec<String> = Vec::new();
+    let mut drop_objects: Vec<String> = Vec::new();
+    for meta in list(VERSIONS_DIR)? {
+        let v = meta
+            .location
+            .filename()
+            .and_then(|f| f.strip_suffix(".json"))
+            .and_then(|f| f.parse::<u64>().ok());
+        let Some(v) = v else { continue };
+        if v == newest || meta.last_modified.timestamp() > cutoff {
+            let m = r.manifest(v)?;
+            keep.extend(m.files.iter().map(|(n, e)| VersionManifest::object(n, e)));
+            rep.versions_kept += 1;
+        } else {
+            drop_versions.push(meta.location.to_string());
+            rep.versions_removed += 1;
+        }
+    }
+    for meta in list(OBJECTS_DIR)? {
+        let name = meta.location.filename().unwrap_or_default().to_string();
+        if keep.contains(&name) || meta.last_modified.timestamp() > cutoff {
+            rep.objects_kept += 1;
+        } else {
+            rep.objects_removed += 1;
+            rep.bytes_removed += meta.size;
+            drop_objects.push(meta.location.to_string());
+        }
+    }
+    for meta in list(PROBES_DIR)? {
+        if meta.last_modified.timestamp() <= cutoff {
+            drop_objects.push(meta.location.to_string());
+        }
+    }
+    if !dry_run {
+        // Manifests first: no remaining version may list a removed object.
+        delete_all(&r, &drop_versions)?;
+        delete_all(&r, &drop_objects)?;
+    }
     Ok(rep)
 }

@@ -733,3 +733,57 @@ fn a_count_reads_no_block_and_a_query_fetches_only_its_blocks() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("xxh3"));
 }
+
+#[test]
+fn vacuum_removes_what_no_version_needs() {
+    let (tmp, cache, remote_dir, u) = fresh();
+    let a = common::demo_jsonl(&tmp.path().join("a.jsonl"), 600, 3, "a-");
+    ok(&cache, &["-C", &u, "ingest", "-q", a.to_str().unwrap()]);
+    ok(&cache, &["-C", &u, "delete", "lang = fr"]);
+    ok(&cache, &["-C", &u, "compact"]);
+    let objects = || {
+        std::fs::read_dir(remote_dir.join("objects"))
+            .unwrap()
+            .count()
+    };
+    let (before, want) = (objects(), ok(&cache, &["-C", &u, "export", "*", "-o", "-"]));
+    assert_eq!(versions(&remote_dir), 3);
+    let vac = |args: &[&str]| -> serde_json::Value {
+        let mut a = vec!["-C", u.as_str(), "vacuum", "--json"];
+        a.extend(args);
+        serde_json::from_slice(&ok(&cache, &a)).unwrap()
+    };
+    // Everything is younger than the default retention: nothing goes.
+    let r = vac(&[]);
+    assert_eq!(
+        (
+            r["versions_removed"].as_u64(),
+            r["objects_removed"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+    let r = vac(&["--retain-hours", "0", "--dry-run"]);
+    assert!(r["objects_removed"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(
+        (objects(), versions(&remote_dir)),
+        (before, 3),
+        "a dry run removes nothing"
+    );
+    let r = vac(&["--retain-hours", "0"]);
+    assert_eq!(r["versions_removed"].as_u64(), Some(2), "{r}");
+    assert_eq!(versions(&remote_dir), 1);
+    assert_eq!(
+        objects(),
+        before - r["objects_removed"].as_u64().unwrap() as usize
+    );
+    // A new node reads the newest version whole.
+    let cold = tmp.path().join("cold");
+    assert!(ok(&cold, &["-C", &u, "export", "*", "-o", "-"]) == want);
+    ok(&cold, &["-C", &u, "verify"]);
+    // And writers go on from it.
+    let b = common::demo_jsonl(&tmp.path().join("b.jsonl"), 100, 4, "b-");
+    ok(&cache, &["-C", &u, "ingest", "-q", b.to_str().unwrap()]);
+    assert_eq!(versions(&remote_dir), 2);
+    let o = run(&cache, &["-C", tmp.path().to_str().unwrap(), "vacuum"]);
+    assert!(!o.status.success());
+}

@@ -24,6 +24,7 @@ pub mod tag;
 pub mod tokenize;
 pub mod tokenizer;
 pub mod trace;
+pub mod vacuum;
 pub mod verify;
 
 use std::io::Write;
