@@ -770,9 +770,7 @@ fn fetch_from(r: &Remote, dir: &Path, lazy: bool) -> Result<(SyncReport, Version
             std::fs::write(&tmp, &bytes).at(&tmp)?;
             // A whole file: no blocks to fetch on read any more.
             for ext in [".lazy", ".present"] {
-                let mut p = target.as_os_str().to_owned();
-                p.push(ext);
-                let _ = std::fs::remove_file(PathBuf::from(p));
+                let _ = std::fs::remove_file(with_suffix(&target, ext));
             }
             std::fs::rename(&tmp, &target).at(&target)?;
             Ok(bytes.len() as u64)
@@ -789,19 +787,74 @@ fn fetch_from(r: &Remote, dir: &Path, lazy: bool) -> Result<(SyncReport, Version
         rep.transferred += 1;
         rep.requests += 1;
     }
-    // Files of other versions go (a reader that mapped one keeps it);
-    // token counts and ids a reader computed here for listed segments stay.
-    let stems = segment_stems(&m);
+    rep.removed += prune(dir, &m)?;
+    record(dir, &m)?;
+    Ok((rep, m))
+}
+
+/// Removes the files of other versions from the mirror `dir` (a reader
+/// that mapped one keeps it); token counts and ids a reader computed for
+/// listed segments, and lazy segments' sidecars, stay. Returns how many.
+fn prune(dir: &Path, m: &VersionManifest) -> Result<u64> {
+    let stems = segment_stems(m);
+    let mut n = 0;
     for name in local_files(dir)?.keys() {
         let ours = (name.starts_with("seg-") && !node_side(name, &stems)) || mutable(name);
         if ours && !m.files.contains_key(name) {
             let _ = std::fs::remove_file(dir.join(name));
-            rep.removed += 1;
+            n += 1;
         }
     }
-    let json = serde_json::to_vec_pretty(&m).map_err(|e| Error::Invalid(e.to_string()))?;
-    crate::storage::write_file_atomic(&dir.join(MIRROR_VERSION_FILE), &json)?;
-    Ok((rep, m))
+    Ok(n)
+}
+
+/// Records in the mirror `dir` that it holds version `m` (written last).
+fn record(dir: &Path, m: &VersionManifest) -> Result<()> {
+    let json = serde_json::to_vec_pretty(m).map_err(|e| Error::Invalid(e.to_string()))?;
+    crate::storage::write_file_atomic(&dir.join(MIRROR_VERSION_FILE), &json)
+}
+
+/// After a commit of version `m` from the working copy `work`: when the
+/// node's mirror still holds the version the change was built on, it is
+/// brought to `m` with the working copy's files (hard links), so that the
+/// writer's node does not fetch what it has just uploaded.
+fn adopt(
+    r: &Remote,
+    cache: &Path,
+    work: &Path,
+    base: Option<&VersionManifest>,
+    m: &VersionManifest,
+) -> Result<()> {
+    let (dir, lock_path) = mirror_paths(&r.uri, cache);
+    std::fs::create_dir_all(&dir).at(&dir)?;
+    let lock = crate::storage::open_lock(&lock_path).at(&lock_path)?;
+    lock.lock().at(&lock_path)?;
+    let had = recorded(&dir);
+    if had.as_ref().map(|h| h.version) != base.map(|b| b.version) {
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(dir.join(MIRROR_VERSION_FILE));
+    // CURRENT last.
+    let mut names: Vec<&String> = m.files.keys().filter(|n| *n != CURRENT_FILE).collect();
+    names.extend(m.files.keys().filter(|n| *n == CURRENT_FILE));
+    for name in names {
+        let target = dir.join(name);
+        let same = had.as_ref().and_then(|h| h.files.get(name)) == Some(&m.files[name]);
+        if same && target.exists() {
+            continue;
+        }
+        let part = target.with_extension("part");
+        let _ = std::fs::remove_file(&part);
+        crate::storage::link_or_copy(&work.join(name), &part).at(&part)?;
+        // A whole file: no blocks to fetch on read.
+        for ext in [".lazy", ".present"] {
+            let _ = std::fs::remove_file(with_suffix(&target, ext));
+        }
+        std::fs::rename(&part, &target).at(&target)?;
+    }
+    prune(&dir, m)?;
+    let _ = std::fs::write(dir.join(ORIGIN_FILE), &r.uri);
+    record(&dir, m)
 }
 
 /// Fetches the corpus at `uri` into `dir` (created when missing): the
@@ -1040,7 +1093,7 @@ fn upload(src: &Path, uri: &str) -> Result<SyncReport> {
         None => None,
     };
     match publish(&r, src, &st, base.as_ref(), None, "copy", false)? {
-        Ok(mut rep) => {
+        Ok((mut rep, _)) => {
             rep.requests += requests;
             Ok(rep)
         }
@@ -1063,7 +1116,7 @@ fn publish(
     parent: Option<u64>,
     command: &str,
     trust_base: bool,
-) -> Result<std::result::Result<SyncReport, Conflict>> {
+) -> Result<std::result::Result<(SyncReport, VersionManifest), Conflict>> {
     let present = local_files(dir)?;
     let wanted = files_of(st, &present);
     let mut files = BTreeMap::new();
@@ -1123,7 +1176,7 @@ fn publish(
         PutPayload::from(json),
         PutOptions::from(PutMode::Create),
     )) {
-        Ok(_) => Ok(Ok(rep)),
+        Ok(_) => Ok(Ok((rep, m))),
         Err(object_store::Error::AlreadyExists { .. }) => Ok(Err(Conflict(version))),
         Err(e) => Err(r.err(&format!("{VERSIONS_DIR}/{name}"), e)),
     }
@@ -1218,7 +1271,11 @@ pub fn write_in<T>(
                 }
                 let parent = base.as_ref().map(|b| b.version);
                 let p = publish(&r, &work, &st, base.as_ref(), parent, command, true)?;
-                Ok((out, Some(p)))
+                if let Ok((_, m)) = &p {
+                    // Best effort: a failure only costs the next read a fetch.
+                    let _ = adopt(&r, cache, &work, base.as_ref(), m);
+                }
+                Ok((out, Some(p.map(|(rep, _)| rep))))
             });
         let _ = std::fs::remove_dir_all(&work);
         match outcome? {

@@ -784,6 +784,19 @@ fn vacuum_removes_what_no_version_needs() {
     let b = common::demo_jsonl(&tmp.path().join("b.jsonl"), 100, 4, "b-");
     ok(&cache, &["-C", &u, "ingest", "-q", b.to_str().unwrap()]);
     assert_eq!(versions(&remote_dir), 2);
+    // The writer's node holds what it committed: nothing to fetch.
+    let m = remote::mirror_in(&u, &cache).unwrap();
+    assert_eq!((m.transferred, m.requests), (0, 1), "{m:?}");
+    let other = ok(&tmp.path().join("other"), &["-C", &u, "count", "*"]);
+    assert_eq!(
+        corpusql::Corpus::open(&m.dir)
+            .unwrap()
+            .count("*")
+            .unwrap()
+            .to_string(),
+        String::from_utf8_lossy(&other).trim()
+    );
+    ok(&cache, &["-C", &u, "verify"]);
     let o = run(&cache, &["-C", tmp.path().to_str().unwrap(), "vacuum"]);
     assert!(!o.status.success());
 }
