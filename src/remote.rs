@@ -538,6 +538,19 @@ where
     results.into_iter().sum()
 }
 
+/// The whole object at `path`; errors name it as `shown`.
+async fn get_all(
+    store: Arc<dyn ObjectStore>,
+    path: ObjPath,
+    shown: String,
+) -> Result<impl std::ops::Deref<Target = [u8]> + AsRef<[u8]>> {
+    let got = match store.get(&path).await {
+        Ok(g) => g.bytes().await,
+        Err(e) => Err(e),
+    };
+    got.map_err(|e| Error::Invalid(format!("{shown}: {e}")))
+}
+
 /// Uploads each local file to its object (`rel` under the prefix),
 /// [`CONCURRENCY`] at a time; returns the bytes sent.
 fn put_all(r: &Remote, uploads: &[(PathBuf, String)]) -> Result<u64> {
@@ -748,12 +761,7 @@ fn fetch_from(r: &Remote, dir: &Path, lazy: bool) -> Result<(SyncReport, Version
         let store = r.store.clone();
         let target = dir.join(name);
         async move {
-            let got = store.get(&path).await;
-            let bytes = match got {
-                Ok(g) => g.bytes().await,
-                Err(e) => Err(e),
-            }
-            .map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
+            let bytes = get_all(store, path, shown.clone()).await?;
             if bytes.len() as u64 != e.size || digest(&bytes) != e.xxh3 {
                 return Err(Error::corrupt(
                     PathBuf::from(&shown),
@@ -1429,12 +1437,7 @@ pub fn fetch_job(uri: &str, job: &str, dir: &Path, manifests_only: bool) -> Resu
         let target = jd.join(rel);
         let shown = format!("{}/{}/{job}/{rel}", r.uri, crate::job::JOBS_DIR);
         async move {
-            let got = store.get(&path).await;
-            let bytes = match got {
-                Ok(g) => g.bytes().await,
-                Err(e) => Err(e),
-            }
-            .map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
+            let bytes = get_all(store, path, shown).await?;
             std::fs::write(&target, &bytes).at(&target)?;
             Ok(bytes.len() as u64)
         }
