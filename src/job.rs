@@ -418,11 +418,7 @@ fn read_tasks(dir: &Path, job: &str) -> Result<Vec<(PathBuf, Manifest)>> {
 /// Where `job` of the corpus in `dir` stands.
 pub fn status(dir: &Path, job: &str) -> Result<JobStatus> {
     if let Some(uri) = crate::remote::as_uri(dir) {
-        let tmp = tempdir_for_status()?;
-        crate::remote::fetch_job(uri, job, &tmp, true)?;
-        let st = status(&tmp, job);
-        let _ = std::fs::remove_dir_all(&tmp);
-        return st;
+        return crate::remote::job_status(uri, job);
     }
     let tasks = read_tasks(dir, job)?;
     let mut st = JobStatus {
@@ -438,20 +434,6 @@ pub fn status(dir: &Path, job: &str) -> Result<JobStatus> {
             .collect();
     }
     Ok(st)
-}
-
-/// A fresh folder in the temporary directory for a remote job's manifests.
-fn tempdir_for_status() -> Result<PathBuf> {
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let d = std::env::temp_dir().join(format!(
-        "corpusql-job-status-{}-{nonce}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&d).at(&d)?;
-    Ok(d)
 }
 
 /// What [`commit`] did.

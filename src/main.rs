@@ -256,12 +256,8 @@ fn main() -> ExitCode {
             let what = command_name(&cli.command);
             let write = corpusql::remote::write(&uri, what, |work| {
                 let again = Cli::parse_from(args.clone());
-                // Messages name the URI, not the working copy.
-                run_command(work, again.command).map_err(|e| {
-                    corpusql::Error::Invalid(
-                        error_chain(e.chain()).replace(&work.display().to_string(), &uri),
-                    )
-                })
+                run_command(work, again.command)
+                    .map_err(|e| corpusql::Error::Invalid(error_chain(e.chain())))
             });
             write.map_err(anyhow::Error::from).map(|(code, commit)| {
                 match commit.version {

@@ -213,14 +213,7 @@ pub(crate) fn fetch_range(src: &LazySource, start: u64, len: u64) -> Result<Vec<
 /// The lazy-fetch source of the mirror's segment file at `path`, if its
 /// blocks are fetched on first read.
 fn read_lazy(path: &Path) -> Option<LazySource> {
-    let mut p = path.as_os_str().to_owned();
-    p.push(".lazy");
-    serde_json::from_slice(&std::fs::read(PathBuf::from(p)).ok()?).ok()
-}
-
-/// The smallest offset a segment's BLOCKS section can start at.
-fn format_header_len() -> u64 {
-    crate::format::HEADER_LEN as u64
+    serde_json::from_slice(&std::fs::read(with_suffix(path, ".lazy")).ok()?).ok()
 }
 
 /// The stems (`seg-0000000001`) of the segments version `m` lists.
@@ -705,7 +698,7 @@ fn fetch_from(r: &Remote, dir: &Path, lazy: bool) -> Result<(SyncReport, Version
             let [off, len] = e.blocks.unwrap_or([0, 0]);
             let end = off.saturating_add(len);
             let (head, tail) = (0..off, end..e.size);
-            if head.end < format_header_len() || tail.start > e.size {
+            if head.end < crate::format::HEADER_LEN as u64 || tail.start > e.size {
                 return Err(Error::corrupt(
                     PathBuf::from(&shown),
                     format!(
@@ -739,14 +732,13 @@ fn fetch_from(r: &Remote, dir: &Path, lazy: bool) -> Result<(SyncReport, Version
                 .map_err(|x| Error::corrupt(PathBuf::from(&shown), x.to_string()))?
                 .blocks()
                 .len();
-            let side = |ext: &str| {
-                let mut p = target.as_os_str().to_owned();
-                p.push(ext);
-                PathBuf::from(p)
-            };
-            std::fs::write(side(".present"), vec![0u8; blocks]).at(&side(".present"))?;
+            let (present, side) = (
+                with_suffix(&target, ".present"),
+                with_suffix(&target, ".lazy"),
+            );
+            std::fs::write(&present, vec![0u8; blocks]).at(&present)?;
             let json = serde_json::to_vec(&source).map_err(|x| Error::Invalid(x.to_string()))?;
-            std::fs::write(side(".lazy"), json).at(&side(".lazy"))?;
+            std::fs::write(&side, json).at(&side)?;
             std::fs::rename(&tmp, &target).at(&target)?;
             Ok((ranges[0].len() + ranges[1].len()) as u64)
         }
@@ -909,6 +901,26 @@ fn with_mirror<T>(
     // Reports name the corpus by its URI, not by the mirror's folder.
     let _ = std::fs::write(dir.join(ORIGIN_FILE), &r.uri);
     then(&rep, &m)
+}
+
+/// A fresh, empty folder beside the mirror of `uri` in `cache` for one
+/// piece of work of this process (`kind`: `write`, `task`, `status`):
+/// working copies live on the mirror's file system, so they can hard-link
+/// its files.
+fn scratch(uri: &str, cache: &Path, kind: &str) -> Result<PathBuf> {
+    let (mirror_dir, _) = mirror_paths(uri, cache);
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = PathBuf::from(format!(
+        "{}.{kind}-{}-{nonce}",
+        mirror_dir.display(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).at(&dir)?;
+    Ok(dir)
 }
 
 /// `CORPUSQL_CACHE_MAX_GB` in bytes, if set.
@@ -1229,17 +1241,9 @@ pub fn write_in<T>(
 ) -> Result<(T, Commit)> {
     let r = Remote::open(uri)?;
     r.require_conditional_writes()?;
-    let (mirror_dir, _) = mirror_paths(&r.uri, cache);
     let mut lost = Vec::new();
     for attempt in 1..=MAX_ATTEMPTS {
-        let work = PathBuf::from(format!(
-            "{}.write-{}-{}",
-            mirror_dir.display(),
-            std::process::id(),
-            attempt
-        ));
-        let _ = std::fs::remove_dir_all(&work);
-        std::fs::create_dir_all(&work).at(&work)?;
+        let work = scratch(&r.uri, cache, "write")?;
         let base = match with_mirror(&r, cache, |rep, m| {
             clone_into(&rep.dir, m, &work)?;
             Ok(m.clone())
@@ -1358,17 +1362,7 @@ pub fn run_task<T>(
     crate::job::check_name(job)?;
     let r = Remote::open(uri)?;
     let cache = default_cache_dir();
-    let (mirror_dir, _) = mirror_paths(&r.uri, &cache);
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let work = PathBuf::from(format!(
-        "{}.task-{}-{nonce}",
-        mirror_dir.display(),
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&work).at(&work)?;
+    let work = scratch(&r.uri, &cache, "task")?;
     let result = (|| {
         match with_mirror(&r, &cache, |rep, m| clone_into(&rep.dir, m, &work)) {
             Ok(()) | Err(Error::NoCorpus { .. }) => {}
@@ -1443,6 +1437,15 @@ pub fn fetch_job(uri: &str, job: &str, dir: &Path, manifests_only: bool) -> Resu
         }
     })?;
     Ok(())
+}
+
+/// Where `job` staged at `uri` stands: its tasks' manifests, fetched
+/// into a scratch folder of the node cache, read as a local job's.
+pub fn job_status(uri: &str, job: &str) -> Result<crate::job::JobStatus> {
+    let dir = scratch(uri.trim_end_matches('/'), &default_cache_dir(), "status")?;
+    let st = fetch_job(uri, job, &dir, true).and_then(|()| crate::job::status(&dir, job));
+    let _ = std::fs::remove_dir_all(&dir);
+    st
 }
 
 /// Removes the staging of `job` at `uri`; returns whether there was any.

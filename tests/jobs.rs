@@ -405,13 +405,7 @@ fn signals(dir: &Path) -> Vec<String> {
     let c = Corpus::open(dir).unwrap();
     let mut out = Vec::new();
     write_jsonl(&c.all(), &Projection::WithSignals, &mut out).unwrap();
-    let mut v: Vec<String> = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
-    v.sort();
-    v
+    common::sorted_lines(out)
 }
 
 #[test]

@@ -40,17 +40,6 @@ fn same(cache: &Path, a: &str, b: &str, args: &[&str], what: &str) {
     assert!(ok(cache, &x) == ok(cache, &y), "{what}: {args:?}");
 }
 
-/// Lines of `out`, sorted (documents in another storage order).
-fn sorted_lines(out: Vec<u8>) -> Vec<String> {
-    let mut v: Vec<String> = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
-    v.sort();
-    v
-}
-
 /// The key of the corpus's first document.
 fn first_key(cache: &Path, corpus: &str) -> String {
     let o = ok(
@@ -493,7 +482,10 @@ fn a_job_staged_at_a_uri_commits_as_one_version() {
         a.extend(&q);
         let mut b = vec!["-C", u.as_str()];
         b.extend(&q);
-        let (want, got) = (sorted_lines(ok(&cache, &a)), sorted_lines(ok(&cache, &b)));
+        let (want, got) = (
+            common::sorted_lines(ok(&cache, &a)),
+            common::sorted_lines(ok(&cache, &b)),
+        );
         assert!(want == got, "{q:?}: {} vs {} lines", want.len(), got.len());
     }
     // A tagging job at the URI equals tagging the local corpus.
@@ -540,7 +532,7 @@ fn a_job_staged_at_a_uri_commits_as_one_version() {
     let mut b = vec!["-C", u.as_str()];
     b.extend(q);
     assert!(
-        sorted_lines(ok(&cache, &a)) == sorted_lines(ok(&cache, &b)),
+        common::sorted_lines(ok(&cache, &a)) == common::sorted_lines(ok(&cache, &b)),
         "signals differ"
     );
     // An aborted job leaves nothing behind.
@@ -799,4 +791,50 @@ fn vacuum_removes_what_no_version_needs() {
     ok(&cache, &["-C", &u, "verify"]);
     let o = run(&cache, &["-C", tmp.path().to_str().unwrap(), "vacuum"]);
     assert!(!o.status.success());
+}
+
+#[test]
+fn bad_cache_settings_manifests_and_presence_files_are_refused_clearly() {
+    let (tmp, cache, remote_dir, u) = fresh();
+    let a = common::demo_jsonl(&tmp.path().join("a.jsonl"), 300, 9, "a-");
+    ok(&cache, &["-C", &u, "ingest", "-q", a.to_str().unwrap()]);
+    let err = |o: Output| {
+        assert!(!o.status.success());
+        let e = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(!e.contains("panicked"), "{e}");
+        e
+    };
+    // A cache bound that is not a number.
+    let o = Command::new(env!("CARGO_BIN_EXE_corpusql"))
+        .env("CORPUSQL_CACHE", &cache)
+        .env("CORPUSQL_CACHE_MAX_GB", "lots")
+        .args(["-C", &u, "count", "*"])
+        .output()
+        .unwrap();
+    assert!(err(o).contains("CORPUSQL_CACHE_MAX_GB=lots"));
+    // A presence file of the wrong length names itself (a reader's node:
+    // the writer's holds whole files).
+    let reader = tmp.path().join("reader");
+    let m = remote::mirror_in(&u, &reader).unwrap();
+    let present = std::fs::read_dir(&m.dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".cqs.present"))
+        .unwrap();
+    std::fs::write(&present, b"\x01").unwrap();
+    let e = err(run(&reader, &["-C", &u, "count", "*"]));
+    assert!(e.contains(".present") && e.contains("one per block"), "{e}");
+    // A version written by a newer corpusql is refused, naming it.
+    let v = remote_dir.join("versions/00000000000000000001.json");
+    let text = std::fs::read_to_string(&v).unwrap();
+    std::fs::write(
+        &v,
+        text.replace("\"format_version\": 1", "\"format_version\": 9"),
+    )
+    .unwrap();
+    let e = err(run(&tmp.path().join("cold"), &["-C", &u, "count", "*"]));
+    assert!(
+        e.contains("00000000000000000001.json") && e.contains("format version 9"),
+        "{e}"
+    );
 }

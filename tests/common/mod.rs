@@ -251,3 +251,14 @@ pub fn demo_bytes(docs: u32, seed: u32) -> Vec<u8> {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::read(demo_jsonl(&tmp.path().join("demo.jsonl"), docs, seed, "")).unwrap()
 }
+
+/// Lines of `out`, sorted (documents in another storage order).
+pub fn sorted_lines(out: Vec<u8>) -> Vec<String> {
+    let mut v: Vec<String> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
