@@ -16,6 +16,8 @@ use crate::error::{Error, IoContext, Result};
 use crate::format::{self, v1, FileKind, FrameError};
 use crate::segment::Segment;
 
+mod gpt2;
+
 /// End-of-document id of the byte tokenizer.
 pub const BYTES_EOS: u32 = 256;
 
@@ -76,9 +78,9 @@ pub enum Tokenizer {
         hash: String,
         /// Where it was loaded from.
         path: PathBuf,
-        /// Whether [`fast_encode`] gives its ids (no truncation, padding or
-        /// BPE dropout).
-        fast: bool,
+        /// How [`fast_encode`] gives its ids, if it does (no truncation,
+        /// padding or BPE dropout).
+        fast: Option<FastPath>,
     },
     /// Another tokenizer applied to the text with personal data replaced
     /// by placeholders ([`crate::tag::pii::redact`]); its counts are kept
@@ -120,12 +122,20 @@ impl Tokenizer {
             .iter()
             .find_map(|t| tok.token_to_id(t))
             .unwrap_or(tok.get_vocab_size(true) as u32);
-        let fast = tok.get_truncation().is_none()
+        let fast = (tok.get_truncation().is_none()
             && tok.get_padding().is_none()
             && match tok.get_model() {
                 tokenizers::ModelWrapper::BPE(b) => b.dropout.is_none(),
                 _ => true,
-            };
+            })
+        .then(|| match tok.get_pre_tokenizer() {
+            Some(tokenizers::PreTokenizerWrapper::ByteLevel(b)) if b.use_regex => {
+                FastPath::ByteLevel {
+                    prefix_space: b.add_prefix_space,
+                }
+            }
+            _ => FastPath::Words,
+        });
         Ok(Tokenizer::Hf {
             tok: Arc::new(tok),
             eos,
@@ -178,8 +188,10 @@ impl Tokenizer {
             Tokenizer::Redacted { inner } => inner.encode(&crate::tag::pii::redact(text), out)?,
             Tokenizer::Bytes => out.extend(text.bytes().map(u32::from)),
             Tokenizer::Hf {
-                tok, fast: true, ..
-            } => fast_encode(tok, text, out)?,
+                tok,
+                fast: Some(path),
+                ..
+            } => fast_encode(tok, *path, text, out)?,
             Tokenizer::Hf { tok, .. } => {
                 let enc = tok
                     .encode_fast(text, false)
@@ -195,7 +207,7 @@ impl Tokenizer {
         Ok(match self {
             Tokenizer::Redacted { inner } => inner.count(&crate::tag::pii::redact(text))?,
             Tokenizer::Bytes => text.len() as u32 + 1,
-            Tokenizer::Hf { fast: true, .. } => {
+            Tokenizer::Hf { fast: Some(_), .. } => {
                 let mut v = Vec::new();
                 self.encode(text, &mut v)?;
                 v.len() as u32 + 1
@@ -238,45 +250,97 @@ thread_local! {
     static WORDS: std::cell::RefCell<(usize, WordIds)> = std::cell::RefCell::new((0, WordIds::default()));
 }
 
+/// How [`fast_encode`] reproduces a tokenizer's `encode_fast` ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FastPath {
+    /// The library's normalizer and pre-tokenizer, the model's ids cached
+    /// per word.
+    Words,
+    /// A GPT-2 byte-level pre-tokenizer (`ByteLevel` with `use_regex`):
+    /// its split and byte alphabet done here (no regex engine, no
+    /// per-byte offset bookkeeping), the model's ids cached per raw word.
+    ByteLevel {
+        /// `add_prefix_space`: a space before each segment that has none.
+        prefix_space: bool,
+    },
+}
+
 /// The ids `tok.encode_fast(text, false)` gives, without building an
 /// `Encoding`: the same pipeline (special tokens split off, normalizer,
 /// pre-tokenizer, model on each split) with the model's ids cached per
 /// word. For tokenizers without truncation, padding or dropout (which is
 /// when the ids are a function of the text alone).
-fn fast_encode(tok: &Arc<tokenizers::Tokenizer>, text: &str, out: &mut Vec<u32>) -> Result<()> {
+fn fast_encode(
+    tok: &Arc<tokenizers::Tokenizer>,
+    path: FastPath,
+    text: &str,
+    out: &mut Vec<u32>,
+) -> Result<()> {
     use tokenizers::{Model, OffsetReferential, OffsetType, PreTokenizer};
     let err = |e: tokenizers::Error| Error::Invalid(format!("tokenizer: {e}"));
     let mut pre = tok
         .get_added_vocabulary()
         .extract_and_normalize(tok.get_normalizer(), text);
-    if let Some(pt) = tok.get_pre_tokenizer() {
-        pt.pre_tokenize(&mut pre).map_err(err)?;
+    if path == FastPath::Words {
+        if let Some(pt) = tok.get_pre_tokenizer() {
+            pt.pre_tokenize(&mut pre).map_err(err)?;
+        }
     }
     let me = Arc::as_ptr(tok) as usize;
+    let model = tok.get_model();
     WORDS.with(|w| {
         let mut w = w.borrow_mut();
         if w.0 != me || w.1.len() >= WORD_CACHE {
             w.0 = me;
             w.1.clear();
         }
-        for (word, _, tokens) in pre.get_splits(OffsetReferential::Original, OffsetType::None) {
+        let words = &mut w.1;
+        let mut spelt = String::new();
+        for (piece, _, tokens) in pre.get_splits(OffsetReferential::Original, OffsetType::None) {
             if let Some(t) = tokens {
                 out.extend(t.iter().map(|t| t.id));
                 continue;
             }
-            if let Some(ids) = w.1.get(word) {
-                out.extend_from_slice(ids);
+            let FastPath::ByteLevel { prefix_space } = path else {
+                // `piece` is a word the pre-tokenizer made, spelt for the model.
+                if let Some(ids) = words.get(piece) {
+                    out.extend_from_slice(ids);
+                    continue;
+                }
+                let ids: Box<[u32]> = model
+                    .tokenize(piece)
+                    .map_err(err)?
+                    .iter()
+                    .map(|t| t.id)
+                    .collect();
+                out.extend_from_slice(&ids);
+                words.insert(piece.into(), ids);
                 continue;
-            }
-            let ids: Box<[u32]> = tok
-                .get_model()
-                .tokenize(word)
-                .map_err(err)?
-                .iter()
-                .map(|t| t.id)
-                .collect();
-            out.extend_from_slice(&ids);
-            w.1.insert(word.into(), ids);
+            };
+            // `piece` is the normalized text between special tokens.
+            let spaced;
+            let piece = if prefix_space && !piece.starts_with(' ') {
+                spaced = format!(" {piece}");
+                spaced.as_str()
+            } else {
+                piece
+            };
+            gpt2::split(piece, |word| {
+                if let Some(ids) = words.get(word) {
+                    out.extend_from_slice(ids);
+                    return Ok::<(), Error>(());
+                }
+                gpt2::byte_spelling(word, &mut spelt);
+                let ids: Box<[u32]> = model
+                    .tokenize(&spelt)
+                    .map_err(err)?
+                    .iter()
+                    .map(|t| t.id)
+                    .collect();
+                out.extend_from_slice(&ids);
+                words.insert(word.into(), ids);
+                Ok(())
+            })?;
         }
         Ok(())
     })
