@@ -276,7 +276,7 @@ fn fast_encode(
     text: &str,
     out: &mut Vec<u32>,
 ) -> Result<()> {
-    use tokenizers::{Model, OffsetReferential, OffsetType, PreTokenizer};
+    use tokenizers::{OffsetReferential, OffsetType, PreTokenizer};
     let err = |e: tokenizers::Error| Error::Invalid(format!("tokenizer: {e}"));
     let mut pre = tok
         .get_added_vocabulary()
@@ -303,18 +303,7 @@ fn fast_encode(
             }
             let FastPath::ByteLevel { prefix_space } = path else {
                 // `piece` is a word the pre-tokenizer made, spelt for the model.
-                if let Some(ids) = words.get(piece) {
-                    out.extend_from_slice(ids);
-                    continue;
-                }
-                let ids: Box<[u32]> = model
-                    .tokenize(piece)
-                    .map_err(err)?
-                    .iter()
-                    .map(|t| t.id)
-                    .collect();
-                out.extend_from_slice(&ids);
-                words.insert(piece.into(), ids);
+                word_ids(words, model, piece, None, out)?;
                 continue;
             };
             // `piece` is the normalized text between special tokens.
@@ -326,24 +315,43 @@ fn fast_encode(
                 piece
             };
             gpt2::split(piece, |word| {
-                if let Some(ids) = words.get(word) {
-                    out.extend_from_slice(ids);
-                    return Ok::<(), Error>(());
-                }
-                gpt2::byte_spelling(word, &mut spelt);
-                let ids: Box<[u32]> = model
-                    .tokenize(&spelt)
-                    .map_err(err)?
-                    .iter()
-                    .map(|t| t.id)
-                    .collect();
-                out.extend_from_slice(&ids);
-                words.insert(word.into(), ids);
-                Ok(())
+                word_ids(words, model, word, Some(&mut spelt), out)
             })?;
         }
         Ok(())
     })
+}
+
+/// Appends the ids of `word` to `out`: from `words`, else from the model
+/// (on its byte spelling, made in `spelling`, when one is given), then kept.
+fn word_ids(
+    words: &mut WordIds,
+    model: &tokenizers::ModelWrapper,
+    word: &str,
+    spelling: Option<&mut String>,
+    out: &mut Vec<u32>,
+) -> Result<()> {
+    use tokenizers::Model;
+    if let Some(ids) = words.get(word) {
+        out.extend_from_slice(ids);
+        return Ok(());
+    }
+    let input = match spelling {
+        Some(s) => {
+            gpt2::byte_spelling(word, s);
+            &**s
+        }
+        None => word,
+    };
+    let ids: Box<[u32]> = model
+        .tokenize(input)
+        .map_err(|e| Error::Invalid(format!("tokenizer: {e}")))?
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    out.extend_from_slice(&ids);
+    words.insert(word.into(), ids);
+    Ok(())
 }
 
 /// Path of the token-count sidecar of `segment_file` for `tokenizer_id`.
