@@ -200,6 +200,11 @@ mod tests {
         assert_eq!(pieces(" "), [" "]);
         assert_eq!(pieces("\u{3000}x"), ["\u{3000}", "x"]);
         assert_eq!(pieces("é\u{301}"), ["é", "\u{301}"]);
+        // Above the Basic Multilingual Plane: a letter, a digit, an emoji.
+        assert_eq!(
+            pieces("x\u{1D400} \u{1D7D9}\u{1F600}"),
+            ["x\u{1D400}", " \u{1D7D9}", "\u{1F600}"]
+        );
     }
 
     #[test]
