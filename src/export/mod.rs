@@ -4,6 +4,7 @@
 //! a file compressed by its extension (`.zst`, `.gz`). Blocks are
 //! decompressed and formatted in parallel and written in storage order.
 
+mod direct;
 pub mod parquet;
 pub mod tokens;
 
@@ -484,7 +485,8 @@ pub fn open_output(path: Option<&Path>) -> Result<Output> {
 /// Where an [`Output`] writes.
 enum Sink {
     Stdout(std::io::BufWriter<std::io::StdoutLock<'static>>),
-    Plain(std::io::BufWriter<std::fs::File>),
+    /// An uncompressed file, written around the page cache.
+    Direct(direct::DirectFile),
     Zstd(zstd::stream::write::Encoder<'static, std::io::BufWriter<std::fs::File>>),
     Gz(flate2::write::GzEncoder<std::io::BufWriter<std::fs::File>>),
 }
@@ -543,17 +545,21 @@ impl Output {
                 path: path.to_path_buf(),
             }),
         };
-        let buf = std::io::BufWriter::with_capacity(1 << 20, f);
         let name = path.to_string_lossy();
-        out.sink = Some(if compress && name.ends_with(".zst") {
+        let compressed = compress && (name.ends_with(".zst") || name.ends_with(".gz"));
+        if !compressed {
+            let tmp = &out.pending.as_ref().expect("just set").tmp;
+            out.sink = Some(Sink::Direct(direct::DirectFile::new(f, tmp)));
+            return Ok(out);
+        }
+        let buf = std::io::BufWriter::with_capacity(1 << 20, f);
+        out.sink = Some(if name.ends_with(".zst") {
             Sink::Zstd(zstd::stream::write::Encoder::new(buf, 3).at(path)?)
-        } else if compress && name.ends_with(".gz") {
+        } else {
             Sink::Gz(flate2::write::GzEncoder::new(
                 buf,
                 flate2::Compression::default(),
             ))
-        } else {
-            Sink::Plain(buf)
         });
         Ok(out)
     }
@@ -572,7 +578,11 @@ impl Output {
                 w.flush().at(&at)?;
                 None
             }
-            Some(Sink::Plain(w)) => Some(w),
+            Some(Sink::Direct(d)) => {
+                let f = d.finish().at(&at)?;
+                f.sync_all().at(&at)?;
+                None
+            }
             Some(Sink::Zstd(e)) => Some(e.finish().at(&at)?),
             Some(Sink::Gz(e)) => Some(e.finish().at(&at)?),
         };
@@ -592,7 +602,7 @@ impl Output {
     fn writer(&mut self) -> std::io::Result<&mut dyn Write> {
         Ok(match self.sink.as_mut() {
             Some(Sink::Stdout(w)) => w,
-            Some(Sink::Plain(w)) => w,
+            Some(Sink::Direct(w)) => w,
             Some(Sink::Zstd(w)) => w,
             Some(Sink::Gz(w)) => w,
             None => return Err(std::io::Error::other("output already finished")),
