@@ -213,6 +213,7 @@ pub fn run(dir: &Path, a: Args) -> anyhow::Result<ExitCode> {
             write_provenance(w, &b, &names)?;
         }
         since_state += b.rows() as u64;
+        stream.recycle(b);
         if let Some(p) = &a.state_out {
             if since_state >= a.state_every {
                 out.flush()?;

@@ -64,11 +64,16 @@ impl Encoding {
     fn write(self, ids: &[u32], out: &mut [u8]) -> Result<()> {
         match self {
             Encoding::U16 => {
+                // The width is checked first (a vectorized max), so that the
+                // conversion loop has no exit.
+                let max = ids.iter().fold(0u32, |a, &t| a.max(t));
+                if max > u32::from(u16::MAX) {
+                    return Err(Error::TokenWidth {
+                        ids: u64::from(max) + 1,
+                    });
+                }
                 for (d, &t) in out.chunks_exact_mut(2).zip(ids) {
-                    let v = u16::try_from(t).map_err(|_| Error::TokenWidth {
-                        ids: u64::from(t) + 1,
-                    })?;
-                    d.copy_from_slice(&v.to_le_bytes());
+                    d.copy_from_slice(&(t as u16).to_le_bytes());
                 }
             }
             Encoding::U32 => {
@@ -87,7 +92,8 @@ impl Batch {
     /// gives [`Error::TokenWidth`].
     pub fn encode(&self, enc: Encoding, out: &mut Vec<u8>) -> Result<()> {
         let width = enc.width();
-        out.clear();
+        // Every byte is written below: a reused buffer of the right size
+        // is not cleared first.
         out.resize(self.tokens().len() * width, 0);
         let row = self.seq_len().max(1);
         out.par_chunks_mut(row * width)
@@ -131,6 +137,7 @@ mod tests {
             locals: (0..rows as u64).collect(),
             doc_starts: vec![Vec::new(); rows],
             spans: Vec::new(),
+            row_sums: vec![0; rows],
         }
     }
 

@@ -74,6 +74,13 @@ pub struct Emitted {
     pub checksum: u64,
 }
 
+/// Token buffers of batches the caller is done with ([`Stream::recycle`]),
+/// for the engine's next batches: a batch's buffer is tens of MiB, and a
+/// fresh one costs the kernel's zeroing of new pages and a clearing pass.
+///
+/// [`Stream::recycle`]: super::Stream::recycle
+pub(crate) type Spares = Arc<std::sync::Mutex<Vec<Vec<u32>>>>;
+
 /// Where emitted tokens are attributed to licenses and sources: the
 /// snapshot whose facet columns are read, for the emitted documents only,
 /// when the totals are asked for (a stream emits a small part of a large
@@ -139,9 +146,10 @@ impl Tally {
     pub(crate) fn add(&mut self, b: &Batch, facets: Option<&Facets>) {
         self.sequences += b.rows as u64;
         self.tokens += (b.rows * b.seq_len) as u64;
-        self.checksum = self
-            .checksum
-            .wrapping_add(b.tokens.par_iter().map(|&t| t as u64).sum::<u64>());
+        self.checksum = b
+            .row_sums
+            .iter()
+            .fold(self.checksum, |a, &s| a.wrapping_add(s));
         for s in &b.spans {
             let c = s.component as usize;
             if self.components.len() <= c {
@@ -203,6 +211,8 @@ pub struct Engine {
     /// windows, by (component, index in its stream).
     docs: HashMap<(u32, u64), AtHand>,
     provenance: bool,
+    /// Token buffers handed back by the stream.
+    spares: Spares,
 }
 
 /// A document's tokens and, with provenance, its key.
@@ -314,6 +324,7 @@ impl Engine {
             tally: Tally::default(),
             docs: HashMap::new(),
             provenance: false,
+            spares: Spares::default(),
         })
     }
 
@@ -338,6 +349,16 @@ impl Engine {
 
     /// Also name the document of every piece of every row
     /// ([`Batch::pieces`] then carry keys): what `--provenance` writes.
+    pub(crate) fn spares(&self) -> Spares {
+        self.spares.clone()
+    }
+
+    /// Takes its token buffers from `spares` (shared with a stream).
+    pub(crate) fn set_spares(&mut self, spares: Spares) {
+        self.spares = spares;
+    }
+
+    /// Keeps the (document key) provenance of every piece.
     pub fn track_provenance(&mut self) {
         self.provenance = true;
     }
@@ -639,10 +660,17 @@ impl Engine {
                 self.docs.insert(k, (t, key));
             }
         }
-        // Pack, rows in parallel: each row copies its pieces.
-        let mut tokens = vec![0u32; rows * l as usize];
+        // Pack, rows in parallel: each row copies its pieces. A recycled
+        // buffer of the right length is not cleared: every row is checked
+        // below to be wholly covered by its pieces.
+        let spare = self.spares.lock().ok().and_then(|mut s| s.pop());
+        let mut tokens = spare.unwrap_or_default();
+        if tokens.len() != rows * l as usize {
+            tokens.clear();
+            tokens.resize(rows * l as usize, 0);
+        }
         let docs = &self.docs;
-        let filled: Vec<(u64, Vec<u32>)> = tokens
+        let filled: Vec<(u64, Vec<u32>, u64)> = tokens
             .par_chunks_mut(l as usize)
             .zip(placed.par_iter())
             .map(|(row, p)| {
@@ -663,10 +691,18 @@ impl Engine {
                         starts.push(x.at);
                     }
                 }
-                (covered, starts)
+                let sum = row.iter().map(|&t| u64::from(t)).sum::<u64>();
+                (covered, starts, sum)
             })
             .collect();
-        let (covered, doc_starts): (Vec<u64>, Vec<Vec<u32>>) = filled.into_iter().unzip();
+        let mut covered = Vec::with_capacity(rows);
+        let mut doc_starts = Vec::with_capacity(rows);
+        let mut row_sums = Vec::with_capacity(rows);
+        for (c, s, sum) in filled {
+            covered.push(c);
+            doc_starts.push(s);
+            row_sums.push(sum);
+        }
         if let Some(r) = covered.iter().position(|&c| c != l) {
             return Err(Error::Invalid(format!(
                 "internal: sequence {} was not filled ({} of {l} tokens)",
@@ -705,6 +741,7 @@ impl Engine {
             sequences: seqs,
             doc_starts,
             spans,
+            row_sums,
         };
         self.tally.add(&batch, self.facets.as_deref());
         Ok(Some(batch))

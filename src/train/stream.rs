@@ -104,6 +104,9 @@ pub struct Batch {
     pub(super) locals: Vec<u64>,
     pub(super) doc_starts: Vec<Vec<u32>>,
     pub(super) spans: Vec<Span>,
+    /// Each row's sum of ids (wrapping), taken while packing: the stream's
+    /// checksum without another pass over the tokens.
+    pub(super) row_sums: Vec<u64>,
 }
 
 impl Batch {
@@ -176,6 +179,7 @@ impl Batch {
             components: self.components.split_off(at),
             locals: self.locals.split_off(at),
             doc_starts: self.doc_starts.split_off(at),
+            row_sums: self.row_sums.split_off(at),
             spans: rest
                 .into_iter()
                 .map(|s| Span {
@@ -196,6 +200,7 @@ impl Batch {
         self.components.extend(other.components);
         self.locals.extend(other.locals);
         self.doc_starts.extend(other.doc_starts);
+        self.row_sums.extend(other.row_sums);
         self.spans.extend(other.spans.into_iter().map(|s| Span {
             row: s.row + base,
             ..s
@@ -253,6 +258,8 @@ pub struct Stream {
     /// The pool the prefetch thread's work runs in (rayon's global pool
     /// when `None`).
     pool: Option<Arc<rayon::ThreadPool>>,
+    /// Token buffers handed back ([`Stream::recycle`]) for the engine.
+    spares: super::engine::Spares,
     /// What a new engine needs (after a weight change).
     corpus: Corpus,
     engine_opts: EngineOptions,
@@ -320,6 +327,7 @@ impl Stream {
             mixture: engine.mixture().clone(),
             policy: engine.policy().clone(),
             facets: engine.facets(),
+            spares: engine.spares(),
             tally: Tally::default(),
             pool: None,
             source: Source::Here(Box::new(engine)),
@@ -534,6 +542,7 @@ impl Stream {
                 changes.clone(),
             )?;
             engine.skip(self.done);
+            engine.set_spares(self.spares.clone());
             if let Some(f) = &self.facets {
                 engine.set_facets(f.clone());
             }
@@ -546,6 +555,17 @@ impl Stream {
         self.carry = None;
         self.template.weight_changes = changes;
         Ok(())
+    }
+
+    /// Hands back a batch the caller is done with, so that its token buffer
+    /// is reused for a later batch instead of allocating and clearing a new
+    /// one (a few are kept). Optional: dropping the batch is fine.
+    pub fn recycle(&self, batch: Batch) {
+        if let Ok(mut s) = self.spares.lock() {
+            if s.len() < 4 {
+                s.push(batch.tokens);
+            }
+        }
     }
 
     /// What the batches handed out so far hold: sequences, tokens and their
@@ -632,6 +652,9 @@ mod tests {
             assert_eq!(b.document_starts().len(), b.rows());
             assert!(b.row(b.rows()).is_none());
             out.extend((0..b.rows()).map(|r| b.row(r).unwrap().to_vec()));
+            // Handed back: later batches reuse (and must wholly overwrite)
+            // its buffer; the engine's own rows below never reuse one.
+            s.recycle(b);
         }
         out
     }
