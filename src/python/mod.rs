@@ -664,15 +664,9 @@ fn next_parts(
     } else {
         None
     };
-    Ok(Some((
-        tok,
-        pos,
-        b.rows(),
-        b.seq_len(),
-        seqs,
-        b.components().to_vec(),
-        prov,
-    )))
+    let (rows, seq_len, components) = (b.rows(), b.seq_len(), b.components().to_vec());
+    s.recycle(b);
+    Ok(Some((tok, pos, rows, seq_len, seqs, components, prov)))
 }
 
 type BatchParts = (
