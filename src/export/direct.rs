@@ -116,36 +116,23 @@ pub struct DirectFile {
 
 impl DirectFile {
     /// Writes into `file` (empty, just created at `path`); `path` is opened
-    /// a second time with `O_DIRECT` where possible.
-    pub fn new(file: File, path: &Path) -> DirectFile {
+    /// a second time with `O_DIRECT` where possible. Fails only when the
+    /// writer thread cannot be started.
+    pub fn new(file: File, path: &Path) -> std::io::Result<DirectFile> {
         let direct = open_direct(path);
         let (jobs_tx, jobs_rx) = sync_channel::<Job>(1);
         let (spent_tx, spent_rx) = sync_channel::<Aligned>(2);
         let thread = std::thread::Builder::new()
             .name("corpusql-direct-write".into())
-            .spawn(move || writer(direct, file, jobs_rx, spent_tx));
-        match thread {
-            Ok(h) => DirectFile {
-                current: Aligned::new(),
-                offset: 0,
-                jobs: Some(jobs_tx),
-                spent: spent_rx,
-                buffers: 1,
-                thread: Some(h),
-            },
-            Err(e) => {
-                // No thread: report it on the first write.
-                let (_, rx) = sync_channel(1);
-                DirectFile {
-                    current: Aligned::new(),
-                    offset: 0,
-                    jobs: None,
-                    spent: rx,
-                    buffers: 1,
-                    thread: Some(std::thread::spawn(move || Err(e))),
-                }
-            }
-        }
+            .spawn(move || writer(direct, file, jobs_rx, spent_tx))?;
+        Ok(DirectFile {
+            current: Aligned::new(),
+            offset: 0,
+            jobs: Some(jobs_tx),
+            spent: spent_rx,
+            buffers: 1,
+            thread: Some(thread),
+        })
     }
 
     /// Hands the full current buffer to the writer thread.
@@ -264,7 +251,7 @@ mod tests {
         ] {
             let p = dir.path().join(format!("f{total}"));
             let f = File::create(&p).unwrap();
-            let mut w = DirectFile::new(f, &p);
+            let mut w = DirectFile::new(f, &p).unwrap();
             let data: Vec<u8> = (0..total).map(|i| (i * 7 + i / 4096) as u8).collect();
             let mut at = 0;
             let mut step = 1;
@@ -278,5 +265,25 @@ mod tests {
             f.sync_all().unwrap();
             assert_eq!(std::fs::read(&p).unwrap(), data, "{total} bytes");
         }
+    }
+
+    #[test]
+    fn a_write_the_direct_descriptor_refuses_goes_through_the_plain_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let plain = File::create(&p).unwrap();
+        let mut direct = open_direct(&p);
+        let had_direct = direct.is_some();
+        // Three bytes at offset 0: not a multiple of the block size, so
+        // O_DIRECT refuses them with EINVAL.
+        write_at(&mut direct, &plain, b"abc", 0).unwrap();
+        assert!(direct.is_none(), "the direct descriptor is given up");
+        write_at(&mut direct, &plain, b"def", 3).unwrap();
+        plain.sync_all().unwrap();
+        assert_eq!(
+            std::fs::read(&p).unwrap(),
+            b"abcdef",
+            "direct: {had_direct}"
+        );
     }
 }

@@ -537,6 +537,7 @@ impl Output {
         }
         let tmp = temp_path(path);
         let f = std::fs::File::create(&tmp).at(path)?;
+        let written = tmp.clone();
         // From here on, dropping `out` removes the temporary.
         let mut out = Output {
             sink: None,
@@ -548,8 +549,7 @@ impl Output {
         let name = path.to_string_lossy();
         let compressed = compress && (name.ends_with(".zst") || name.ends_with(".gz"));
         if !compressed {
-            let tmp = &out.pending.as_ref().expect("just set").tmp;
-            out.sink = Some(Sink::Direct(direct::DirectFile::new(f, tmp)));
+            out.sink = Some(Sink::Direct(direct::DirectFile::new(f, &written).at(path)?));
             return Ok(out);
         }
         let buf = std::io::BufWriter::with_capacity(1 << 20, f);

@@ -350,8 +350,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Also name the document of every piece of every row
-    /// ([`Batch::pieces`] then carry keys): what `--provenance` writes.
+    /// The token buffers this engine reuses (for a stream to hand back).
     pub(crate) fn spares(&self) -> Spares {
         self.spares.clone()
     }
@@ -361,7 +360,8 @@ impl Engine {
         self.spares = spares;
     }
 
-    /// Keeps the (document key) provenance of every piece.
+    /// Also name the document of every piece of every row
+    /// ([`Batch::pieces`] then carry keys): what `--provenance` writes.
     pub fn track_provenance(&mut self) {
         self.provenance = true;
     }
