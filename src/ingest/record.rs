@@ -108,10 +108,16 @@ pub fn parse_line(line: &[u8], first: bool, opts: &RecordOptions) -> Parsed {
     if line.iter().all(|b| b.is_ascii_whitespace()) {
         return Parsed::Blank;
     }
-    let s = match std::str::from_utf8(line) {
+    // SIMD validation (simdutf8: 6% of an ingest profile went to the
+    // standard library's, which leaves its ASCII fast path at every accent);
+    // the standard one only to say where a bad line goes wrong.
+    let s = match simdutf8::basic::from_utf8(line) {
         Ok(s) => s,
-        Err(e) => {
-            return Parsed::Reject(format!("invalid UTF-8 at byte {}", e.valid_up_to()));
+        Err(_) => {
+            let at = std::str::from_utf8(line)
+                .err()
+                .map_or(0, |e| e.valid_up_to());
+            return Parsed::Reject(format!("invalid UTF-8 at byte {at}"));
         }
     };
     match parse_str(s, opts) {
