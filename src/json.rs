@@ -13,32 +13,51 @@ fn needs_escape(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
 }
 
-/// Appends `s` as a JSON string literal (with quotes) to `out`.
+/// Appends `s` as a JSON string literal (with quotes) to `out`, escaped
+/// as serde_json escapes it (`\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`,
+/// other control characters as `\u00xx`).
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if !needs_escape(b) {
-            continue;
-        }
-        out.extend_from_slice(&bytes[start..i]);
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x0c => out.extend_from_slice(b"\\f"),
-            _ => {
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[(b >> 4) as usize]);
-                out.push(HEX[(b & 0xf) as usize]);
+    let mut i = 0;
+    while i < bytes.len() {
+        // 32 bytes at a time while none needs escaping (the compiler turns
+        // the fixed-size test into vector compares): prose rarely does.
+        if let Some(chunk) = bytes.get(i..i + 32) {
+            let chunk: &[u8; 32] = chunk.try_into().expect("32 bytes");
+            let hit = chunk.iter().fold(0u8, |acc, &b| {
+                acc | u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\')
+            });
+            if hit == 0 {
+                i += 32;
+                continue;
             }
         }
-        start = i + 1;
+        let end = (i + 32).min(bytes.len());
+        while i < end {
+            let b = bytes[i];
+            if needs_escape(b) {
+                out.extend_from_slice(&bytes[start..i]);
+                match b {
+                    b'"' => out.extend_from_slice(b"\\\""),
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    0x08 => out.extend_from_slice(b"\\b"),
+                    0x0c => out.extend_from_slice(b"\\f"),
+                    _ => {
+                        out.extend_from_slice(b"\\u00");
+                        out.push(HEX[(b >> 4) as usize]);
+                        out.push(HEX[(b & 0xf) as usize]);
+                    }
+                }
+                start = i + 1;
+            }
+            i += 1;
+        }
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
@@ -263,6 +282,31 @@ mod tests {
             write_str(&mut out, s);
             let back: String = serde_json::from_slice(&out).unwrap();
             assert_eq!(back, s);
+        }
+    }
+
+    #[test]
+    fn escape_writes_what_serde_json_writes_at_every_position() {
+        // Every byte that needs escaping, at each offset around the 32-byte
+        // steps, inside prose with accents.
+        let base = "Le théâtre de Molière, acte premier. ".repeat(4);
+        let specials: Vec<char> = (0u8..0x20)
+            .map(char::from)
+            .chain(['"', '\\', '\u{7f}', 'é'])
+            .collect();
+        for at in 0..70 {
+            for &c in &specials {
+                let mut s: String = base.chars().take(at).collect();
+                s.push(c);
+                s.push_str(&base);
+                let mut out = Vec::new();
+                write_str(&mut out, &s);
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    serde_json::to_string(&s).unwrap(),
+                    "{c:?} at {at}"
+                );
+            }
         }
     }
 

@@ -251,7 +251,8 @@ impl Opened {
         let reader = match &mut self.reader {
             Source::Lines(r) => r,
             Source::Parquet(p) => {
-                spare.reserve(target + target / 2);
+                // Sized by the decoder: `fill` swaps in its chunk and hands
+                // this buffer back to the decoders.
                 p.fill(&mut spare, target)?;
                 return Ok(spare);
             }

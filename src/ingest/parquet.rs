@@ -36,7 +36,9 @@ use arrow_array::types::{
     TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
     TimestampSecondType,
 };
-use arrow_array::{Array, GenericListArray, OffsetSizeTrait, RecordBatch};
+use arrow_array::{
+    Array, GenericListArray, GenericStringArray, OffsetSizeTrait, RecordBatch, StringViewArray,
+};
 use arrow_json::writer::{
     make_encoder, Encoder, EncoderFactory, EncoderOptions, LineDelimited, NullableEncoder,
     WriterBuilder,
@@ -89,7 +91,16 @@ pub struct ParquetSource {
     read: Arc<AtomicU64>,
     len: u64,
     hash: Option<u128>,
+    /// Spent chunk buffers, handed back to the workers to fill again (a
+    /// fresh 12 MiB buffer per chunk was faulted in page by page).
+    spares: Spares,
 }
+
+/// Chunk buffers shared by the reader and the decoding workers.
+type Spares = Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+/// How many spent buffers are kept for reuse.
+const MAX_SPARES: usize = 4;
 
 impl std::fmt::Debug for ParquetSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -136,6 +147,7 @@ impl ParquetSource {
             read,
             len,
             hash: None,
+            spares: Spares::default(),
         })
     }
 
@@ -176,6 +188,7 @@ impl ParquetSource {
                 meta: self.meta.clone(),
                 first_rows: first_rows.clone(),
                 options: Arc::new(NullFreeLists),
+                spares: self.spares.clone(),
             };
             std::thread::spawn(move || dec.run(k, n, target, tx));
             self.workers.push(rx);
@@ -204,8 +217,24 @@ impl ParquetSource {
                 ))),
             };
             match msg {
-                Msg::Lines(lines) if out.is_empty() => *out = lines,
-                Msg::Lines(lines) => out.extend_from_slice(&lines),
+                Msg::Lines(lines) if out.is_empty() => {
+                    let spent = std::mem::replace(out, lines);
+                    if spent.capacity() >= target {
+                        if let Ok(mut s) = self.spares.lock() {
+                            if s.len() < MAX_SPARES {
+                                s.push(spent);
+                            }
+                        }
+                    }
+                }
+                Msg::Lines(lines) => {
+                    out.extend_from_slice(&lines);
+                    if let Ok(mut s) = self.spares.lock() {
+                        if s.len() < MAX_SPARES {
+                            s.push(lines);
+                        }
+                    }
+                }
                 Msg::End => {
                     let c = self.meta.metadata().row_group(self.group).compressed_size();
                     self.read.fetch_add(c.max(0) as u64, Ordering::Relaxed);
@@ -260,6 +289,7 @@ struct Decoder {
     /// The number of rows before each row group.
     first_rows: Arc<Vec<u64>>,
     options: Arc<NullFreeLists>,
+    spares: Spares,
 }
 
 impl Decoder {
@@ -314,14 +344,14 @@ impl Decoder {
                 .with_batch_size(batch)
                 .build()
                 .map_err(|e| self.group_error(file, g, &e.to_string()))?;
-            let mut buf = Vec::with_capacity(target + target / 2);
+            let mut buf = self.buffer(target);
             let mut done = 0u64;
             for b in reader {
                 let b = b.map_err(|e| self.group_error(file, g, &e.to_string()))?;
                 self.encode(g, done, &b, &mut buf)?;
                 done += b.num_rows() as u64;
                 if buf.len() >= target {
-                    let full = std::mem::replace(&mut buf, Vec::with_capacity(target + target / 2));
+                    let full = std::mem::replace(&mut buf, self.buffer(target));
                     if tx.send(Msg::Lines(full)).is_err() {
                         return Ok(false);
                     }
@@ -332,6 +362,19 @@ impl Decoder {
             }
         }
         Ok(tx.send(Msg::End).is_ok())
+    }
+
+    /// An empty chunk buffer: a spent one when the reader handed one back.
+    fn buffer(&self, target: usize) -> Vec<u8> {
+        let mut b = self
+            .spares
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop())
+            .unwrap_or_default();
+        b.clear();
+        b.reserve(target + target / 2);
+        b
     }
 
     fn builder(&self, file: &File) -> Result<ParquetRecordBatchReaderBuilder<File>> {
@@ -555,9 +598,41 @@ impl EncoderFactory for NullFreeLists {
                     unit: *unit,
                 })
             }
+            // Strings through corpusql's escaper (the same bytes as
+            // arrow's, which goes through serde_json a byte at a time: the
+            // text column made it 8% of a Parquet ingest).
+            DataType::Utf8 => Box::new(Strings(array.as_string::<i32>())),
+            DataType::LargeUtf8 => Box::new(Strings(array.as_string::<i64>())),
+            DataType::Utf8View => Box::new(StringViews(array.as_string_view())),
             _ => return Ok(None),
         };
         Ok(Some(NullableEncoder::new(enc, nulls)))
+    }
+}
+
+/// A string column, escaped by [`crate::json::write_str`].
+struct Strings<'a, O: OffsetSizeTrait>(&'a GenericStringArray<O>);
+
+impl<O: OffsetSizeTrait> Encoder for Strings<'_, O> {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        if idx < self.0.len() {
+            crate::json::write_str(out, self.0.value(idx));
+        } else {
+            out.extend_from_slice(b"null");
+        }
+    }
+}
+
+/// A string view column, escaped by [`crate::json::write_str`].
+struct StringViews<'a>(&'a StringViewArray);
+
+impl Encoder for StringViews<'_> {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        if idx < self.0.len() {
+            crate::json::write_str(out, self.0.value(idx));
+        } else {
+            out.extend_from_slice(b"null");
+        }
     }
 }
 
