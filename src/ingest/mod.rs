@@ -156,6 +156,9 @@ struct State<'a> {
     seg_dir: &'a Path,
     opts: &'a IngestOptions,
     schema: Schema,
+    /// The schema's field kinds, hashed: looked up for every field of
+    /// every record (the schema's ordered map cost string compares).
+    kinds: HashMap<String, crate::schema::FieldKind, foldhash::fast::RandomState>,
     schema_changed: bool,
     existing: Vec<(u64, Segment, RoaringBitmap)>,
     builder: Vec<DocRecord>,
@@ -276,8 +279,9 @@ impl State<'_> {
     /// Adds the kinds of a document's new fields to the schema.
     fn learn_schema(&mut self, doc: &DocRecord) {
         for (f, kind) in &doc.present {
-            if !self.schema.fields.contains_key(f) {
-                self.schema.fields.insert(f.clone(), *kind);
+            if !self.kinds.contains_key(f.as_ref()) {
+                self.kinds.insert(f.to_string(), *kind);
+                self.schema.fields.insert(f.to_string(), *kind);
                 self.schema_changed = true;
             }
         }
@@ -293,16 +297,16 @@ impl State<'_> {
         let top = doc.present.len() - doc.nested;
         let mut dropped: Vec<String> = Vec::new();
         for (f, kind) in &doc.present[top..] {
-            let clash = self.signals.contains_key(f)
-                || self.schema.fields.get(f).is_some_and(|k| k != kind);
+            let clash = self.signals.contains_key(f.as_ref())
+                || self.kinds.get(f.as_ref()).is_some_and(|k| k != kind);
             if clash {
-                dropped.push(f.clone());
+                dropped.push(f.to_string());
             }
         }
         if dropped.is_empty() {
             return dropped;
         }
-        let gone = |f: &String| dropped.contains(f);
+        let gone = |f: &str| dropped.iter().any(|d| d == f);
         let mut i = 0;
         doc.present.retain(|(f, _)| {
             i += 1;
@@ -323,8 +327,8 @@ impl State<'_> {
 
     fn apply(&mut self, file: &str, line: u64, mut doc: DocRecord, raw: &[u8]) -> Result<()> {
         let dropped = self.drop_unindexable(&mut doc);
-        for (f, _) in &doc.present {
-            if let Some(info) = self.signals.get(f) {
+        for (f, _) in doc.present.iter().filter(|_| !self.signals.is_empty()) {
+            if let Some(info) = self.signals.get(f.as_ref()) {
                 let reason = format!(
                     "field `{f}` is a signal of this corpus (computed by the {} tagger); rename the field",
                     info.tagger
@@ -333,7 +337,7 @@ impl State<'_> {
             }
         }
         for (f, kind) in &doc.present {
-            if let Some(k) = self.schema.fields.get(f) {
+            if let Some(k) = self.kinds.get(f.as_ref()) {
                 if k != kind {
                     let reason = format!(
                         "field `{f}` is {} in this corpus's schema, found {}",
@@ -741,6 +745,7 @@ pub(crate) fn build(
     let mut st = State {
         seg_dir,
         opts,
+        kinds: schema.fields.iter().map(|(f, k)| (f.clone(), *k)).collect(),
         schema,
         signals: cstate.signals.clone(),
         schema_changed: remap,

@@ -100,7 +100,7 @@ pub struct ParquetSource {
 type Spares = Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
 
 /// How many spent buffers are kept for reuse.
-const MAX_SPARES: usize = 4;
+const MAX_SPARES: usize = 1;
 
 impl std::fmt::Debug for ParquetSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -181,7 +181,7 @@ impl ParquetSource {
         }
         let first_rows = Arc::new(first_rows);
         for k in 0..n {
-            let (tx, rx) = sync_channel(2);
+            let (tx, rx) = sync_channel(1);
             let dec = Decoder {
                 path: self.path.clone(),
                 name: self.name.clone(),

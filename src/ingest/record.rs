@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use crate::format;
 use crate::json::{self, RawObject};
 use crate::schema::FieldKind;
-use crate::segment::DocRecord;
+use crate::segment::{field_name, DocRecord};
 
 /// How records are read.
 #[derive(Debug, Clone, Default)]
@@ -198,8 +198,8 @@ fn parse_str(s: &str, opts: &RecordOptions) -> Result<DocRecord, String> {
         } else {
             v.clone()
         };
-        d.facets.push((f.clone(), v));
-        d.present.push((f.clone(), FieldKind::Facet));
+        d.facets.push((field_name(f), v));
+        d.present.push((field_name(f), FieldKind::Facet));
     }
     let Some(text) = text else {
         return Err(missing_text(&obj, opts));
@@ -297,12 +297,12 @@ fn classify(
             } else {
                 v.into_owned()
             };
-            d.facets.push((k.to_string(), v));
-            d.present.push((k.to_string(), FieldKind::Facet));
+            d.facets.push((field_name(k), v));
+            d.present.push((field_name(k), FieldKind::Facet));
         }
         b't' | b'f' => {
-            d.facets.push((k.to_string(), r.to_string()));
-            d.present.push((k.to_string(), FieldKind::Bool));
+            d.facets.push((field_name(k), r.to_string()));
+            d.present.push((field_name(k), FieldKind::Bool));
         }
         b'n' => {}
         b'[' if SINGLE_VALUED.contains(&k) => {
@@ -315,19 +315,19 @@ fn classify(
                 for v in vals {
                     check_len(k, &v)?;
                     if !d.facets.iter().any(|(f, x)| f == k && *x == v) {
-                        d.facets.push((k.to_string(), v.into_owned()));
+                        d.facets.push((field_name(k), v.into_owned()));
                     }
                 }
-                d.present.push((k.to_string(), FieldKind::Facet));
+                d.present.push((field_name(k), FieldKind::Facet));
             }
             Err(_) => {
                 check_json(r).map_err(bad)?;
-                d.present.push((k.to_string(), FieldKind::Json));
+                d.present.push((field_name(k), FieldKind::Json));
             }
         },
         b'{' => {
             let v: serde_json::Value = serde_json::from_str(r).map_err(bad)?;
-            d.present.push((k.to_string(), FieldKind::Json));
+            d.present.push((field_name(k), FieldKind::Json));
             if let serde_json::Value::Object(m) = v {
                 objects.push((k.to_string(), m));
             }
@@ -339,8 +339,8 @@ fn classify(
             if !x.is_finite() {
                 return Err(format!("field `{k}`: number `{r}` is out of range"));
             }
-            d.numbers.push((k.to_string(), x));
-            d.present.push((k.to_string(), FieldKind::Number));
+            d.numbers.push((field_name(k), x));
+            d.present.push((field_name(k), FieldKind::Number));
         }
     }
     Ok(())
@@ -362,7 +362,7 @@ pub const MAX_NESTED_DEPTH: usize = 8;
 fn flatten(prefix: &str, obj: &Object, depth: usize, d: &mut DocRecord) {
     use serde_json::Value;
     for (k, v) in obj {
-        let name = format!("{prefix}.{k}");
+        let name = field_name(&[prefix, k.as_str()].join("."));
         if matches!(v, Value::Null) || d.present.iter().any(|(f, _)| *f == name) {
             continue;
         }

@@ -22,6 +22,9 @@ use crate::storage;
 /// The hasher of the writer's per-segment maps.
 type FoldHash = foldhash::fast::RandomState;
 
+/// One field's terms being built: value -> (ordinals, text bytes).
+type ValueTerms<'a> = HashMap<&'a str, (Vec<u32>, u64), FoldHash>;
+
 /// A numeric column being built: values, min, max.
 type Column = (Vec<f64>, f64, f64);
 
@@ -225,7 +228,10 @@ pub fn write_segment_with(
     // foldhash rather than SipHash or streaming xxh3: a lookup per facet
     // value of every document, on short keys; the keys are not
     // adversarial in a way that matters to a map that lives for one segment.
-    let mut terms: HashMap<(&str, &str), (Vec<u32>, u64), FoldHash> = HashMap::default();
+    // Terms per field (a field's index in `by_field`, then its values), so
+    // a lookup hashes the value alone and each field's values sort alone.
+    let mut field_ix: HashMap<&str, usize, FoldHash> = HashMap::default();
+    let mut by_field: Vec<(&str, ValueTerms)> = Vec::new();
     let mut presence: HashMap<&str, (FieldKind, Vec<u32>), FoldHash> = HashMap::default();
     let mut numeric: HashMap<&str, (Vec<f64>, f64, f64), FoldHash> = HashMap::default();
     let mut text_bytes = 0u64;
@@ -234,7 +240,16 @@ pub fn write_segment_with(
         let tb = text_lens[i];
         text_bytes += tb;
         for (f, v) in &d.facets {
-            let e = terms.entry((f.as_str(), v.as_str())).or_default();
+            let f: &str = f.as_ref();
+            let fi = match field_ix.get(f) {
+                Some(&fi) => fi,
+                None => {
+                    field_ix.insert(f, by_field.len());
+                    by_field.push((f, HashMap::default()));
+                    by_field.len() - 1
+                }
+            };
+            let e = by_field[fi].1.entry(v.as_str()).or_default();
             if e.0.last() != Some(&ord) {
                 e.0.push(ord);
                 e.1 += tb;
@@ -242,7 +257,7 @@ pub fn write_segment_with(
         }
         for (f, k) in &d.present {
             let e = &mut presence
-                .entry(f.as_str())
+                .entry(f.as_ref())
                 .or_insert_with(|| (*k, Vec::new()))
                 .1;
             if e.last() != Some(&ord) {
@@ -251,7 +266,7 @@ pub fn write_segment_with(
         }
         for (f, x) in &d.numbers {
             let e = numeric
-                .entry(f.as_str())
+                .entry(f.as_ref())
                 .or_insert_with(|| (vec![0.0; n], f64::INFINITY, f64::NEG_INFINITY));
             e.0[i] = *x;
             e.1 = e.1.min(*x);
@@ -261,34 +276,48 @@ pub fn write_segment_with(
     let bytes_col: Vec<f64> = text_lens.iter().map(|&b| b as f64).collect();
     drop(text_lens);
 
-    let mut term_list: Vec<(Vec<u8>, Vec<u32>, u64)> = terms
-        .into_iter()
-        .map(|((f, v), (ords, b))| {
-            let mut k = Vec::with_capacity(f.len() + v.len() + 1);
-            k.extend_from_slice(f.as_bytes());
+    drop(field_ix);
+    // The dictionary's keys are `field TERM_SEP value`, in byte order: the
+    // fields in order, each with its values in order, unless a field name
+    // holds the separator byte itself (then fields interleave: one sort of
+    // the whole keys).
+    by_field.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut term_counts: HashMap<&str, u32> = HashMap::new();
+    let mut term_list: Vec<(&str, &str, Vec<u32>, u64)> =
+        Vec::with_capacity(by_field.iter().map(|(_, m)| m.len()).sum());
+    let sep_in_name = by_field
+        .iter()
+        .any(|(f, _)| f.as_bytes().contains(&format::TERM_SEP));
+    for (f, m) in by_field {
+        term_counts.insert(f, m.len() as u32);
+        let start = term_list.len();
+        term_list.extend(m.into_iter().map(|(v, (ords, b))| (f, v, ords, b)));
+        term_list[start..].sort_unstable_by(|a, b| a.1.cmp(b.1));
+    }
+    if sep_in_name {
+        let key = |f: &str, v: &str| {
+            let mut k = f.as_bytes().to_vec();
             k.push(format::TERM_SEP);
             k.extend_from_slice(v.as_bytes());
-            (k, ords, b)
-        })
-        .collect();
-    term_list.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut term_counts: HashMap<&str, u32> = HashMap::new();
-    for (k, _, _) in &term_list {
-        let f = k.split(|&b| b == format::TERM_SEP).next().unwrap_or(&[]);
-        *term_counts
-            .entry(std::str::from_utf8(f).unwrap_or(""))
-            .or_default() += 1;
+            k
+        };
+        term_list.sort_by_cached_key(|t| key(t.0, t.1));
     }
     let mut tb = fst::MapBuilder::memory();
-    for (i, (k, _, _)) in term_list.iter().enumerate() {
-        tb.insert(k, i as u64)
+    let mut k = Vec::new();
+    for (i, (f, v, _, _)) in term_list.iter().enumerate() {
+        k.clear();
+        k.extend_from_slice(f.as_bytes());
+        k.push(format::TERM_SEP);
+        k.extend_from_slice(v.as_bytes());
+        tb.insert(&k, i as u64)
             .map_err(|e| Error::Invalid(e.to_string()))?;
     }
     let terms_fst = tb.into_inner().map_err(|e| Error::Invalid(e.to_string()))?;
 
     let mut postings = Vec::new();
     let mut term_index = Vec::with_capacity(term_list.len() * format::TERM_ENTRY_LEN);
-    for (_, ords, bytes) in &term_list {
+    for (_, _, ords, bytes) in &term_list {
         let off = postings.len() as u64;
         posting(ords)
             .serialize_into(&mut postings)
@@ -473,4 +502,109 @@ fn compress(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
         z.compress_to_buffer(raw, buf)?;
         Ok(buf.as_slice().to_vec())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::{field_name, FieldName};
+
+    fn doc(i: usize, facets: &[(&str, String)]) -> DocRecord {
+        DocRecord {
+            key: format!("k{i:06}"),
+            text: format!("text {i}"),
+            prefix: b"{\"text\":".to_vec(),
+            suffix: b"}".to_vec(),
+            facets: facets
+                .iter()
+                .map(|(f, v)| (field_name(f), v.clone()))
+                .collect(),
+            present: facets
+                .iter()
+                .map(|(f, _)| (field_name(f), FieldKind::Facet))
+                .collect(),
+            ..DocRecord::default()
+        }
+    }
+
+    #[test]
+    fn postings_and_term_counts_match_the_documents() {
+        // 10,000 documents: `all` in every one (a dense bitmap container),
+        // `odd` in half, `one` unique per document, `rare` in every 997th;
+        // a value repeated within a document counts it once.
+        let n = 10_000;
+        let docs: Vec<DocRecord> = (0..n)
+            .map(|i| {
+                let mut f = vec![
+                    ("all", "x".to_string()),
+                    ("odd", (i % 2).to_string()),
+                    ("one", format!("v{i}")),
+                ];
+                if i % 997 == 0 {
+                    f.push(("rare", "r".into()));
+                    f.push(("rare", "r".into()));
+                }
+                doc(i, &f)
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seg.cqs");
+        write_segment(&path, docs, &[]).unwrap();
+        let seg = crate::segment::Segment::open(&path).unwrap();
+        let ord_of = |i: usize| seg.key_ordinal(&format!("k{i:06}")).unwrap();
+        assert_eq!(seg.postings("all", "x").unwrap().len(), n as u64);
+        let odd = seg.postings("odd", "1").unwrap();
+        assert_eq!(odd.len(), n as u64 / 2);
+        for i in 0..100 {
+            assert_eq!(odd.contains(ord_of(i)), i % 2 == 1);
+        }
+        let rare = seg.postings("rare", "r").unwrap();
+        assert_eq!(rare.len(), (0..n).filter(|i| i % 997 == 0).count() as u64);
+        let ones = seg.terms_with_prefix("one", "");
+        assert_eq!(ones.len(), n);
+        for (v, id) in ones.iter().step_by(331) {
+            let (docs, _) = seg.term_counts(*id).unwrap();
+            assert_eq!(docs, 1);
+            let i: usize = v[1..].parse().unwrap();
+            let p = seg.postings_of(*id).unwrap();
+            assert_eq!(p.iter().collect::<Vec<_>>(), vec![ord_of(i)]);
+        }
+        assert_eq!(seg.presence("one").unwrap().len(), n as u64);
+    }
+
+    #[test]
+    fn a_field_name_holding_the_separator_keeps_the_dictionary_sorted() {
+        let docs = vec![
+            doc(0, &[("a", "b".into()), ("a\0b", "c".into())]),
+            doc(1, &[("a", "z".into()), ("a\0", "y".into())]),
+            doc(2, &[("a", "\u{1}".into())]),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seg.cqs");
+        write_segment(&path, docs, &[]).unwrap();
+        let seg = crate::segment::Segment::open(&path).unwrap();
+        assert_eq!(seg.postings("a", "z").unwrap().len(), 1);
+        assert_eq!(seg.postings("a\0b", "c").unwrap().len(), 1);
+        assert_eq!(seg.postings("a\0", "y").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn field_names_are_shared_up_to_the_bound() {
+        let a = field_name("meta.language");
+        let b = field_name("meta.language");
+        assert!(
+            matches!((&a, &b), (FieldName::Borrowed(x), FieldName::Borrowed(y)) if std::ptr::eq(*x, *y))
+        );
+        let long = "x".repeat(crate::segment::MAX_INTERNED_LEN + 1);
+        assert!(matches!(field_name(&long), FieldName::Owned(_)));
+        // Past the bound, new names are owned (and still equal to the input).
+        for i in 0..crate::segment::MAX_INTERNED + 10 {
+            let name = format!("writer-test-{i}");
+            assert_eq!(field_name(&name), name.as_str());
+        }
+        assert!(matches!(
+            field_name("writer-test-never-seen"),
+            FieldName::Owned(_)
+        ));
+    }
 }
