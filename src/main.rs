@@ -35,7 +35,12 @@ const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 /// and 28.0 s after, peak RSS 541–548 MB against 565–570 MB before. Never
 /// handing memory back (`-1`) cut faults to 1,173 at 100k but raised the
 /// 1M peak to 643–670 MB.
+/// `MIMALLOC_PURGE_DELAY` in the environment (milliseconds, mimalloc's own
+/// variable) wins: the allocator has read it already.
 fn keep_freed_memory() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
     // SAFETY: a plain setter of an integer option, called once at the top
     // of `main` before any thread is started (the mimalloc docs ask for
     // options to be set early; it is not thread safe).

@@ -219,21 +219,11 @@ impl ParquetSource {
             match msg {
                 Msg::Lines(lines) if out.is_empty() => {
                     let spent = std::mem::replace(out, lines);
-                    if spent.capacity() >= target {
-                        if let Ok(mut s) = self.spares.lock() {
-                            if s.len() < MAX_SPARES {
-                                s.push(spent);
-                            }
-                        }
-                    }
+                    self.spare(spent, target);
                 }
                 Msg::Lines(lines) => {
                     out.extend_from_slice(&lines);
-                    if let Ok(mut s) = self.spares.lock() {
-                        if s.len() < MAX_SPARES {
-                            s.push(lines);
-                        }
-                    }
+                    self.spare(lines, target);
                 }
                 Msg::End => {
                     let c = self.meta.metadata().row_group(self.group).compressed_size();
@@ -253,6 +243,18 @@ impl ParquetSource {
             }
         }
         Ok(true)
+    }
+
+    /// Keeps a spent chunk buffer for the decoders, unless enough are kept
+    /// or its size is unusual (a buffer a huge batch grew is dropped).
+    fn spare(&self, buf: Vec<u8>, target: usize) {
+        if (target..=2 * target + target / 2).contains(&buf.capacity()) {
+            if let Ok(mut s) = self.spares.lock() {
+                if s.len() < MAX_SPARES {
+                    s.push(buf);
+                }
+            }
+        }
     }
 
     /// Hashes the file's bytes for the ingest log (they are in the page
@@ -552,8 +554,10 @@ fn check_schema(name: &str, schema: &Schema, text_field: &str) -> Result<()> {
     }
 }
 
-/// Encodes lists whose elements are strings without their null elements,
-/// so that a list of strings is always a multi-valued facet.
+/// corpusql's encoders of Arrow columns into JSON: lists whose elements are
+/// strings without their null elements (so that a list of strings is always
+/// a multi-valued facet), every string column through corpusql's escaper,
+/// and timestamps with a time zone as UTC instants.
 #[derive(Debug)]
 struct NullFreeLists;
 
@@ -615,11 +619,9 @@ struct Strings<'a, O: OffsetSizeTrait>(&'a GenericStringArray<O>);
 
 impl<O: OffsetSizeTrait> Encoder for Strings<'_, O> {
     fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
-        if idx < self.0.len() {
-            crate::json::write_str(out, self.0.value(idx));
-        } else {
-            out.extend_from_slice(b"null");
-        }
+        // Out of range only on malformed data: the panic is caught and
+        // reported as a corrupt row group, as arrow's own encoder's is.
+        crate::json::write_str(out, self.0.value(idx));
     }
 }
 
@@ -628,11 +630,7 @@ struct StringViews<'a>(&'a StringViewArray);
 
 impl Encoder for StringViews<'_> {
     fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
-        if idx < self.0.len() {
-            crate::json::write_str(out, self.0.value(idx));
-        } else {
-            out.extend_from_slice(b"null");
-        }
+        crate::json::write_str(out, self.0.value(idx));
     }
 }
 

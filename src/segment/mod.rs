@@ -31,6 +31,8 @@ pub type FieldName = std::borrow::Cow<'static, str>;
 /// How many distinct field names the process interns; names beyond (input
 /// whose keys never repeat) are owned strings, so the interned memory stays
 /// bounded (at most this many names of at most [`MAX_INTERNED_LEN`] bytes).
+/// The set lives as long as the process: once full, names it does not hold
+/// stay owned for later ingests too (correct, only slower).
 pub const MAX_INTERNED: usize = 4096;
 
 /// The longest field name that is interned.
@@ -41,16 +43,21 @@ pub const MAX_INTERNED_LEN: usize = 256;
 pub fn field_name(name: &str) -> FieldName {
     use std::cell::RefCell;
     use std::collections::HashSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Mutex;
-    type Names = HashSet<&'static str, foldhash::fast::FixedState>;
+    type Names = HashSet<&'static str, foldhash::fast::RandomState>;
     static GLOBAL: Mutex<Option<Names>> = Mutex::new(None);
+    // Set once the bound is reached: from then on a name no thread cached
+    // is owned without taking the lock (input whose keys never repeat
+    // would otherwise lock it for every field of every record).
+    static FULL: AtomicBool = AtomicBool::new(false);
     thread_local! {
         static LOCAL: RefCell<Names> = RefCell::new(Names::default());
     }
     if let Some(hit) = LOCAL.with(|l| l.borrow().get(name).copied()) {
         return FieldName::Borrowed(hit);
     }
-    if name.len() > MAX_INTERNED_LEN {
+    if name.len() > MAX_INTERNED_LEN || FULL.load(Ordering::Relaxed) {
         return FieldName::Owned(name.to_string());
     }
     let interned = {
@@ -65,7 +72,10 @@ pub fn field_name(name: &str) -> FieldName {
                 set.insert(s);
                 s
             }
-            None => return FieldName::Owned(name.to_string()),
+            None => {
+                FULL.store(true, Ordering::Relaxed);
+                return FieldName::Owned(name.to_string());
+            }
         }
     };
     LOCAL.with(|l| l.borrow_mut().insert(interned));

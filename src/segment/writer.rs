@@ -181,6 +181,7 @@ pub fn write_segment_with(
             // by doubling (copying) and was faulted in page by page.
             RAW_BLOCK.with(|raw| {
                 let mut raw = raw.borrow_mut();
+                raw.clear();
                 raw.reserve(block_docs.iter().map(|d| d.raw_len()).sum::<usize>() + 4);
                 block::encode(block_docs, &mut raw);
                 for d in block_docs.iter_mut() {
