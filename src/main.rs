@@ -24,7 +24,7 @@ extern "C" {
 /// versions `mimalloc` 0.1 builds).
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
-/// Keeps the memory the process frees for its own reuse for a second
+/// Keeps the memory the process frees for its own reuse for 300 ms
 /// instead of handing it back to the OS after 10 ms (mimalloc's default).
 /// An ingest frees a segment's records (tens of MiB) while it fills the
 /// next one; handed back, every page returned as a fresh fault the kernel
@@ -34,7 +34,14 @@ const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 /// 2.94 s after; at 1M 200,668 faults and 33.2 s of CPU before, 159,927
 /// and 28.0 s after, peak RSS 541–548 MB against 565–570 MB before. Never
 /// handing memory back (`-1`) cut faults to 1,173 at 100k but raised the
-/// 1M peak to 643–670 MB.
+/// 1M peak to 643–670 MB. The delay was 1 s until the ingest's own work
+/// per byte shrank (December 5): then the Parquet decoder's freed batches,
+/// kept a second, set the peak. 1M W1 ingest, two runs each, `/usr/bin/time
+/// -f %M` (KiB): 1 s gave JSONL 445–455k and Parquet 528–555k (over 512
+/// MiB); 300 ms gives 391–421k and 501–507k (under 495 MiB), JSONL in the
+/// same time (11.96–11.98 s against 12.11–12.25 s), Parquet 0.2–0.6 s
+/// (3%) slower; 100 ms and 10 ms cut the Parquet peak to 467 and 411 MB
+/// but cost 2 and 4.6 s of system CPU in page faults.
 /// `MIMALLOC_PURGE_DELAY` in the environment (milliseconds, mimalloc's own
 /// variable) wins: the allocator has read it already.
 fn keep_freed_memory() {
@@ -44,7 +51,7 @@ fn keep_freed_memory() {
     // SAFETY: a plain setter of an integer option, called once at the top
     // of `main` before any thread is started (the mimalloc docs ask for
     // options to be set early; it is not thread safe).
-    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 1000) }
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 300) }
 }
 
 /// An embedded corpus store for language-model training data.
