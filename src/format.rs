@@ -649,6 +649,15 @@ pub const CATALOG_VERSION: u32 = 1;
 /// Separator between a field name and a value in the term dictionary.
 pub const TERM_SEP: u8 = 0;
 
+/// Appends the term dictionary's key of `value` in `field` to `out`:
+/// `field TERM_SEP value`.
+pub fn push_term_key(out: &mut Vec<u8>, field: &str, value: &str) {
+    out.reserve(field.len() + value.len() + 1);
+    out.extend_from_slice(field.as_bytes());
+    out.push(TERM_SEP);
+    out.extend_from_slice(value.as_bytes());
+}
+
 /// Default target uncompressed size of a document block.
 pub const BLOCK_TARGET_BYTES: usize = 512 * 1024;
 /// Default zstd level for blocks (level 1 compresses about twice as fast as

@@ -25,8 +25,7 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     while i < bytes.len() {
         // 32 bytes at a time while none needs escaping (the compiler turns
         // the fixed-size test into vector compares): prose rarely does.
-        if let Some(chunk) = bytes.get(i..i + 32) {
-            let chunk: &[u8; 32] = chunk.try_into().expect("32 bytes");
+        if let Some(chunk) = bytes[i..].first_chunk::<32>() {
             let hit = chunk.iter().fold(0u8, |acc, &b| {
                 acc | u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\')
             });

@@ -156,9 +156,6 @@ struct State<'a> {
     seg_dir: &'a Path,
     opts: &'a IngestOptions,
     schema: Schema,
-    /// The schema's field kinds, hashed: looked up for every field of
-    /// every record (the schema's ordered map cost string compares).
-    kinds: HashMap<String, crate::schema::FieldKind, foldhash::fast::RandomState>,
     schema_changed: bool,
     existing: Vec<(u64, Segment, RoaringBitmap)>,
     builder: Vec<DocRecord>,
@@ -279,8 +276,7 @@ impl State<'_> {
     /// Adds the kinds of a document's new fields to the schema.
     fn learn_schema(&mut self, doc: &DocRecord) {
         for (f, kind) in &doc.present {
-            if !self.kinds.contains_key(f.as_ref()) {
-                self.kinds.insert(f.to_string(), *kind);
+            if !self.schema.fields.contains_key(f.as_ref()) {
                 self.schema.fields.insert(f.to_string(), *kind);
                 self.schema_changed = true;
             }
@@ -298,7 +294,11 @@ impl State<'_> {
         let mut dropped: Vec<String> = Vec::new();
         for (f, kind) in &doc.present[top..] {
             let clash = self.signals.contains_key(f.as_ref())
-                || self.kinds.get(f.as_ref()).is_some_and(|k| k != kind);
+                || self
+                    .schema
+                    .fields
+                    .get(f.as_ref())
+                    .is_some_and(|k| k != kind);
             if clash {
                 dropped.push(f.to_string());
             }
@@ -327,7 +327,7 @@ impl State<'_> {
 
     fn apply(&mut self, file: &str, line: u64, mut doc: DocRecord, raw: &[u8]) -> Result<()> {
         let dropped = self.drop_unindexable(&mut doc);
-        for (f, _) in doc.present.iter().filter(|_| !self.signals.is_empty()) {
+        for (f, _) in &doc.present {
             if let Some(info) = self.signals.get(f.as_ref()) {
                 let reason = format!(
                     "field `{f}` is a signal of this corpus (computed by the {} tagger); rename the field",
@@ -337,7 +337,7 @@ impl State<'_> {
             }
         }
         for (f, kind) in &doc.present {
-            if let Some(k) = self.kinds.get(f.as_ref()) {
+            if let Some(k) = self.schema.fields.get(f.as_ref()) {
                 if k != kind {
                     let reason = format!(
                         "field `{f}` is {} in this corpus's schema, found {}",
@@ -745,7 +745,6 @@ pub(crate) fn build(
     let mut st = State {
         seg_dir,
         opts,
-        kinds: schema.fields.iter().map(|(f, k)| (f.clone(), *k)).collect(),
         schema,
         signals: cstate.signals.clone(),
         schema_changed: remap,

@@ -181,7 +181,7 @@ impl ParquetSource {
         }
         let first_rows = Arc::new(first_rows);
         for k in 0..n {
-            let (tx, rx) = sync_channel(1);
+            let (tx, rx) = sync_channel(2);
             let dec = Decoder {
                 path: self.path.clone(),
                 name: self.name.clone(),

@@ -603,10 +603,8 @@ impl Segment {
     }
 
     fn term_key(field: &str, value: &str) -> Vec<u8> {
-        let mut k = Vec::with_capacity(field.len() + value.len() + 1);
-        k.extend_from_slice(field.as_bytes());
-        k.push(format::TERM_SEP);
-        k.extend_from_slice(value.as_bytes());
+        let mut k = Vec::new();
+        format::push_term_key(&mut k, field, value);
         k
     }
 

@@ -222,15 +222,17 @@ pub fn write_segment_with(
     let keys_fst = kb.into_inner().map_err(|e| Error::Invalid(e.to_string()))?;
     drop(keyed);
 
-    // Terms, presence and numeric columns. Postings are gathered as sorted
-    // ordinal lists and turned into bitmaps once: `RoaringBitmap::push`
-    // looks for the bitmap's maximum first, which for a dense container
-    // scans its words from the top, and was 6% of an ingest profile.
-    // foldhash rather than SipHash or streaming xxh3: a lookup per facet
-    // value of every document, on short keys; the keys are not
-    // adversarial in a way that matters to a map that lives for one segment.
-    // Terms per field (a field's index in `by_field`, then its values), so
-    // a lookup hashes the value alone and each field's values sort alone.
+    // Terms, presence and numeric columns.
+    // - Postings are gathered as sorted ordinal lists and turned into
+    //   bitmaps once: `RoaringBitmap::push` looks for the bitmap's maximum
+    //   first, which for a dense container scans its words from the top
+    //   (6% of an ingest profile).
+    // - Terms are kept per field (a field's index in `by_field`, then its
+    //   values), so a lookup hashes the value alone and each field's values
+    //   sort alone.
+    // - foldhash rather than SipHash or streaming xxh3: a lookup per facet
+    //   value of every document, on short keys, in maps that live for one
+    //   segment.
     let mut field_ix: HashMap<&str, usize, FoldHash> = HashMap::default();
     let mut by_field: Vec<(&str, ValueTerms)> = Vec::new();
     let mut presence: HashMap<&str, (FieldKind, Vec<u32>), FoldHash> = HashMap::default();
@@ -296,21 +298,17 @@ pub fn write_segment_with(
         term_list[start..].sort_unstable_by(|a, b| a.1.cmp(b.1));
     }
     if sep_in_name {
-        let key = |f: &str, v: &str| {
-            let mut k = f.as_bytes().to_vec();
-            k.push(format::TERM_SEP);
-            k.extend_from_slice(v.as_bytes());
+        term_list.sort_by_cached_key(|t| {
+            let mut k = Vec::new();
+            format::push_term_key(&mut k, t.0, t.1);
             k
-        };
-        term_list.sort_by_cached_key(|t| key(t.0, t.1));
+        });
     }
     let mut tb = fst::MapBuilder::memory();
     let mut k = Vec::new();
     for (i, (f, v, _, _)) in term_list.iter().enumerate() {
         k.clear();
-        k.extend_from_slice(f.as_bytes());
-        k.push(format::TERM_SEP);
-        k.extend_from_slice(v.as_bytes());
+        format::push_term_key(&mut k, f, v);
         tb.insert(&k, i as u64)
             .map_err(|e| Error::Invalid(e.to_string()))?;
     }
@@ -560,7 +558,14 @@ mod tests {
             assert_eq!(odd.contains(ord_of(i)), i % 2 == 1);
         }
         let rare = seg.postings("rare", "r").unwrap();
-        assert_eq!(rare.len(), (0..n).filter(|i| i % 997 == 0).count() as u64);
+        let rare_docs: Vec<usize> = (0..n).filter(|i| i % 997 == 0).collect();
+        assert_eq!(rare.len(), rare_docs.len() as u64);
+        let (_, rare_id) = seg.terms_with_prefix("rare", "")[0];
+        let rare_bytes: usize = rare_docs.iter().map(|i| format!("text {i}").len()).sum();
+        assert_eq!(
+            seg.term_counts(rare_id).unwrap(),
+            (rare_docs.len() as u32, rare_bytes as u64)
+        );
         let ones = seg.terms_with_prefix("one", "");
         assert_eq!(ones.len(), n);
         for (v, id) in ones.iter().step_by(331) {
