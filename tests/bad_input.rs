@@ -331,6 +331,37 @@ fn lone_surrogate_reason_names_it() {
     );
 }
 
+#[test]
+fn nul_in_a_field_name_rejects_that_record_only() {
+    // `"a": "\u0000b"` and `"a\u0000": "b"` would make the same term key
+    // (field, NUL, value): this used to fail the whole ingest with a bare
+    // "FST error". The record with the NUL in its field name is rejected,
+    // the others are ingested, a nested such name is stored, not indexed.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = concat!(
+        r#"{"id": "1", "text": "one", "a": "\u0000b"}"#,
+        "\n",
+        r#"{"id": "2", "text": "two", "a\u0000": "b"}"#,
+        "\n",
+        r#"{"id": "3", "text": "three", "m": {"a\u0000": "b", "c": "d"}}"#,
+        "\n",
+    );
+    let r = ingest_str(tmp.path(), data);
+    assert_eq!((r.ingested, r.rejected), (2, 1), "{:?}", r.rejects);
+    assert_eq!(r.rejects[0].line, 2);
+    let why = r.rejects[0].to_string();
+    assert!(why.contains("test.jsonl:2: "), "{why}");
+    assert!(why.contains(r"field name `a\0` contains a NUL"), "{why}");
+    let c = Corpus::open(tmp.path()).unwrap();
+    assert_eq!(count(&c, "m.c = d"), 1);
+    assert_eq!(count(&c, "exists a"), 1);
+    let schema = c.schema();
+    assert!(
+        schema.fields.keys().all(|f| !f.contains('\0')),
+        "{schema:?}"
+    );
+}
+
 // ------------------------------------------------------------- our own cases
 
 const SMALL: &str = r#"{"id": "a", "text": "alpha", "lang": "en", "license": "mit"}

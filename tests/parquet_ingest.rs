@@ -2,7 +2,8 @@
 //! crate's `ArrowWriter` (every supported column type, every codec, several
 //! row groups, a long text cell) ingest with the counts per facet that were
 //! written and export back the values; a truncated or corrupt file, a file
-//! without the text column and a file with a binary column are refused with
+//! without the text column, a file with a binary column and one with a NUL in
+//! a column name are refused with
 //! a message naming the file (and row group, column) and nothing committed;
 //! the shared real corpus converted to Parquet answers the truth file's
 //! queries like its JSONL.
@@ -520,6 +521,20 @@ fn missing_text_column_and_binary_column_are_refused_up_front() {
         &before,
         &p,
         &["column `blob` has type Binary", "drop the column"],
+    );
+
+    // A column whose name holds NUL: every row would be rejected for it.
+    let p = tmp.path().join("nul.parquet");
+    let b = batch(vec![
+        ("text", Arc::new(StringArray::from(vec!["t"])) as ArrayRef),
+        ("a\0b", Arc::new(StringArray::from(vec!["v"]))),
+    ]);
+    write_parquet(&p, &[b], Compression::SNAPPY, 10);
+    assert_refused(
+        &corpus,
+        &before,
+        &p,
+        &[r"field name `a\0b` contains a NUL character", "rename"],
     );
 }
 

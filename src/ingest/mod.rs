@@ -714,6 +714,9 @@ pub(crate) fn build(
                 "--set {k}=...: `{k}` is the corpus's text or key field"
             )));
         }
+        if k.contains('\0') {
+            return Err(Error::Invalid(format!("--set: {}", record::nul_in_name(k))));
+        }
     }
     // A corpus without documents yet (a first ingest that failed) takes
     // the mapping of the first ingest that adds some.

@@ -509,6 +509,14 @@ fn unsupported(path: &str, t: &DataType) -> Option<(String, DataType)> {
 /// Checks a file's schema before any row is read.
 fn check_schema(name: &str, schema: &Schema, text_field: &str) -> Result<()> {
     for f in schema.fields() {
+        // Every row would be rejected for it (a nested field's name with
+        // NUL is stored and not indexed, as in JSON).
+        if f.name().contains('\0') {
+            return Err(Error::Invalid(format!(
+                "{name}: {}; nothing was ingested",
+                super::record::nul_in_name(f.name())
+            )));
+        }
         if let Some((col, t)) = unsupported(f.name(), f.data_type()) {
             let why = match t {
                 DataType::Binary

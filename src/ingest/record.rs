@@ -153,6 +153,9 @@ fn parse_str(s: &str, opts: &RecordOptions) -> Result<DocRecord, String> {
         if obj.0[..i].iter().any(|(k2, _)| k2 == k) {
             return Err(format!("field `{k}` appears twice"));
         }
+        if k.contains('\0') {
+            return Err(nul_in_name(k));
+        }
         let out = if seen_text { &mut suffix } else { &mut prefix };
         if !first_field {
             out.push(b',');
@@ -218,6 +221,18 @@ fn parse_str(s: &str, opts: &RecordOptions) -> Result<DocRecord, String> {
     d.prefix = prefix;
     d.suffix = suffix;
     Ok(d)
+}
+
+/// The reason a record with a NUL character in a field name is rejected:
+/// the term dictionary separates a field from its value by that byte, so
+/// such a name could not be told apart from another field's value
+/// (`"a": "\u0000b"` against `"a\u0000": "b"`).
+pub(crate) fn nul_in_name(k: &str) -> String {
+    format!(
+        "field name `{}` contains a NUL character (\\u0000), which corpusql cannot index; \
+         rename the field",
+        k.escape_debug()
+    )
 }
 
 /// The reason a record without its text field is rejected, naming the
@@ -358,10 +373,14 @@ pub const MAX_NESTED_DEPTH: usize = 8;
 /// facets, numbers numeric columns, booleans bool facets, objects `json`
 /// (for `exists`) and recursed into. A leaf that could not be indexed (a
 /// string longer than a facet value, a mixed array, a name taken by an
-/// earlier field) is skipped: nested values never reject a record.
+/// earlier field, a name holding a NUL character, and what is below it) is
+/// skipped: nested values never reject a record.
 fn flatten(prefix: &str, obj: &Object, depth: usize, d: &mut DocRecord) {
     use serde_json::Value;
     for (k, v) in obj {
+        if k.contains('\0') {
+            continue;
+        }
         let name = field_name(&[prefix, k.as_str()].join("."));
         if matches!(v, Value::Null) || d.present.iter().any(|(f, _)| *f == name) {
             continue;
@@ -492,6 +511,31 @@ mod tests {
         assert!(reject(br#"{"id": "a", "text": "\ud800"}"#).contains("surrogate"));
         assert!(reject(br#"{"id": 1.5, "text": "x"}"#).contains("must be a string or an integer"));
         assert!(reject(br#"{"id": "a", "id": "b", "text": "x"}"#).contains("twice"));
+        let r = reject(br#"{"id": "a", "text": "x", "a\u0000": "b"}"#);
+        assert!(
+            r.contains(r"field name `a\0` contains a NUL character"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn nested_names_with_nul_are_stored_not_indexed() {
+        let line = r#"{"text": "x", "m": {"a\u0000": "b", "c": {"d\u0000e": 1}, "f": "g"}}"#;
+        let d = doc(line);
+        assert_eq!(d.facets, vec![("m.f".into(), "g".into())]);
+        assert!(d.numbers.is_empty());
+        let names: Vec<&str> = d.present.iter().map(|(f, _)| f.as_ref()).collect();
+        assert_eq!(names, ["m", "m.c", "m.f"]);
+        let mut out = d.prefix.clone();
+        crate::json::write_str(&mut out, &d.text);
+        out.extend_from_slice(&d.suffix);
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains(r#"{"a\u0000": "b", "c": {"d\u0000e": 1}, "f": "g"}"#),
+            "{out}"
+        );
+        let v = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+        assert_eq!(v(&out), v(line));
     }
 
     #[test]

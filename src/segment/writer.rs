@@ -309,8 +309,16 @@ pub fn write_segment_with(
     for (i, (f, v, _, _)) in term_list.iter().enumerate() {
         k.clear();
         format::push_term_key(&mut k, f, v);
-        tb.insert(&k, i as u64)
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+        // Keys collide only when a field name holds the separator (NUL),
+        // which ingest refuses; a segment of an older corpus may still.
+        tb.insert(&k, i as u64).map_err(|e| {
+            Error::Invalid(format!(
+                "{}: facet `{}` = `{}`: {e} (a field name holds a NUL character)",
+                path.display(),
+                f.escape_debug(),
+                v.escape_debug()
+            ))
+        })?;
     }
     let terms_fst = tb.into_inner().map_err(|e| Error::Invalid(e.to_string()))?;
 
