@@ -360,6 +360,25 @@ fn nul_in_a_field_name_rejects_that_record_only() {
         schema.fields.keys().all(|f| !f.contains('\0')),
         "{schema:?}"
     );
+    drop(c);
+
+    // `--set` (library and Python; an argv cannot hold NUL) refuses such a
+    // name before anything is read.
+    let mut o = opts();
+    o.record = RecordOptions {
+        set: vec![("a\0".into(), "b".into())],
+        ..RecordOptions::default()
+    };
+    let e = ingest_bytes(
+        tmp.path(),
+        "more.jsonl",
+        b"{\"id\": \"4\", \"text\": \"x\"}\n",
+        &o,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains(r"--set: field name `a\0` contains a NUL"), "{e}");
+    assert_eq!(Corpus::open(tmp.path()).unwrap().len(), 2);
 }
 
 // ------------------------------------------------------------- our own cases

@@ -603,6 +603,23 @@ mod tests {
     }
 
     #[test]
+    fn colliding_term_keys_fail_naming_the_file_and_the_term() {
+        // `a` = `\0b` and `a\0` = `b` both make the key `a \0 \0 b`. Ingest
+        // refuses NUL in field names; a segment of an older corpus being
+        // compacted could still hold both.
+        let docs = vec![
+            doc(0, &[("a", "\0b".into())]),
+            doc(1, &[("a\0", "b".into())]),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seg.cqs");
+        let e = write_segment(&path, docs, &[]).unwrap_err().to_string();
+        assert!(e.contains("seg.cqs"), "{e}");
+        assert!(e.contains("a field name holds a NUL character"), "{e}");
+        assert!(e.contains(r"facet `a\0` = `b`"), "{e}");
+    }
+
+    #[test]
     fn field_names_are_shared_up_to_the_bound() {
         let a = field_name("meta.language");
         let b = field_name("meta.language");
